@@ -1,0 +1,43 @@
+# The project's whole interface: every target installs what it needs first and is safe to re-run.
+SHELL := /bin/bash
+PYTHON3 ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM := .local/sam/bin/sam
+SAM_VERSION := 1.170.0
+ROWS ?= 200000
+SEED ?= 1
+DATASETS ?= 12
+
+.PHONY: up down data test demo serve lint bench
+
+$(VENV)/.installed: requirements-dev.txt layers/catalogue/requirements.txt
+	@command -v $(PYTHON3) >/dev/null || { echo "make: $(PYTHON3) is required (set PYTHON3=...)" >&2; exit 1; }
+	@command -v java >/dev/null && command -v mvn >/dev/null || { echo "make: a JDK (17+) and Maven are required" >&2; exit 1; }
+	$(PYTHON3) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(SAM):
+	$(PYTHON3) -m venv .local/sam
+	.local/sam/bin/pip install -q --disable-pip-version-check aws-sam-cli==$(SAM_VERSION)
+
+up: $(VENV)/.installed
+	@$(PY) devtools/services.py up
+
+down: $(VENV)/.installed
+	@$(PY) devtools/services.py down
+
+data: up
+	@$(PY) devtools/load_data.py --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+test: $(VENV)/.installed $(SAM) up lint
+	$(PY) -m pytest
+
+serve: up
+	@$(PY) devtools/serve.py --port 3000
+
+demo: data serve

