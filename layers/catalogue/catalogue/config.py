@@ -1,0 +1,59 @@
+"""Configuration from the environment (SPEC 4.2); unset variables mean the local development services."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from aws_lambda_powertools.utilities import parameters
+
+SECRET_TTL_SECONDS = 300
+
+
+def resolve(value: str | None) -> str | None:
+    """`secretsmanager:<name>` or `ssm:<name>` names a secret, read through Powertools Parameters (cached)."""
+    if value and value.startswith("secretsmanager:"):
+        return parameters.get_secret(value.removeprefix("secretsmanager:"), max_age=SECRET_TTL_SECONDS)
+    if value and value.startswith("ssm:"):
+        return parameters.get_parameter(value.removeprefix("ssm:"), decrypt=True, max_age=SECRET_TTL_SECONDS)
+    return value
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return resolve(os.environ.get(name) or default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    es_url: str
+    es_username: str | None
+    es_password: str | None
+    es_index: str
+    ps_host: str
+    ps_port: int
+    ps_user: str
+    ps_password: str | None
+    ps_db: str
+    ps_statement_cache_size: int  # 0 behind RDS Proxy in transaction mode
+    store_timeout: float  # seconds; below the function's timeout
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            es_url=_env("ES_URL", "http://127.0.0.1:59200"),
+            es_username=_env("ES_USERNAME"),
+            es_password=_env("ES_PASSWORD"),
+            es_index=_env("ES_INDEX", "dataset-summary-v1"),
+            ps_host=_env("PS_HOST", "127.0.0.1"),
+            ps_port=int(_env("PS_PORT", "55432")),
+            ps_user=_env("PS_USER", "catalogue_api"),
+            ps_password=_env("PS_PASSWORD", "catalogue_api"),
+            ps_db=_env("PS_DB", "catalogue"),
+            ps_statement_cache_size=int(_env("PS_STATEMENT_CACHE_SIZE", "100")),
+            store_timeout=float(_env("STORE_TIMEOUT_SECONDS", "5")),
+        )
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()

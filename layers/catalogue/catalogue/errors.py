@@ -1,0 +1,66 @@
+"""The error model of SPEC 4.1: every non-2xx answer is `{"error": {"code", "message"[, "details"]}}`."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+logger = Logger()
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message, self.details = message, details
+
+
+class InvalidParameter(ApiError):
+    status, code = 400, "invalid_parameter"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class StoreUnavailable(ApiError):
+    status, code = 503, "store_unavailable"
+
+
+class StoreTimeout(ApiError):
+    status, code = 504, "store_timeout"
+
+
+class DataIntegrity(ApiError):
+    status, code = 500, "data_integrity"
+
+
+def error_response(error: ApiError) -> Response:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.details is not None:
+        body["details"] = error.details
+    return Response(json.dumps({"error": body}), status_code=error.status, media_type="application/json")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> Response:
+        log = logger.exception if error.status >= 500 else logger.info
+        log("request failed", extra={"code": error.code, "error_message": error.message})
+        return error_response(error)
+
+    @app.exception_handler(HTTPException)
+    async def no_route(request: Request, error: HTTPException) -> Response:
+        # Only routing produces these (API Gateway routes each endpoint to its function): no such endpoint.
+        return error_response(NotFound(f"There is no endpoint {request.method} {request.url.path}."))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(ApiError("The server failed to answer this request."))

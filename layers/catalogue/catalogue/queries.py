@@ -1,0 +1,134 @@
+"""Composes the one parameterised PostgreSQL query that answers a search (SPEC 3.2), for either grouping.
+
+Shape: choose each dataset's top groups first (`groups`), then fetch each chosen group's top rows with a
+LATERAL subquery whose LIMIT sits inside it, then attach the summary counts of every row's other gene.
+Every lookup is served by an index of SPEC 2.2 or by a summary view; nothing aggregates `perturb_seq`.
+
+Where candidate groups come from:
+* the grouping's summary view, walked per dataset in rank order (index on (dataset_id, n_total DESC)), when
+  the other gene is not filtered: a group there has significant rows, so it qualifies unless a filter says
+  otherwise, which an EXISTS probe on the group's own row index checks (skipped when the view's n_up/n_down
+  already proves a qualifying row);
+* the other gene's rows (its (gene, padj) index), when the other gene is filtered and the group gene is not:
+  those rows name exactly the groups that can qualify, however rare the gene.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+GROUPS_PER_DATASET = 3
+ROWS_PER_GROUP = 10
+Direction = Literal["increased", "decreased"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One gene role: its column in perturb_seq and its summary view."""
+    column: str
+    view: str
+    base_mean: str  # SQL for the view's base_mean column (the perturbation view has none)
+
+
+PERTURBATION = Side("perturbed_target_symbol", "perturb_seq_summary_perturbation", "NULL::double precision")
+PHENOTYPE = Side("gene", "perturb_seq_summary_effect", "{}.base_mean")
+
+# NaN compares above every number in PostgreSQL, so "> 0" alone would call NaN an increase.
+DIRECTION_SQL = {"increased": "{r}.log2foldchange > 0 AND {r}.log2foldchange <> 'NaN'",
+                 "decreased": "{r}.log2foldchange < 0"}
+PROVEN_BY_VIEW = {"increased": "{s}.n_up > 0", "decreased": "{s}.n_down > 0"}
+
+
+@dataclass(frozen=True)
+class Search:
+    dataset_ids: list[str]  # in output order
+    group_by: Literal["perturbation", "phenotype"]
+    perturbation: str | None = None
+    phenotype: str | None = None
+    direction: Direction | None = None
+
+    @property
+    def sides(self) -> tuple[Side, Side]:
+        """(grouping side, other side)."""
+        return (PERTURBATION, PHENOTYPE) if self.group_by == "perturbation" else (PHENOTYPE, PERTURBATION)
+
+    def gene(self, side: Side) -> str | None:
+        return self.perturbation if side is PERTURBATION else self.phenotype
+
+
+class Params:
+    """Collects bind values and hands out their $n placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def build(search: Search) -> tuple[str, list[Any]]:
+    group, other = search.sides
+    params = Params()
+    datasets = params(search.dataset_ids)
+    group_gene = params(search.gene(group)) if search.gene(group) is not None else None
+    other_gene = params(search.gene(other)) if search.gene(other) is not None else None
+
+    def row_filters(r: str) -> list[str]:
+        """Predicates on a perturb_seq row beyond its dataset and group."""
+        return ([f"{r}.{other.column} = {other_gene}"] if other_gene else []) + (
+            [DIRECTION_SQL[search.direction].format(r=r)] if search.direction else [])
+
+    group_columns = (f"s.{group.column} AS grp, s.n_total, s.n_up, s.n_down, "
+                     f"{group.base_mean.format('s')} AS base_mean")
+    rank = f"s.n_total DESC, s.{group.column} COLLATE \"C\""
+    if other_gene and not group_gene:
+        groups = f"""
+  SELECT ord, dataset_id, grp, n_total, n_up, n_down, base_mean FROM (
+    SELECT d.ord, d.dataset_id, {group_columns}, row_number() OVER (PARTITION BY d.ord ORDER BY {rank}) AS rank
+    FROM (SELECT DISTINCT r.dataset_id, r.{group.column}
+          FROM perturb_seq r
+          WHERE {_and([f"r.dataset_id = ANY({datasets}::text[])", *row_filters("r")])}) c
+    JOIN unnest({datasets}::text[]) WITH ORDINALITY AS d(dataset_id, ord) ON d.dataset_id = c.dataset_id
+    JOIN {group.view} s ON s.dataset_id = c.dataset_id AND s.{group.column} = c.{group.column}
+  ) ranked
+  WHERE rank <= {GROUPS_PER_DATASET}"""
+    else:
+        qualifies = []
+        if filters := row_filters("r"):
+            probe = f"""EXISTS (SELECT FROM perturb_seq r
+                      WHERE {_and([f"r.{group.column} = s.{group.column}", "r.dataset_id = s.dataset_id",
+                                   *filters])})"""
+            proven = PROVEN_BY_VIEW[search.direction].format(s="s") if search.direction and not other_gene else None
+            qualifies.append(f"({proven} OR {probe})" if proven else probe)
+        groups = f"""
+  SELECT d.ord, d.dataset_id, s.*
+  FROM unnest({datasets}::text[]) WITH ORDINALITY AS d(dataset_id, ord)
+  CROSS JOIN LATERAL (
+    SELECT {group_columns}
+    FROM {group.view} s
+    WHERE {_and(["s.dataset_id = d.dataset_id",
+                 *([f"s.{group.column} = {group_gene}"] if group_gene else []), *qualifies])}
+    ORDER BY {rank}
+    LIMIT {GROUPS_PER_DATASET}) s"""
+    sql = f"""WITH groups AS ({groups}
+)
+SELECT g.ord, g.grp, g.n_total, g.n_up, g.n_down, g.base_mean,
+       r.other, r.log2foldchange, r.padj,
+       coalesce(o.n_total, 0) AS other_n_total, coalesce(o.n_up, 0) AS other_n_up,
+       coalesce(o.n_down, 0) AS other_n_down, {other.base_mean.format('o')} AS other_base_mean
+FROM groups g
+CROSS JOIN LATERAL (
+  SELECT r.{other.column} AS other, r.log2foldchange, r.padj
+  FROM perturb_seq r
+  WHERE {_and(["r.dataset_id = g.dataset_id", f"r.{group.column} = g.grp", *row_filters("r")])}
+  ORDER BY r.padj, r.{other.column} COLLATE "C"
+  LIMIT {ROWS_PER_GROUP}) r
+LEFT JOIN {other.view} o ON o.dataset_id = g.dataset_id AND o.{other.column} = r.other
+ORDER BY g.ord, g.n_total DESC, g.grp COLLATE "C", r.padj, r.other COLLATE "C"
+"""
+    return sql, params.values
+
+
+def _and(predicates: list[str]) -> str:
+    return "\n      AND ".join(predicates)

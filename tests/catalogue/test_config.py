@@ -1,0 +1,41 @@
+"""Configuration (SPEC 4.2): local defaults, plain values, and secrets named through Powertools Parameters."""
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from catalogue.config import Settings
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        yield
+
+
+def test_unset_variables_mean_the_local_services(monkeypatch):
+    for name in ("ES_URL", "PS_HOST", "PS_PORT", "PS_USER", "PS_PASSWORD", "PS_DB", "ES_INDEX"):
+        monkeypatch.delenv(name, raising=False)
+    s = Settings.from_env()
+    assert (s.es_url, s.ps_host, s.ps_port, s.ps_db, s.es_index) == (
+        "http://127.0.0.1:59200", "127.0.0.1", 55432, "catalogue", "dataset-summary-v1")
+
+
+def test_secrets_manager_and_ssm_values_are_resolved(aws, monkeypatch):
+    boto3.client("secretsmanager").create_secret(Name="catalogue/prod/postgres", SecretString="s3cret-pg")
+    boto3.client("ssm").put_parameter(Name="/catalogue/prod/es-password", Value="s3cret-es", Type="SecureString")
+    monkeypatch.setenv("PS_PASSWORD", "secretsmanager:catalogue/prod/postgres")
+    monkeypatch.setenv("ES_PASSWORD", "ssm:/catalogue/prod/es-password")
+    monkeypatch.setenv("PS_HOST", "db.internal")
+    s = Settings.from_env()
+    assert (s.ps_password, s.es_password, s.ps_host) == ("s3cret-pg", "s3cret-es", "db.internal")
+
+
+def test_missing_secret_fails_loudly(aws, monkeypatch):
+    monkeypatch.setenv("PS_PASSWORD", "secretsmanager:does-not-exist")
+    with pytest.raises(Exception, match="does-not-exist|ResourceNotFound"):
+        Settings.from_env()
