@@ -13,22 +13,25 @@ import org.elasticsearch.transport.netty4.Netty4Plugin;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs one local, single-node Elasticsearch for development and tests until SIGTERM.
+ * Runs one local, single-node Elasticsearch for development and tests until SIGTERM (or SIGINT).
  *
  * <pre>
  * java -Xms512m -Xmx1g -cp 'es-launcher.jar:lib/*' catalogue.devtools.EsLauncher \
- *     --home DIR [--port 59200] [--transport-port 59300] [-Ekey=value ...]
+ *     --home DIR [--port 59200] [--transport-port PORT] [-Ekey=value ...]
  * </pre>
  *
- * HTTP and transport bind to 127.0.0.1 only; data lives in DIR/data, logs in DIR/logs. There is no
- * security (the x-pack plugins are not on the classpath), so it must stay on loopback.
+ * HTTP listens on 127.0.0.1:port, transport on 127.0.0.1 too (by default the first free port in
+ * port+100..port+199). Data lives in DIR/data; settings in DIR/config/elasticsearch.yml, if present,
+ * and -E options override the defaults below. There is no security (no x-pack on the classpath), so
+ * it must stay on loopback. Prints one line when the node is started, with the time since the JVM
+ * started.
  */
 public final class EsLauncher {
     private EsLauncher() {
@@ -81,20 +84,18 @@ public final class EsLauncher {
             .build();
         Environment environment = InternalSettingsPreparer.prepareEnvironment(settings, Map.of(), null, () -> "catalogue-dev");
 
-        List<Plugin> plugins = List.of(new Netty4Plugin());
+        Map<String, Plugin> plugins = new LinkedHashMap<>();
+        plugins.put("transport-netty4", new Netty4Plugin()); // HTTP and transport
+        plugins.put("catalogue-rest-root", new RootInfoPlugin()); // GET / and HEAD /
         Node node;
         try {
             node = new ClasspathPluginsNode(environment, plugins);
-            node.start();
         } catch (Throwable e) {
-            System.err.println("elasticsearch failed to start: " + e);
-            e.printStackTrace();
-            System.out.flush();
-            System.err.flush();
-            Runtime.getRuntime().halt(1); // non-daemon threads may already be running
+            fail(e);
             return;
         }
 
+        // Registered before start() so that a SIGTERM during start-up still closes the node.
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             System.out.println("elasticsearch stopping");
@@ -112,6 +113,13 @@ public final class EsLauncher {
                 stopped.countDown();
             }
         }, "es-launcher-shutdown"));
+
+        try {
+            node.start();
+        } catch (Throwable e) {
+            fail(e);
+            return;
+        }
 
         double seconds = ManagementFactory.getRuntimeMXBean().getUptime() / 1000.0;
         System.out.printf(Locale.ROOT, "elasticsearch %s started in %.1f s on http://127.0.0.1:%d (home %s, pid %d)%n",
@@ -133,6 +141,14 @@ public final class EsLauncher {
             System.setProperty("log4j2.configurationFile", "classpath:es-launcher-log4j2.properties");
         }
         LogConfigurator.configureESLogging(); // routes org.elasticsearch.logging to log4j
+    }
+
+    private static void fail(Throwable e) {
+        System.err.println("elasticsearch failed to start: " + e);
+        e.printStackTrace();
+        System.out.flush();
+        System.err.flush();
+        Runtime.getRuntime().halt(1); // neither wait for the node's threads nor run the shutdown hook
     }
 
     private static String value(String[] args, int i, String option) {

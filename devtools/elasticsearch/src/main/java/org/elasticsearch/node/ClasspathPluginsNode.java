@@ -7,7 +7,6 @@ import org.elasticsearch.plugins.PluginsLoader;
 import org.elasticsearch.plugins.PluginsService;
 
 import java.util.Collections;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -20,7 +19,10 @@ import java.util.Map;
  */
 public final class ClasspathPluginsNode extends Node {
 
-    public ClasspathPluginsNode(Environment environment, List<Plugin> plugins) {
+    /**
+     * @param plugins plugin instances by name, in the order the node should see them
+     */
+    public ClasspathPluginsNode(Environment environment, Map<String, Plugin> plugins) {
         super(
             NodeConstruction.prepareConstruction(
                 environment,
@@ -32,10 +34,10 @@ public final class ClasspathPluginsNode extends Node {
     }
 
     private static final class ServiceProvider extends NodeServiceProvider {
-        private final List<Plugin> plugins;
+        private final Map<String, Plugin> plugins;
 
-        ServiceProvider(List<Plugin> plugins) {
-            this.plugins = List.copyOf(plugins);
+        ServiceProvider(Map<String, Plugin> plugins) {
+            this.plugins = plugins;
         }
 
         @Override

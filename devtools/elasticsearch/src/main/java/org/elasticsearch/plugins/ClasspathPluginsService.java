@@ -21,23 +21,29 @@ public final class ClasspathPluginsService extends PluginsService {
     private final List<LoadedPlugin> loaded;
     private final PluginsAndModules info;
 
-    public ClasspathPluginsService(Settings settings, List<Plugin> plugins) {
+    /**
+     * @param plugins plugin instances by the name under which {@code GET _nodes/plugins} lists them (as modules)
+     */
+    public ClasspathPluginsService(Settings settings, Map<String, Plugin> plugins) {
         // An empty loader: the superclass finds no bundles, so it does no jar-hell or module-layer work.
         super(settings, null, PluginsLoader.createPluginsLoader(Collections.emptySet(), Collections.emptySet(), Map.of(), false));
         ClassLoader loader = ClasspathPluginsService.class.getClassLoader();
-        this.loaded = plugins.stream().map(plugin -> new LoadedPlugin(describe(plugin), plugin, loader)).toList();
+        this.loaded = plugins.entrySet()
+            .stream()
+            .map(entry -> new LoadedPlugin(describe(entry.getKey(), entry.getValue()), entry.getValue(), loader))
+            .toList();
         // reported by GET _nodes/plugins as modules, like the Netty4 module of a distribution
         this.info = new PluginsAndModules(List.of(), loaded.stream().map(LoadedPlugin::descriptor).toList());
     }
 
-    private static PluginDescriptor describe(Plugin plugin) {
+    private static PluginDescriptor describe(String name, Plugin plugin) {
         String className = plugin.getClass().getName();
         return new PluginDescriptor(
-            className,                       // name
+            name,                            // name
             "loaded from the classpath",     // description
             Build.current().version(),       // plugin version
             Build.current().version(),       // elasticsearch version
-            "17",                            // java version
+            Integer.toString(Runtime.version().feature()), // java version
             className,                       // class name
             null,                            // module name (classpath, not a module layer)
             List.of(),                       // extended plugins
