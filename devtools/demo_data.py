@@ -168,8 +168,11 @@ def csv_chunks(dataset: Dataset, seed: int, index: int, chunk_rows: int = 400_00
         padj_null = rng.random(n) < 0.01
         log2fc_null = rng.random(n) < 0.0002
         for values, special in ((log2fc, (np.nan, np.inf, -np.inf, 0.0)), (padj, (np.nan,))):
-            for value in special:  # a couple of each per chunk, so every data set exercises them
-                values[rng.integers(n, size=min(2, n))] = value
+            for value in special:  # a couple of each per chunk, so every data set of some size exercises them
+                values[rng.integers(n, size=min(2, n // 20))] = value
+        if start == 0:  # a published dataset has at least one significant hit
+            padj_null[0], padj[0] = False, np.fmin(padj[0], 1e-4)
+            log2fc[0] = log2fc[0] if np.isfinite(log2fc[0]) and log2fc[0] else -1.0
         columns = [np.full(n, dataset.dataset_id, dtype=object), target_of_row, gene_of_row,
                    _text(log2fc, log2fc_null), _text(padj, padj_null), _text(basemean), np.full(n, ingested, object)]
         lines = columns[0]

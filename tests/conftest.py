@@ -10,9 +10,9 @@ os.environ.update(PS_DB=TEST_DB, ES_INDEX=TEST_INDEX, POWERTOOLS_METRICS_NAMESPA
                   POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 
 import pytest  # noqa: E402
-
-import load_data  # noqa: E402
 import services  # noqa: E402
+
+from tests.support import load_catalogue  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,6 @@ def stores_up() -> None:
 @pytest.fixture(scope="session")
 def catalogue(stores_up: None) -> dict:
     """The test catalogue, loaded once per session through the project's own loader."""
-    load_data.main(["--rows", str(TEST_ROWS), "--seed", str(TEST_SEED), "--datasets", str(TEST_DATASETS),
+    load_catalogue(["--rows", str(TEST_ROWS), "--seed", str(TEST_SEED), "--datasets", str(TEST_DATASETS),
                     "--database", TEST_DB, "--es-index", TEST_INDEX])
     return {"database": TEST_DB, "index": TEST_INDEX, "rows": TEST_ROWS, "datasets": TEST_DATASETS}

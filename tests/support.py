@@ -7,8 +7,13 @@ import threading
 from typing import Any
 
 import asyncpg
+import load_data
 
 SUPERUSER_DSN = "postgresql://postgres@127.0.0.1:55432/{}"
+
+# One loop for the whole session, as Mangum keeps one per Lambda environment: the layer's clients bind to it.
+LOOP = asyncio.new_event_loop()
+asyncio.set_event_loop(LOOP)  # Mangum adopts the current loop, so tests and handler share it
 
 
 def fetch(database: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -18,7 +23,7 @@ def fetch(database: str, sql: str, *args: Any) -> list[asyncpg.Record]:
             return await conn.fetch(sql, *args)
         finally:
             await conn.close()
-    return asyncio.run(run())
+    return LOOP.run_until_complete(run())  # not asyncio.run: it would unset the loop Mangum relies on
 
 
 class RoundTripCounter:
@@ -63,9 +68,12 @@ class RoundTripCounter:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-# One loop for the whole session, as Mangum keeps one per Lambda environment: the layer's clients bind to it.
-LOOP = asyncio.new_event_loop()
-asyncio.set_event_loop(LOOP)  # Mangum adopts the current loop, so tests and handler share it
+
+
+def load_catalogue(argv: list[str]) -> None:
+    """The project's own loader; its asyncio.run unsets the current loop, which Mangum would then replace."""
+    load_data.main(argv)
+    asyncio.set_event_loop(LOOP)
 
 
 def run(awaitable: Any) -> Any:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from catalogue.config import Settings
+from moto import mock_aws
 
 
 @pytest.fixture
@@ -37,5 +36,5 @@ def test_secrets_manager_and_ssm_values_are_resolved(aws, monkeypatch):
 
 def test_missing_secret_fails_loudly(aws, monkeypatch):
     monkeypatch.setenv("PS_PASSWORD", "secretsmanager:does-not-exist")
-    with pytest.raises(Exception, match="does-not-exist|ResourceNotFound"):
+    with pytest.raises(Exception, match=r"does-not-exist|ResourceNotFound"):
         Settings.from_env()

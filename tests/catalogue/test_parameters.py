@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
-
 from catalogue.errors import InvalidParameter
-from catalogue.search import PARAMETERS
 from catalogue.parameters import parse
+from catalogue.search import PARAMETERS
 
 
 def problems(pairs: list[tuple[str, str]]) -> dict[str, str]:

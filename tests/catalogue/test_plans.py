@@ -5,10 +5,9 @@ import itertools
 import json
 
 import pytest
-
-import load_data
 from catalogue import queries
-from tests.support import fetch
+
+from tests.support import fetch, load_catalogue
 
 DATABASE, ROWS = "catalogue_plans", 1_000_000
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
@@ -16,7 +15,7 @@ INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
 
 @pytest.fixture(scope="module")
 def genes(stores_up: None) -> dict[str, list[str]]:
-    load_data.main(["--rows", str(ROWS), "--seed", "3", "--datasets", "40", "--database", DATABASE, "--no-es"])
+    load_catalogue(["--rows", str(ROWS), "--seed", "3", "--datasets", "40", "--database", DATABASE, "--no-es"])
     pick = {}
     for role, column in (("perturbation", "perturbed_target_symbol"), ("phenotype", "gene")):
         by_count = [r[0] for r in fetch(DATABASE, f"SELECT {column} FROM perturb_seq GROUP BY 1 ORDER BY count(*) "

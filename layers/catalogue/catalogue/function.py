@@ -1,6 +1,7 @@
 """One Lambda function = a FastAPI app + a Mangum handler wrapped in Powertools; a function file adds its route."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,8 +14,21 @@ from mangum import Mangum
 
 from . import errors
 
-logger, metrics, tracer = Logger(), Metrics(namespace="PerturbationCatalogue"), Tracer()
+# The template sets POWERTOOLS_METRICS_NAMESPACE per stage; the default keeps local runs valid.
+logger, tracer = Logger(), Tracer()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "PerturbationCatalogue"))
 Handler = Callable[[dict, Any], dict]
+ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+
+
+def without_stage_prefix(app: ASGIApp) -> ASGIApp:
+    """On a named HTTP API stage the path arrives as /<stage>/v1/...; routes are declared without the stage."""
+    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+        stage = scope.get("aws.event", {}).get("requestContext", {}).get("stage", "$default")
+        if scope["type"] == "http" and stage != "$default" and scope["path"].startswith(f"/{stage}/"):
+            scope = {**scope, "path": scope["path"][len(stage) + 1:], "raw_path": None}
+        await app(scope, receive, send)
+    return asgi
 
 
 def make_function() -> tuple[FastAPI, Handler]:
@@ -33,7 +47,7 @@ def make_function() -> tuple[FastAPI, Handler]:
         return response
 
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
-    handler = Mangum(app, lifespan="off")
+    handler = Mangum(without_stage_prefix(app), lifespan="off")
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
     handler = tracer.capture_lambda_handler(handler)
     return app, metrics.log_metrics(capture_cold_start_metric=True)(handler)
