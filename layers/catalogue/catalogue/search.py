@@ -5,7 +5,6 @@ from collections.abc import Iterable
 
 from . import queries, responses
 from .clients import stores
-from .config import settings
 from .parameters import Parameter, parse
 
 PARAMETERS = {
@@ -28,7 +27,7 @@ async def datasets(text: str | None) -> list[dict]:
     after: list | None = None
     while True:
         page = await stores().search(
-            settings().es_index, query=query, size=PAGE, source=METADATA_FIELDS, track_total_hits=False,
+            query=query, size=PAGE, source=METADATA_FIELDS, track_total_hits=False,
             sort=[{"_score": "desc"}, {"dataset_id.keyword": "asc"}], **({"search_after": after} if after else {}))
         hits = page["hits"]["hits"]
         documents += [hit["_source"] for hit in hits]

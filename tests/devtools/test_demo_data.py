@@ -1,0 +1,85 @@
+"""Deterministic, realistic demo data (issue: same seed, same bytes; sizes, significance, symbols)."""
+from __future__ import annotations
+
+import hashlib
+import math
+
+import demo_data
+import load_data
+import numpy as np
+import pytest
+from elasticsearch import Elasticsearch
+
+from tests.support import fetch, load_catalogue
+
+REPRO_DB = "catalogue_repro"
+
+
+def table_checksum(database: str) -> str:
+    return fetch(database, "SELECT md5(string_agg(t::text, E'\\n' ORDER BY t::text)) FROM perturb_seq t")[0][0]
+
+
+def test_same_seed_same_data_other_seed_other_data(stores_up):
+    checksums = []
+    for seed in (11, 11, 12):
+        load_catalogue(["--rows", "20000", "--seed", str(seed), "--datasets", "12", "--database", REPRO_DB, "--no-es"])
+        checksums.append(table_checksum(REPRO_DB))
+    assert checksums[0] == checksums[1] != checksums[2]
+
+
+def generated(rows: int, datasets: int, seed: int) -> tuple[list[demo_data.Dataset], bytes]:
+    plan = demo_data.plan(rows, datasets, seed)
+    return plan, b"".join(c for i, d in enumerate(plan) for c in demo_data.csv_chunks(d, seed, i))
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[list[demo_data.Dataset], list[list[str]]]:
+    plan, data = generated(200_000, 12, 1)
+    assert hashlib.sha256(data).digest() == hashlib.sha256(generated(200_000, 12, 1)[1]).digest()
+    return plan, [line.split(",") for line in data.decode().splitlines()]
+
+
+def test_dataset_sizes_span_three_orders_with_the_largest_holding_40_percent(demo):
+    plan, rows = demo
+    sizes = sorted((d.rows for d in plan), reverse=True)
+    assert len(rows) == sum(sizes) == 200_000
+    assert sizes[0] == pytest.approx(0.4 * len(rows), rel=0.01)
+    assert 2.5 <= math.log10(sizes[0] / sizes[-1]) <= 3.5
+    assert [d.dataset_id for d in plan[:4]] == ["replogle_2022_k562_gw", "adamson_2016_pilot", "datlinger_2017",
+                                                "nadig_2025_jurkat"]
+
+
+def test_values_look_like_differential_expression(demo):
+    _, rows = demo
+    padj = np.array([float(r[4]) if r[4] else np.nan for r in rows])
+    null_padj = np.mean([r[4] == "" for r in rows])
+    assert 0.007 < null_padj < 0.013
+    significant = padj[padj <= 0.05]
+    assert 0.01 < len(significant) / len(rows) < 0.3, "most rows are not significant"
+    assert significant.min() < 1e-30 and np.median(padj[padj > 0.05]) > 0.5
+    log2fc = np.array([float(r[3]) for r in rows if r[3] and float(r[4] or 1) <= 0.05])
+    finite = log2fc[np.isfinite(log2fc)]
+    assert np.percentile(np.abs(finite), 99.9) > 4 * np.median(np.abs(finite)), "heavy-tailed fold changes"
+    assert sum(r[3] == "" for r in rows) >= 1 and any(r[3] == "nan" for r in rows)
+    genes = {r[2] for r in rows} | {r[1] for r in rows}
+    assert {"TP53", "MYC", "GAPDH", "SPI1", "CHST11"} <= genes
+    assert any("." in g for g in genes) and any(any(c.islower() for c in g) for g in genes)
+
+
+def test_catalogue_of_160_datasets_has_160_documents_and_160_datasets(catalogue):
+    assert catalogue["datasets"] == 160
+    es = Elasticsearch("http://127.0.0.1:59200")
+    assert es.count(index=catalogue["index"])["count"] == 160
+    assert fetch(catalogue["database"], "SELECT count(DISTINCT dataset_id) FROM perturb_seq")[0][0] == 160
+    documents = [h["_source"] for h in es.search(index=catalogue["index"], size=200)["hits"]["hits"]]
+    assert all(len(d[f"{n}_labels"]) <= 1 for d in documents for n in demo_data.LABEL_FIELDS)
+
+
+def test_loader_refuses_a_label_list_with_several_entries():
+    with pytest.raises(ValueError, match="tissue_labels"):
+        load_data.validate({"dataset_id": "x", "tissue_labels": ["blood", "liver"]})
+
+
+def test_bad_arguments_are_refused_clearly():
+    with pytest.raises(ValueError, match="DATASETS"):
+        demo_data.plan(200_000, 1001, 1)

@@ -1,0 +1,69 @@
+"""Local PostgreSQL and Elasticsearch (SPEC 6): real servers the project installs, started from nothing."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import urllib.request
+import uuid
+
+import asyncpg
+import es_server
+import pg_server
+import pytest
+from elasticsearch import AsyncElasticsearch
+
+from tests.support import fetch, run
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def fresh_home():
+    home = pg_server.ROOT / ".local" / f"test-{uuid.uuid4().hex[:8]}"
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_postgresql_starts_from_an_empty_directory(fresh_home):
+    port = free_port()
+    pg_server.start(fresh_home / "pg", port)
+    try:
+        async def version() -> str:
+            conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres")
+            try:
+                return await conn.fetchval("SHOW server_version")
+            finally:
+                await conn.close()
+        assert run(version()).startswith("18.")
+    finally:
+        pg_server.stop(fresh_home / "pg")
+    assert not pg_server.is_up(port)
+
+
+def test_elasticsearch_starts_from_an_empty_directory_and_passes_the_product_check(fresh_home):
+    port = free_port()
+    es_server.start(port, fresh_home / "es")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+            assert response.headers["X-Elastic-Product"] == "Elasticsearch"
+
+        async def info() -> dict:
+            async with AsyncElasticsearch(f"http://127.0.0.1:{port}") as es:  # the official client's product check
+                return (await es.info()).body
+        assert run(info())["version"]["number"].startswith("8.")
+    finally:
+        es_server.stop(fresh_home / "es")
+    assert not es_server.is_up(port)
+
+
+def test_the_development_services_listen_on_loopback_only(stores_up):
+    assert pg_server.is_up(55432) and es_server.is_up(59200)
+    assert fetch("postgres", "SHOW listen_addresses")[0][0] == "127.0.0.1"
+    with urllib.request.urlopen("http://127.0.0.1:59200/_nodes/_local/settings") as response:
+        node = next(iter(json.load(response)["nodes"].values()))
+    assert node["settings"]["network"]["host"] == "127.0.0.1"
