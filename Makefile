@@ -8,8 +8,9 @@ SAM_VERSION := 1.170.0
 ROWS ?= 200000
 SEED ?= 1
 DATASETS ?= 12
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: up down data test demo serve lint bench
+.PHONY: up down data test demo serve lint validate build deploy-dev deploy-prod
 
 $(VENV)/.installed: requirements-dev.txt layers/catalogue/requirements.txt
 	@command -v $(PYTHON3) >/dev/null || { echo "make: $(PYTHON3) is required (set PYTHON3=...)" >&2; exit 1; }
@@ -41,3 +42,12 @@ serve: up
 	@$(PY) devtools/serve.py --port 3000
 
 demo: data serve
+
+validate: $(SAM)
+	$(SAM) validate --lint
+
+build: $(SAM)
+	$(SAM) build
+
+deploy-%: build
+	$(SAM) deploy --config-env $*

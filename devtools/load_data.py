@@ -18,6 +18,8 @@ from pathlib import Path
 import asyncpg
 import demo_data
 from elasticsearch import Elasticsearch, helpers
+from elasticsearch.exceptions import ApiError as ElasticsearchApiError
+from elasticsearch.exceptions import TransportError
 
 SQL = Path(__file__).parent / "sql"
 STAGING = "catalogue_load"
@@ -124,9 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         sys.exit(f"make data: {error}")
     log(f"loading {args.rows:,} rows in {args.datasets} datasets (seed {args.seed}) into {args.database}")
-    checksum = asyncio.run(load_postgres(args.database, datasets, args.seed))
-    if not args.no_es:
-        load_elasticsearch(args.es_index, demo_data.documents(datasets))
+    try:
+        checksum = asyncio.run(load_postgres(args.database, datasets, args.seed))
+        if not args.no_es:
+            load_elasticsearch(args.es_index, demo_data.documents(datasets))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ElasticsearchApiError, TransportError) as error:
+        sys.exit(f"\nmake data failed: {error!r}\nThe previous data is untouched. Is `make up` running?")
     log(f"done in {time.monotonic() - began:.1f} s; data checksum sha256:{checksum}")
 
 
