@@ -18,11 +18,13 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
 import traceback
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
@@ -31,26 +33,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lambda_events import Route, http_api_event, routes_from_template
+from lambda_runtime import LambdaContext
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 SPAWN = mp.get_context("spawn")  # a fresh interpreter per environment, as on Lambda; fork would share state
-
-
-class LambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
-
-    def __init__(self, function_name: str, timeout: int, memory_size: int) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:eu-west-2:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = memory_size
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
@@ -271,6 +257,32 @@ def main() -> None:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def background(environments: int = 2) -> Iterator[tuple[str, list[str]]]:
+    """This server in a child process on a free port (for tests and benchmarks): yields its URL and start-up log
+    once it serves, stops it afterwards. The children inherit this process's environment (PS_DB, ES_INDEX, ...)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, __file__, "--port", str(port), "--environments", str(environments)],
+                               stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    # Drained for the server's whole life: it logs every request, and a full pipe would block it.
+    threading.Thread(target=lambda: [*map(lines.put, process.stderr), lines.put("")], daemon=True).start()
+    log: list[str] = []
+    try:
+        while (line := lines.get(timeout=300)) and not line.startswith("Serving on"):
+            log.append(line)
+        if not line:
+            raise RuntimeError(f"serve.py exited before serving:\n{''.join(log)}")
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        process.terminate()
+        code = process.wait(timeout=30)
+    if code != 0:
+        raise RuntimeError(f"serve.py exited with status {code} when asked to stop")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.support import fetch, load_catalogue
+from tests.support import fetch, load_catalogue, run
 
 REPRO_DB = "catalogue_repro"
 
@@ -83,3 +83,15 @@ def test_loader_refuses_a_label_list_with_several_entries():
 def test_bad_arguments_are_refused_clearly():
     with pytest.raises(ValueError, match="DATASETS"):
         demo_data.plan(200_000, 1001, 1)
+
+
+def test_loaded_data_describes_itself_and_is_vacuumed(stores_up):
+    load_catalogue(["--rows", "20000", "--seed", "11", "--datasets", "12", "--database", REPRO_DB, "--no-es"])
+    _, data = generated(20_000, 12, 11)
+    expected = {"rows": 20_000, "datasets": 12, "seed": 11, "sha256": hashlib.sha256(data).hexdigest()}
+    assert run(load_data.loaded(REPRO_DB)) == expected
+    assert run(load_data.loaded("catalogue_never_created")) is None
+    [(vacuumed, all_visible)] = fetch(REPRO_DB, "SELECT last_vacuum IS NOT NULL, relallvisible = relpages "
+                                                "FROM pg_stat_user_tables JOIN pg_class USING (relname) "
+                                                "WHERE relname = 'perturb_seq'")
+    assert vacuumed and all_visible

@@ -2,52 +2,28 @@
 from __future__ import annotations
 
 import json
-import queue
-import socket
-import subprocess
-import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+import serve
+from lambda_runtime import load_function
 
 from tests.functions.test_search_function import event, invoke
-from tests.support import load_function
 
-ROOT = Path(__file__).resolve().parents[2]
 QUERIES = ["", "group_by=phenotype_gene_name", "effect_direction=decreased", "phenotype_gene_name=GAPDH",
            "perturbation_gene_name=TP53&group_by=effect_gene_name", "dataset_metadata=blood%20knockdown",
            "phenotype_gene_name=NO_SUCH_GENE"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(catalogue: dict) -> Iterator[str]:
     """The local server on a free port, reading the test catalogue (its workers inherit PS_DB and ES_INDEX)."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "devtools/serve.py", "--port", str(port), "--environments", "2"],
-                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    # Drain stderr for the server's life (it logs every request); the test waits for the line that says it serves.
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr] + [lines.put("")],
-                     daemon=True).start()
-    seen = []
-    while not (line := lines.get(timeout=120)).startswith("Serving on") and line:
-        seen.append(line)
-    assert line, f"serve.py exited before serving:\n{''.join(seen)}"
-    assert any(line.startswith("GET /v1/search") for line in seen), "routes are read from template.yaml"
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    assert process.wait(timeout=30) == 0
+    with serve.background() as (url, log):
+        assert any(line.startswith("GET /v1/search") for line in log), "routes are read from template.yaml"
+        yield url
 
 
 def get(url: str) -> tuple[int, str, object]:

@@ -8,8 +8,10 @@ import pg_server
 import pytest
 from catalogue import clients
 from catalogue.config import settings
+from lambda_runtime import LambdaContext, load_function
+from roundtrips import RoundTripCounter
 
-from tests.support import LambdaContext, RoundTripCounter, body, fetch, load_function
+from tests.support import body, fetch
 
 EVENTS = sorted((Path(__file__).resolve().parents[2] / "events" / "search").glob("*.json"))
 
@@ -142,3 +144,30 @@ def test_unknown_route_answers_404_not_found(function, catalogue: dict):
     e = event()
     e["rawPath"] = e["requestContext"]["http"]["path"] = "/v1/nothing-here"
     assert_error_body(invoke(function, e), 404, "not_found")
+
+
+def emitted(capsys) -> list[dict]:
+    """The JSON lines the handler printed: CloudWatch EMF metrics go to stdout, as on Lambda."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize(("breaks", "status"), [(False, 200), (True, 500)])
+def test_every_request_counts_its_status_class_and_latency(function, catalogue: dict, monkeypatch, capsys, caplog,
+                                                            breaks: bool, status: int):
+    from catalogue import queries
+    from catalogue.function import logger
+    if breaks:
+        monkeypatch.setattr(queries, "build", lambda search: 1 / 0)
+    level = logger.log_level
+    logger.setLevel("INFO")  # the suite runs at WARNING; the template's default is INFO
+    capsys.readouterr()
+    try:
+        assert invoke(function, event("effect_direction=increased"))["statusCode"] == status
+    finally:
+        logger.setLevel(level)
+    lines = emitted(capsys)
+    [metric] = [line for line in lines if "_aws" in line and "Latency" in line]  # the cold start has its own
+    assert metric[f"Status{status // 100}xx"] == [1.0] and metric["Latency"][0] > 0
+    assert {"Status2xx", "Status4xx", "Status5xx"} & set(metric) == {f"Status{status // 100}xx"}
+    [log] = [record for record in caplog.records if record.getMessage() == "request"]
+    assert log.status == status and logger.get_correlation_id() == event()["requestContext"]["requestId"]

@@ -71,6 +71,12 @@ class Stores:
                 logger.warning("database connection lost; retrying once", extra={"error": repr(error)})
         raise AssertionError("unreachable")
 
+    async def close(self) -> None:
+        """For tools and tests that end their loop; a Lambda environment just freezes with its clients open."""
+        await self.es.close()
+        if self._pool is not None:
+            await self._pool.close()
+
     async def search(self, **body: Any) -> dict:
         try:
             return (await self.es.search(index=self.config.es_index, **body)).body

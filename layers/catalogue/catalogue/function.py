@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from mangum import Mangum
 
 from . import errors
@@ -31,23 +31,33 @@ def without_stage_prefix(app: ASGIApp) -> ASGIApp:
     return asgi
 
 
+def observed(app: ASGIApp) -> ASGIApp:
+    """Latency and status-class metrics and one log line per request. Outermost, so that a 500 from an unexpected
+    error counts too (Starlette answers it outside any app middleware), and plain ASGI: no per-request task."""
+    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+        status, began = 500, time.perf_counter()
+
+        async def send_and_note(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+        try:
+            await app(scope, receive, send_and_note)
+        finally:
+            elapsed = (time.perf_counter() - began) * 1000
+            metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed)
+            metrics.add_metric(name=f"Status{status // 100}xx", unit=MetricUnit.Count, value=1)
+            logger.info("request", extra={"path": scope["path"], "query": scope["query_string"].decode(),
+                                          "status": status, "ms": round(elapsed, 2)})
+    return asgi
+
+
 def make_function() -> tuple[FastAPI, Handler]:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # the OpenAPI document is its own endpoint
     errors.install(app)
-
-    @app.middleware("http")
-    async def log_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        began = time.perf_counter()
-        response = await call_next(request)
-        elapsed = (time.perf_counter() - began) * 1000
-        metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed)
-        metrics.add_metric(name=f"Status{response.status_code // 100}xx", unit=MetricUnit.Count, value=1)
-        logger.info("request", extra={"path": request.url.path, "query": request.url.query,
-                                      "status": response.status_code, "ms": round(elapsed, 2)})
-        return response
-
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
-    handler = Mangum(without_stage_prefix(app), lifespan="off")
+    handler = Mangum(observed(without_stage_prefix(app)), lifespan="off")
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
     handler = tracer.capture_lambda_handler(handler)
     return app, metrics.log_metrics(capture_cold_start_metric=True)(handler)

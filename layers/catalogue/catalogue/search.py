@@ -36,14 +36,19 @@ async def datasets(text: str | None) -> list[dict]:
         after = hits[-1]["sort"]
 
 
-async def search(query: Iterable[tuple[str, str]]) -> bytes:
+async def prepare(query: Iterable[tuple[str, str]]) -> tuple[list[dict], queries.Search]:
+    """Validates the parameters and finds the datasets (the one Elasticsearch search)."""
     p = parse(query, PARAMETERS)
     documents = await datasets(p["dataset_metadata"])
+    group_by = "perturbation" if p["group_by"] == "perturbation_gene_name" else "phenotype"
+    return documents, queries.Search([d["dataset_id"] for d in documents], group_by, p["perturbation_gene_name"],
+                                     p["phenotype_gene_name"], p["effect_direction"])
+
+
+async def search(query: Iterable[tuple[str, str]]) -> bytes:
+    documents, request = await prepare(query)
     if not documents:
         return b"[]"
-    group_by = "perturbation" if p["group_by"] == "perturbation_gene_name" else "phenotype"
-    sql, args = queries.build(queries.Search(
-        [d["dataset_id"] for d in documents], group_by, p["perturbation_gene_name"], p["phenotype_gene_name"],
-        p["effect_direction"]))
+    sql, args = queries.build(request)
     records = await stores().fetch(sql, *args)
-    return responses.to_json(responses.search_results(group_by, documents, records))
+    return responses.to_json(responses.search_results(request.group_by, documents, records))
