@@ -10,7 +10,7 @@ SEED ?= 1
 DATASETS ?= 12
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: up down data test demo serve lint validate build deploy-dev deploy-prod
+.PHONY: up down data test demo serve lint bench validate build deploy-dev deploy-prod
 
 $(VENV)/.installed: requirements-dev.txt layers/catalogue/requirements.txt
 	@command -v $(PYTHON3) >/dev/null || { echo "make: $(PYTHON3) is required (set PYTHON3=...)" >&2; exit 1; }
@@ -42,6 +42,10 @@ serve: up
 	@$(PY) devtools/serve.py --port 3000
 
 demo: data serve
+
+# 20 M rows, built once into catalogue_bench (QUICK=1: 1 M rows); figures into BENCHMARKS.md
+bench: up
+	@PYTHONPATH=layers/catalogue $(PY) devtools/bench.py $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS))
 
 validate: $(SAM)
 	$(SAM) validate --lint

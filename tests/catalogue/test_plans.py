@@ -40,7 +40,7 @@ def shapes(genes: dict[str, list[str]], datasets: list[str]):
 def test_no_sequential_scan_of_perturb_seq_in_any_shape(genes: dict[str, list[str]]):
     datasets = sorted(r[0] for r in fetch(DATABASE, "SELECT DISTINCT dataset_id FROM perturb_seq_summary_effect"))
     assert fetch(DATABASE, "SELECT count(*) FROM perturb_seq")[0][0] == ROWS
-    whole_table = json.loads(fetch(DATABASE, "EXPLAIN (FORMAT JSON) SELECT count(*) FROM perturb_seq")[0][0])
+    whole_table = json.loads(fetch(DATABASE, "EXPLAIN (FORMAT JSON) SELECT max(basemean) FROM perturb_seq")[0][0])
     assert not set(scans_of_perturb_seq(whole_table[0]["Plan"])) <= INDEX_SCANS, "the detector must see a seq scan"
     checked = 0
     for search in shapes(genes, datasets):

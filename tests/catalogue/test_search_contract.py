@@ -140,3 +140,26 @@ def test_non_finite_values_are_null_and_nan_never_has_a_direction(reference: Ref
 def test_exact_gene_match_is_case_sensitive(reference: Reference):
     gene = next(r.perturbation for r in reference.rows if r.perturbation != r.perturbation.lower())
     assert call(perturbation_gene_name=gene) and call(perturbation_gene_name=gene.lower()) == []
+
+
+@pytest.mark.parametrize("role", ["perturbation", "phenotype"])
+def test_gene_with_only_insignificant_rows_in_some_datasets(reference: Reference, catalogue: dict, role: str):
+    """The builder walks the summary view where the filtered gene is significant and gathers from its rows where it
+    is not: a gene with both kinds of datasets exercises both in one request."""
+    column, view = (("perturbed_target_symbol", "perturb_seq_summary_perturbation") if role == "perturbation"
+                    else ("gene", "perturb_seq_summary_effect"))
+    [(gene, sparse, significant)] = fetch(catalogue["database"], f"""
+        SELECT r.{column}, count(DISTINCT r.dataset_id) FILTER (WHERE v.dataset_id IS NULL),
+               count(DISTINCT r.dataset_id) FILTER (WHERE v.dataset_id IS NOT NULL)
+        FROM perturb_seq r LEFT JOIN {view} v ON v.dataset_id = r.dataset_id AND v.{column} = r.{column}
+        GROUP BY 1 HAVING count(DISTINCT r.dataset_id) FILTER (WHERE v.dataset_id IS NULL) > 0
+                      AND count(DISTINCT r.dataset_id) FILTER (WHERE v.dataset_id IS NOT NULL) > 0
+        ORDER BY 2 DESC, r.{column} COLLATE "C" LIMIT 1""")
+    assert sparse and significant
+    for group_by in ("perturbation_gene_name", "phenotype_gene_name"):
+        for direction in (None, "increased", "decreased"):
+            params = {f"{role}_gene_name": gene, "group_by": group_by, **({"effect_direction": direction}
+                                                                          if direction else {})}
+            got = call(**params)
+            assert approx_equal(got, expected(reference, catalogue["index"], params)), params
+            assert got or direction, params

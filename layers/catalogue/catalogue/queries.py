@@ -5,12 +5,12 @@ LATERAL subquery whose LIMIT sits inside it, then attach the summary counts of e
 Every lookup is served by an index of SPEC 2.2 or by a summary view; nothing aggregates `perturb_seq`.
 
 Where candidate groups come from:
-* the grouping's summary view, walked per dataset in rank order (index on (dataset_id, n_total DESC)), when
-  the other gene is not filtered: a group there has significant rows, so it qualifies unless a filter says
-  otherwise, which an EXISTS probe on the group's own row index checks (skipped when the view's n_up/n_down
-  already proves a qualifying row);
-* the other gene's rows (its (gene, padj) index), when the other gene is filtered and the group gene is not:
-  those rows name exactly the groups that can qualify, however rare the gene.
+* the grouping's summary view, walked per dataset in rank order (index on (dataset_id, n_total DESC)): a group
+  there has significant rows, so it qualifies unless a filter says otherwise, which an EXISTS probe on the
+  group's own row index checks (skipped when the view's n_up/n_down already proves a qualifying row);
+* when only the other gene is filtered, the walk runs where that gene is in its own summary view (then it was
+  measured against most groups and the walk stops after a few probes); in the other datasets the gene has at
+  most insignificant rows, and those rows (its (gene, padj) index) name the only groups that can qualify.
 """
 from __future__ import annotations
 
@@ -82,37 +82,54 @@ def build(search: Search) -> tuple[str, list[Any]]:
     group_columns = (f"s.{group.column} AS grp, s.n_total, s.n_up, s.n_down, "
                      f"{group.base_mean.format('s')} AS base_mean")
     rank = f"s.n_total DESC, s.{group.column} COLLATE \"C\""
+
+    def walk(where: list[str]) -> str:
+        """Each dataset's groups in rank order from the summary view, the first three that pass `where`."""
+        return f"""
+  SELECT d.ord, d.dataset_id, s.*
+  FROM datasets d
+  CROSS JOIN LATERAL (
+    SELECT {group_columns}
+    FROM {group.view} s
+    WHERE {_and(["s.dataset_id = d.dataset_id", *where])}
+    ORDER BY {rank}
+    LIMIT {GROUPS_PER_DATASET}) s"""
+
+    def has_a_row(extra: list[str]) -> str:
+        """A qualifying row exists in the candidate group (an index probe)."""
+        where = [f"r.{group.column} = s.{group.column}", "r.dataset_id = s.dataset_id", *row_filters("r"), *extra]
+        return f"EXISTS (SELECT FROM perturb_seq r WHERE {' AND '.join(where)})"
+
+    ctes = {"datasets": f"SELECT dataset_id, ord FROM unnest({datasets}::text[]) WITH ORDINALITY AS d(dataset_id, ord)"}
     if other_gene and not group_gene:
-        groups = f"""
+        # Where the filtered gene has significant rows (it is in its summary view), it was measured against most
+        # groups: walk the group view probing each candidate, which stops after a few. Elsewhere it has at most
+        # a few insignificant rows, which name the only groups that can qualify: gather those.
+        in_view = (f"EXISTS (SELECT FROM {other.view} x WHERE x.dataset_id = d.dataset_id "
+                   f"AND x.{other.column} = {other_gene})")
+        ctes["datasets"] = f"SELECT dataset_id, ord, {in_view} AS in_view FROM ({ctes['datasets']}) d"
+        ctes["walked"] = walk(["d.in_view", has_a_row([])])
+        ctes["sparse"] = "SELECT array_agg(dataset_id) AS ids FROM datasets WHERE NOT in_view"
+        ctes["gathered"] = f"""
   SELECT ord, dataset_id, grp, n_total, n_up, n_down, base_mean FROM (
     SELECT d.ord, d.dataset_id, {group_columns}, row_number() OVER (PARTITION BY d.ord ORDER BY {rank}) AS rank
     FROM (SELECT DISTINCT r.dataset_id, r.{group.column}
           FROM perturb_seq r
-          WHERE {_and([f"r.dataset_id = ANY({datasets}::text[])", *row_filters("r")])}) c
-    JOIN unnest({datasets}::text[]) WITH ORDINALITY AS d(dataset_id, ord) ON d.dataset_id = c.dataset_id
+          WHERE {_and(["r.dataset_id = ANY((SELECT ids FROM sparse)::text[])", *row_filters("r"),
+                       "(SELECT ids FROM sparse) IS NOT NULL"])}) c
+    JOIN datasets d ON d.dataset_id = c.dataset_id
     JOIN {group.view} s ON s.dataset_id = c.dataset_id AND s.{group.column} = c.{group.column}
   ) ranked
   WHERE rank <= {GROUPS_PER_DATASET}"""
+        ctes["groups"] = "SELECT * FROM walked UNION ALL SELECT * FROM gathered"
     else:
         qualifies = []
-        if filters := row_filters("r"):
-            probe = f"""EXISTS (SELECT FROM perturb_seq r
-                      WHERE {_and([f"r.{group.column} = s.{group.column}", "r.dataset_id = s.dataset_id",
-                                   *filters])})"""
+        if row_filters("r"):
             proven = PROVEN_BY_VIEW[search.direction].format(s="s") if search.direction and not other_gene else None
-            qualifies.append(f"({proven} OR {probe})" if proven else probe)
-        groups = f"""
-  SELECT d.ord, d.dataset_id, s.*
-  FROM unnest({datasets}::text[]) WITH ORDINALITY AS d(dataset_id, ord)
-  CROSS JOIN LATERAL (
-    SELECT {group_columns}
-    FROM {group.view} s
-    WHERE {_and(["s.dataset_id = d.dataset_id",
-                 *([f"s.{group.column} = {group_gene}"] if group_gene else []), *qualifies])}
-    ORDER BY {rank}
-    LIMIT {GROUPS_PER_DATASET}) s"""
-    sql = f"""WITH groups AS ({groups}
-)
+            qualifies.append(f"({proven} OR {has_a_row([])})" if proven else has_a_row([]))
+        ctes["groups"] = walk([*([f"s.{group.column} = {group_gene}"] if group_gene else []), *qualifies])
+    with_clause = ",\n".join(f"{name} AS ({body}\n)" for name, body in ctes.items())
+    sql = f"""WITH {with_clause}
 SELECT g.ord, g.grp, g.n_total, g.n_up, g.n_down, g.base_mean,
        r.other, r.log2foldchange, r.padj,
        coalesce(o.n_total, 0) AS other_n_total, coalesce(o.n_up, 0) AS other_n_up,
