@@ -11,7 +11,7 @@ from catalogue.config import settings
 from lambda_runtime import LambdaContext, load_function
 from roundtrips import RoundTripCounter
 
-from tests.support import body, fetch
+from tests.support import body, fetch, run
 
 EVENTS = sorted((Path(__file__).resolve().parents[2] / "events" / "search").glob("*.json"))
 
@@ -74,9 +74,9 @@ def test_next_invocation_answers_after_a_database_restart(function, catalogue: d
     assert api_backends(catalogue["database"]).isdisjoint(before)
 
 
-def test_store_down_answers_503_without_internals(function, catalogue: dict, monkeypatch):
+def test_store_down_answers_503_without_internals(function, catalogue: dict, with_stores):
     invoke(function, event())
-    with_stores(monkeypatch, ps_port=1, es_url="http://127.0.0.1:1")
+    with_stores(ps_port=1, es_url="http://127.0.0.1:1")
     error = assert_error_body(invoke(function, event("perturbation_gene_name=TP53")), 503, "store_unavailable")
     assert set(error) == {"code", "message"}
 
@@ -84,10 +84,10 @@ def test_store_down_answers_503_without_internals(function, catalogue: dict, mon
 @pytest.mark.parametrize("query", ["", "group_by=phenotype_gene_name", "effect_direction=decreased",
                                    "phenotype_gene_name=GAPDH", "perturbation_gene_name=TP53&group_by=effect_gene_name",
                                    "dataset_metadata=blood&phenotype_gene_name=MYC&change_direction=increased"])
-def test_one_database_round_trip_and_one_search_per_request(function, catalogue: dict, monkeypatch, query: str):
+def test_one_database_round_trip_and_one_search_per_request(function, catalogue: dict, with_stores, query: str):
     pg, es = RoundTripCounter(55432), RoundTripCounter(59200)
     try:
-        with_stores(monkeypatch, ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}")
+        with_stores(ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}")
         assert invoke(function, event(query))["statusCode"] == 200  # connects and prepares: not counted
         pg.round_trips = es.round_trips = 0
         for _ in range(3):
@@ -98,10 +98,18 @@ def test_one_database_round_trip_and_one_search_per_request(function, catalogue:
         es.close()
 
 
-def with_stores(monkeypatch, **overrides) -> None:
+@pytest.fixture
+def with_stores(monkeypatch):
     """Point the function at other real stores (or none) for one test, as another environment would be."""
-    config = settings().__class__(**{**settings().__dict__, **overrides})
-    monkeypatch.setattr(clients, "_stores", clients.Stores(config, clients._stores.loop))
+    made = []
+
+    def use(**overrides) -> None:
+        config = settings().__class__(**{**settings().__dict__, **overrides})
+        made.append(clients.Stores(config, clients._stores.loop))
+        monkeypatch.setattr(clients, "_stores", made[-1])
+    yield use
+    for stores in made:
+        run(stores.close())
 
 
 def assert_error_body(response: dict, status: int, code: str) -> dict:
@@ -112,19 +120,19 @@ def assert_error_body(response: dict, status: int, code: str) -> dict:
     return error
 
 
-def test_store_timeout_answers_504(function, catalogue: dict, monkeypatch):
+def test_store_timeout_answers_504(function, catalogue: dict, with_stores):
     invoke(function, event())
-    with_stores(monkeypatch, store_timeout=0.0001)
+    with_stores(store_timeout=0.0001)
     assert_error_body(invoke(function, event("perturbation_gene_name=TP53")), 504, "store_timeout")
 
 
-def test_label_list_with_two_entries_answers_500_data_integrity(function, catalogue: dict, monkeypatch):
+def test_label_list_with_two_entries_answers_500_data_integrity(function, catalogue: dict, with_stores):
     from elasticsearch import Elasticsearch
     es, index = Elasticsearch("http://127.0.0.1:59200"), "test-integrity-dataset-summary-v1"
     es.index(index=index, id="datlinger_2017", refresh=True, document={
         "dataset_id": "datlinger_2017", "tissue_labels": ["blood", "lymph node"], "cell_type_labels": ["T cell"]})
     invoke(function, event())
-    with_stores(monkeypatch, es_index=index)
+    with_stores(es_index=index)
     error = assert_error_body(invoke(function, event()), 500, "data_integrity")
     assert error["details"] == {"dataset_id": "datlinger_2017", "field": "tissue_labels"}
     assert "datlinger_2017" in error["message"] and "tissue_labels" in error["message"]

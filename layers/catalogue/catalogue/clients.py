@@ -75,7 +75,7 @@ class Stores:
         """For tools and tests that end their loop; a Lambda environment just freezes with its clients open."""
         await self.es.close()
         if self._pool is not None:
-            await self._pool.close()
+            self._pool.terminate()  # no graceful wait: the server may be gone already
 
     async def search(self, **body: Any) -> dict:
         try:

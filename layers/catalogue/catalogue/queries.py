@@ -98,7 +98,9 @@ def build(search: Search) -> tuple[str, list[Any]]:
     def has_a_row(extra: list[str]) -> str:
         """A qualifying row exists in the candidate group (an index probe)."""
         where = [f"r.{group.column} = s.{group.column}", "r.dataset_id = s.dataset_id", *row_filters("r"), *extra]
-        return f"EXISTS (SELECT FROM perturb_seq r WHERE {' AND '.join(where)})"
+        # A scalar subquery, not EXISTS: the planner may turn EXISTS into a join that reads every candidate's rows,
+        # where this stays a probe evaluated lazily, in rank order, until the LIMIT is met.
+        return f"(SELECT true FROM perturb_seq r WHERE {' AND '.join(where)} LIMIT 1)"
 
     ctes = {"datasets": f"SELECT dataset_id, ord FROM unnest({datasets}::text[]) WITH ORDINALITY AS d(dataset_id, ord)"}
     if other_gene and not group_gene:
