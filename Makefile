@@ -43,9 +43,10 @@ serve: up
 
 demo: data serve
 
-# 20 M rows, built once into catalogue_bench (QUICK=1: 1 M rows); figures into BENCHMARKS.md
+# 20 M rows, built once into catalogue_bench (QUICK=1: 1 M rows; EXTRA_INDEXES=1: with devtools/sql/extra_indexes.sql)
 bench: up
-	@PYTHONPATH=layers/catalogue $(PY) devtools/bench.py $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS))
+	@PYTHONPATH=layers/catalogue $(PY) devtools/bench.py $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
+		$(if $(EXTRA_INDEXES),--extra-indexes)
 
 validate: $(SAM)
 	$(SAM) validate --lint
