@@ -471,13 +471,12 @@ def main() -> None:
     mix = shapes(genes)
     log(f"{len(mix)} shapes; genes {genes}")
     handler = load_function("search").handler
-    log("plans ...")
-    plans(loop, mix, database)
-    log("round trips ...")
-    round_trips(loop, mix)
     log(f"in process: layer, baseline and handler, {args.reps} rounds ...")
     with stdout_discarded():
         in_process(loop, mix, args.reps, handler)
+    log("plans and round trips ...")  # after the rounds: on warm caches, as the timed requests ran
+    plans(loop, mix, database)
+    round_trips(loop, mix)
     backends = loop.run_until_complete(clients._stores.pool()).get_size()
     log("HTTP ...")
     http = over_http(mix, max(20, args.reps // 4))

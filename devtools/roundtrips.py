@@ -39,8 +39,12 @@ class RoundTripCounter:
                 writer.write(data)
                 await writer.drain()
             writer.close()
-        await asyncio.gather(pipe(client_r, server_w, True), pipe(server_r, client_w, False),
-                             return_exceptions=True)
+        try:
+            await asyncio.gather(pipe(client_r, server_w, True), pipe(server_r, client_w, False),
+                                 return_exceptions=True)
+        except asyncio.CancelledError:  # close(): the proxy goes away with its connections, quietly
+            client_w.close()
+            server_w.close()
 
     def close(self) -> None:
         async def shutdown() -> None:

@@ -95,9 +95,9 @@ def build(search: Search) -> tuple[str, list[Any]]:
     ORDER BY {rank}
     LIMIT {GROUPS_PER_DATASET}) s"""
 
-    def has_a_row(extra: list[str]) -> str:
+    def has_a_row() -> str:
         """A qualifying row exists in the candidate group (an index probe)."""
-        where = [f"r.{group.column} = s.{group.column}", "r.dataset_id = s.dataset_id", *row_filters("r"), *extra]
+        where = [f"r.{group.column} = s.{group.column}", "r.dataset_id = s.dataset_id", *row_filters("r")]
         # A scalar subquery, not EXISTS: the planner may turn EXISTS into a join that reads every candidate's rows,
         # where this stays a probe evaluated lazily, in rank order, until the LIMIT is met.
         return f"(SELECT true FROM perturb_seq r WHERE {' AND '.join(where)} LIMIT 1)"
@@ -110,15 +110,15 @@ def build(search: Search) -> tuple[str, list[Any]]:
         in_view = (f"EXISTS (SELECT FROM {other.view} x WHERE x.dataset_id = d.dataset_id "
                    f"AND x.{other.column} = {other_gene})")
         ctes["datasets"] = f"SELECT dataset_id, ord, {in_view} AS in_view FROM ({ctes['datasets']}) d"
-        ctes["walked"] = walk(["d.in_view", has_a_row([])])
+        ctes["walked"] = walk(["d.in_view", has_a_row()])
         ctes["sparse"] = "SELECT array_agg(dataset_id) AS ids FROM datasets WHERE NOT in_view"
+        skip_if_none = "(SELECT ids FROM sparse) IS NOT NULL"  # a one-time filter: no scan when all were walked
         ctes["gathered"] = f"""
   SELECT ord, dataset_id, grp, n_total, n_up, n_down, base_mean FROM (
     SELECT d.ord, d.dataset_id, {group_columns}, row_number() OVER (PARTITION BY d.ord ORDER BY {rank}) AS rank
     FROM (SELECT DISTINCT r.dataset_id, r.{group.column}
           FROM perturb_seq r
-          WHERE {_and(["r.dataset_id = ANY((SELECT ids FROM sparse)::text[])", *row_filters("r"),
-                       "(SELECT ids FROM sparse) IS NOT NULL"])}) c
+          WHERE {_and(["r.dataset_id = ANY((SELECT ids FROM sparse)::text[])", *row_filters("r"), skip_if_none])}) c
     JOIN datasets d ON d.dataset_id = c.dataset_id
     JOIN {group.view} s ON s.dataset_id = c.dataset_id AND s.{group.column} = c.{group.column}
   ) ranked
@@ -128,7 +128,7 @@ def build(search: Search) -> tuple[str, list[Any]]:
         qualifies = []
         if row_filters("r"):
             proven = PROVEN_BY_VIEW[search.direction].format(s="s") if search.direction and not other_gene else None
-            qualifies.append(f"({proven} OR {has_a_row([])})" if proven else has_a_row([]))
+            qualifies.append(f"({proven} OR {has_a_row()})" if proven else has_a_row())
         ctes["groups"] = walk([*([f"s.{group.column} = {group_gene}"] if group_gene else []), *qualifies])
     with_clause = ",\n".join(f"{name} AS ({body}\n)" for name, body in ctes.items())
     sql = f"""WITH {with_clause}
