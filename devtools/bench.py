@@ -199,7 +199,7 @@ def in_process(loop: asyncio.AbstractEventLoop, mix: list[Shape], reps: int, han
 def round_trips(loop: asyncio.AbstractEventLoop, mix: list[Shape]) -> None:
     """PostgreSQL round trips and Elasticsearch requests per warm request, through counting proxies."""
     pg, es = RoundTripCounter(55432), RoundTripCounter(59200)
-    original = clients._stores  # made by the plans phase, on this loop
+    original = clients._stores  # the clients the timed rounds used, on this loop
     proxied = clients.Stores(replace(original.config, ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}"), loop)
     clients._stores = proxied
     try:
