@@ -7,7 +7,8 @@ shape: p50/p95/p99 of the query layer alone (warm pool, one connection in use), 
 end, and of HTTP through the local server at concurrency 1 and 8; PostgreSQL round trips and Elasticsearch
 calls per request; the plan's node types on perturb_seq; and the baseline (top groups from the summary view,
 then one detail query per group) alternating with ours. Then cold start and peak RSS of a function process.
-Writes .local/bench/<scale>.json and the figures section of BENCHMARKS.md.
+--extra-indexes builds devtools/sql/extra_indexes.sql first (without it they are dropped). Writes
+.local/bench/<scale>[-extra].json and this variant's figures section of BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -268,17 +269,18 @@ def over_http(mix: list[Shape], reps: int) -> dict[str, Any]:
                 shape.timings.setdefault("http_c1", []).append(get(shape.query_string))
         began = time.perf_counter()
 
-        def worker(offset: int) -> None:
+        def worker(offset: int) -> None:  # every client goes round all shapes, each starting elsewhere
             get = client(url)
-            for rep in range(reps):
-                shape = mix[(rep + offset) % len(mix)]
-                shape.timings.setdefault(f"http_c8_{offset}", []).append(get(shape.query_string))
+            for _ in range(reps):
+                for i in range(len(mix)):
+                    shape = mix[(i + offset * 3) % len(mix)]
+                    shape.timings.setdefault(f"http_c8_{offset}", []).append(get(shape.query_string))
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(worker, range(8)))
         elapsed = time.perf_counter() - began
     for shape in mix:
         shape.timings["http_c8"] = [s for i in range(8) for s in shape.timings.pop(f"http_c8_{i}", [])]
-    return {"c8_requests_per_s": 8 * reps / elapsed}
+    return {"c8_requests_per_s": 8 * reps * len(mix) / elapsed}
 
 
 COLD = """
