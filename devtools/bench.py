@@ -45,7 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCALES = {"20M": (20_000_000, "catalogue_bench", "bench-dataset-summary-v1"),
           "1M": (1_000_000, "catalogue_bench_quick", "bench-quick-dataset-summary-v1")}
 SEED, DATASETS = 1, 12
-PG_SUPERUSER = "postgresql://postgres@127.0.0.1:55432/{}"
 TARGETS = {"p50_ms": 15, "p99_ms": 50, "baseline_ratio": 3, "cold_start_s": 1.5, "overhead_p50_ms": 2}
 
 
@@ -216,17 +215,18 @@ def round_trips(loop: asyncio.AbstractEventLoop, mix: list[Shape]) -> None:
         es.close()
 
 
+def scans_of_perturb_seq(plan: dict) -> list[tuple[str, str]]:
+    """(node type, index) of every plan node reading perturb_seq; a bitmap heap scan's index is in its child."""
+    children = plan.get("Plans", [])
+    index = plan.get("Index Name") or ",".join(c["Index Name"] for c in children if "Index Name" in c)
+    own = [(plan["Node Type"], index)] if plan.get("Relation Name") == "perturb_seq" else []
+    return own + [scan for child in children for scan in scans_of_perturb_seq(child)]
+
+
 def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> None:
     """EXPLAIN ANALYZE of each shape's query: the scans of perturb_seq, and the server's execution time."""
-    def scans(node: dict) -> list[str]:
-        """Node types reading perturb_seq, with their index (a bitmap heap scan's is in its child)."""
-        children = node.get("Plans", [])
-        index = node.get("Index Name") or ",".join(c["Index Name"] for c in children if "Index Name" in c)
-        own = [f"{node['Node Type']} {index}".strip()] if node.get("Relation Name") == "perturb_seq" else []
-        return own + [s for child in children for s in scans(child)]
-
     async def explain() -> None:
-        conn = await asyncpg.connect(PG_SUPERUSER.format(database),
+        conn = await asyncpg.connect(load_data.PG_DSN.format(database=database),
                                      server_settings={"plan_cache_mode": "force_custom_plan"})
         try:
             for shape in mix:
@@ -236,7 +236,8 @@ def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> N
                     continue
                 sql, args = queries.build(request)
                 [plan] = json.loads(await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, *args))
-                shape.facts.update(plan=sorted(set(scans(plan["Plan"]))), execution_ms=plan["Execution Time"],
+                scans = {f"{node} {index}".strip() for node, index in scans_of_perturb_seq(plan["Plan"])}
+                shape.facts.update(plan=sorted(scans), execution_ms=plan["Execution Time"],
                                    planning_ms=plan["Planning Time"],
                                    buffers=plan["Plan"].get("Shared Hit Blocks", 0)
                                    + plan["Plan"].get("Shared Read Blocks", 0))
@@ -440,7 +441,7 @@ async def set_extra_indexes(database: str, wanted: bool) -> None:
     """Builds devtools/sql/extra_indexes.sql, or drops what it builds, so each run states which indexes it had."""
     sql = (ROOT / "devtools" / "sql" / "extra_indexes.sql").read_text()
     names = [line.split()[5] for line in sql.splitlines() if line.startswith("CREATE INDEX")]
-    conn = await asyncpg.connect(PG_SUPERUSER.format(database))
+    conn = await asyncpg.connect(load_data.PG_DSN.format(database=database))
     try:
         present = await conn.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = ANY($1)", names)
         if wanted and present < len(names):
@@ -466,7 +467,7 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # Mangum adopts the current loop: the handler shares the layer's clients
     rows, database, _ = SCALES[scale]
-    conn = loop.run_until_complete(asyncpg.connect(PG_SUPERUSER.format(database)))
+    conn = loop.run_until_complete(asyncpg.connect(load_data.PG_DSN.format(database=database)))
     genes = loop.run_until_complete(pick_genes(conn))
     versions = loop.run_until_complete(conn.fetchval("SHOW server_version"))
     loop.run_until_complete(conn.close())

@@ -106,13 +106,10 @@ async def load_postgres(database: str, datasets: list[demo_data.Dataset], seed: 
 
 async def loaded(database: str) -> dict | None:
     """What load_postgres put into `database` (rows, datasets, seed, sha256), or None."""
-    conn = await asyncpg.connect(PG_DSN.format(database="postgres"))
     try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
-            return None
-    finally:
-        await conn.close()
-    conn = await asyncpg.connect(PG_DSN.format(database=database))
+        conn = await asyncpg.connect(PG_DSN.format(database=database))
+    except asyncpg.InvalidCatalogNameError:  # no such database
+        return None
     try:
         comment = await conn.fetchval("SELECT obj_description(to_regclass('public.perturb_seq'), 'pg_class')")
         return json.loads(comment) if comment else None

@@ -8,8 +8,6 @@ from typing import Any
 import asyncpg
 import load_data
 
-SUPERUSER_DSN = "postgresql://postgres@127.0.0.1:55432/{}"
-
 # One loop for the whole session, as Mangum keeps one per Lambda environment: the layer's clients bind to it.
 LOOP = asyncio.new_event_loop()
 asyncio.set_event_loop(LOOP)  # Mangum adopts the current loop, so tests and handler share it
@@ -17,7 +15,7 @@ asyncio.set_event_loop(LOOP)  # Mangum adopts the current loop, so tests and han
 
 def fetch(database: str, sql: str, *args: Any) -> list[asyncpg.Record]:
     async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(SUPERUSER_DSN.format(database))
+        conn = await asyncpg.connect(load_data.PG_DSN.format(database=database))
         try:
             return await conn.fetch(sql, *args)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import bench
 import pytest
 from catalogue import queries
 
@@ -25,8 +26,7 @@ def genes(stores_up: None) -> dict[str, list[str]]:
 
 
 def scans_of_perturb_seq(plan: dict) -> list[str]:
-    found = [plan["Node Type"]] if plan.get("Relation Name") == "perturb_seq" else []
-    return found + [s for child in plan.get("Plans", []) for s in scans_of_perturb_seq(child)]
+    return [node for node, _ in bench.scans_of_perturb_seq(plan)]
 
 
 def shapes(genes: dict[str, list[str]], datasets: list[str]):
