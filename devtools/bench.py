@@ -34,8 +34,15 @@ from urllib.parse import urlencode, urlsplit
 import asyncpg
 import load_data
 import serve
-from catalogue import clients, queries, responses, search  # settings are read on first use, after configure()
+
+# Settings are read on first use, after configure().
+from catalogue import clients
+from catalogue.answers import to_json
 from catalogue.clients import stores
+from catalogue.endpoints import search
+from catalogue.endpoints.search import query as queries
+from catalogue.endpoints.search.response import search_results
+from catalogue.parameters import check
 from elasticsearch import Elasticsearch
 from lambda_events import http_api_event
 from lambda_runtime import LambdaContext, load_function
@@ -111,7 +118,7 @@ async def pick_genes(conn: Any) -> dict[str, dict[str, str]]:
 async def baseline(query: list[tuple[str, str]]) -> tuple[bytes, int, int]:
     """Top groups from the summary view in one query, then one detail query per group. (json, empty groups,
     PostgreSQL queries). Groups are chosen before the filters are looked at, so some come back empty."""
-    documents, request = await search.prepare(query)
+    documents, request = await search.prepare(check(search.SearchParameters, query))
     if not documents:
         return b"[]", 0, 0
     group, other = request.sides
@@ -140,7 +147,7 @@ async def baseline(query: list[tuple[str, str]]) -> tuple[bytes, int, int]:
         rows = await stores().fetch(detail, g["dataset_id"], g["grp"], *([other_gene] if other_gene else []))
         empty += not rows
         records += [{**g, **r} for r in rows]
-    return responses.to_json(responses.search_results(request.group_by, documents, records)), empty, 1 + len(top)
+    return to_json(search_results(request.group_by, documents, records)), empty, 1 + len(top)
 
 
 # --- measuring -------------------------------------------------------------------------------------------------
@@ -178,7 +185,7 @@ def in_process(loop: asyncio.AbstractEventLoop, mix: list[Shape], reps: int, han
     context = LambdaContext("catalogue-search-bench")
     for rep in range(reps + 2):  # two warm-up rounds, not recorded
         for shape in mix:
-            ours_s, ours = timed(loop, lambda s=shape: search.search(s.query))
+            ours_s, ours = timed(loop, lambda s=shape: search.search(check(search.SearchParameters, s.query)))
             base_s, (theirs, empty, pg_queries) = timed(loop, lambda s=shape: baseline(s.query))
             event = http_api_event("GET", "/v1/search", shape.query)
             began = time.perf_counter()
@@ -204,9 +211,10 @@ def round_trips(loop: asyncio.AbstractEventLoop, mix: list[Shape]) -> None:
     clients._stores = proxied
     try:
         for shape in mix:
-            loop.run_until_complete(search.search(shape.query))  # warm: connection and prepared statement
+            # warm: connection and prepared statement
+            loop.run_until_complete(search.search(check(search.SearchParameters, shape.query)))
             pg.round_trips = es.round_trips = 0
-            loop.run_until_complete(search.search(shape.query))
+            loop.run_until_complete(search.search(check(search.SearchParameters, shape.query)))
             shape.facts.update(pg_round_trips=pg.round_trips, es_calls=es.round_trips)
     finally:
         loop.run_until_complete(proxied.close())
@@ -230,7 +238,7 @@ def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> N
                                      server_settings={"plan_cache_mode": "force_custom_plan"})
         try:
             for shape in mix:
-                documents, request = await search.prepare(shape.query)
+                documents, request = await search.prepare(check(search.SearchParameters, shape.query))
                 if not documents:
                     shape.facts.update(plan=[], execution_ms=0.0, planning_ms=0.0)
                     continue

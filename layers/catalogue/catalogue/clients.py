@@ -6,6 +6,7 @@ bound to the running loop, and are rebuilt only if the loop changes (a new proce
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import asyncpg
@@ -71,6 +72,17 @@ class Stores:
                 logger.warning("database connection lost; retrying once", extra={"error": repr(error)})
         raise AssertionError("unreachable")
 
+    async def ping_postgres(self, timeout: float) -> None:
+        """One trivial query on a pooled connection, within `timeout` (connecting included); reads no data."""
+        async def ping() -> None:
+            pool = await self.pool()
+            await pool.fetchval("SELECT 1", timeout=timeout)
+        await asyncio.wait_for(ping(), timeout)
+
+    async def ping_elasticsearch(self, timeout: float) -> None:
+        """The cluster's health (no index is read), within `timeout`."""
+        await self.es.options(request_timeout=timeout).cluster.health(timeout=f"{int(timeout * 1000)}ms")
+
     async def close(self) -> None:
         """For tools and tests that end their loop; a Lambda environment just freezes with its clients open."""
         await self.es.close()
@@ -84,6 +96,16 @@ class Stores:
             raise StoreTimeout("The search engine did not answer in time.") from error
         except elasticsearch.ConnectionError as error:
             raise StoreUnavailable("The search engine cannot be reached.") from error
+
+
+async def together(*calls: Awaitable[Any]) -> list[Any]:
+    """Independent store calls at once (an Elasticsearch search and a PostgreSQL query): the request waits for the
+    slower, not for both in turn. Every call is awaited to its end; the first failure, in argument order, is raised."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 _stores: Stores | None = None

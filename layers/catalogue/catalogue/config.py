@@ -36,6 +36,9 @@ class Settings:
     ps_db: str
     ps_statement_cache_size: int  # 0 behind RDS Proxy in transaction mode
     store_timeout: float  # seconds; below the function's timeout
+    cache_max_age: int  # seconds, the Cache-Control max-age of successful answers (SPEC 5.1)
+    cursor_secret: str  # signs paging cursors; the same for every function of a stage
+    version: str  # reported by GET /v1/health
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,6 +54,9 @@ class Settings:
             ps_db=_env("PS_DB", "catalogue"),
             ps_statement_cache_size=int(_env("PS_STATEMENT_CACHE_SIZE", "100")),
             store_timeout=float(_env("STORE_TIMEOUT_SECONDS", "5")),
+            cache_max_age=int(_env("CACHE_MAX_AGE_SECONDS", "300")),
+            cursor_secret=_env("CURSOR_SECRET", "perturbation-catalogue-local"),
+            version=_env("CATALOGUE_VERSION", "0.2.0-local"),
         )
 
 

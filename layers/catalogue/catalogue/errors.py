@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
@@ -45,7 +46,9 @@ def error_response(error: ApiError) -> Response:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.details is not None:
         body["details"] = error.details
-    return Response(json.dumps({"error": body}), status_code=error.status, media_type="application/json")
+    # Errors are never cached by shared caches: a store outage must not outlive itself.
+    return Response(json.dumps({"error": body}), status_code=error.status, media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
 
 
 def install(app: FastAPI) -> None:
@@ -54,6 +57,13 @@ def install(app: FastAPI) -> None:
         log = logger.exception if error.status >= 500 else logger.info
         log("request failed", extra={"code": error.code, "error_message": error.message})
         return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> Response:
+        # Routes are StrictRoutes, which answer these themselves; this keeps FastAPI's 422 out in any case.
+        names = sorted({str(e["loc"][-1]) for e in error.errors()})
+        return error_response(InvalidParameter(f"Invalid parameters: {', '.join(names)}.",
+                                               [{"parameter": n, "problem": "invalid value"} for n in names]))
 
     @app.exception_handler(HTTPException)
     async def no_route(request: Request, error: HTTPException) -> Response:

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from mangum import Mangum
 
 from . import errors
@@ -22,11 +22,12 @@ ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 
 
 def without_stage_prefix(app: ASGIApp) -> ASGIApp:
-    """On a named HTTP API stage the path arrives as /<stage>/v1/...; routes are declared without the stage."""
+    """On a named HTTP API stage the path arrives as /<stage>/v1/...; routes are declared without the stage. The
+    stage becomes the ASGI root_path, so routing ignores it and URLs the API builds (Link) keep it."""
     async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
         stage = scope.get("aws.event", {}).get("requestContext", {}).get("stage", "$default")
         if scope["type"] == "http" and stage != "$default" and scope["path"].startswith(f"/{stage}/"):
-            scope = {**scope, "path": scope["path"][len(stage) + 1:], "raw_path": None}
+            scope = {**scope, "root_path": f"/{stage}"}
         await app(scope, receive, send)
     return asgi
 
@@ -53,9 +54,17 @@ def observed(app: ASGIApp) -> ASGIApp:
     return asgi
 
 
-def make_function() -> tuple[FastAPI, Handler]:
+def make_app(*routers: APIRouter) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # the OpenAPI document is its own endpoint
     errors.install(app)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def make_function(router: APIRouter) -> tuple[FastAPI, Handler]:
+    """A function serving one endpoint's router: `app, handler = make_function(router)` in its app.py."""
+    app = make_app(router)
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
     handler = Mangum(observed(without_stage_prefix(app)), lifespan="off")
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)

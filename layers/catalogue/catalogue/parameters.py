@@ -1,50 +1,171 @@
-"""Strict query-string validation: unknown, repeated, empty, too long or invalid parameters answer 400."""
+"""Parameter kinds and SPEC's parameter rules (3.1, 5, 5.1) for every endpoint.
+
+An endpoint declares its query parameters as one pydantic model (a FastAPI query-parameter model) built from the
+kinds below. FastAPI validates requests with it and generates the OpenAPI document from it (SPEC 5.8), so the
+document cannot drift from the validation. Two of SPEC's rules FastAPI does not have: a repeated parameter
+(FastAPI silently keeps the last) and a parameter given under both of its names are 400s, and every problem is a
+SPEC 4.1 400 naming the parameter, never FastAPI's 422. `check` adds those rules in front of FastAPI's own
+validation, `StrictRoute` runs it for every route, and tools and tests call it directly.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import inspect
+import re
+import typing
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from fastapi import Path
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
 
 from .errors import InvalidParameter
+from .sql import Direction
 
 MAX_LENGTH = 200
+# Printable, with at least one visible character: refuses empty and blank values and control characters.
+VISIBLE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+Text = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH, pattern=VISIBLE)]
+Problems = dict[str, str]
 
 
-@dataclass(frozen=True)
-class Parameter:
-    choices: tuple[str, ...] = ()  # empty: free text
-    aliases: dict[str, str] = field(default_factory=dict)  # accepted value -> canonical value
-    synonyms: tuple[str, ...] = ()  # other names of the same parameter
-    default: str | None = None
+def _decimal(value: Any) -> Any:
+    """SPEC 5.1: a decimal integer; pydantic alone would also take "+5", " 5", "1.0" and "1_000"."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise ValueError("must be a decimal integer")
+    return value
 
 
-def parse(pairs: Iterable[tuple[str, str]], spec: dict[str, Parameter]) -> dict[str, str | None]:
-    """Canonical name -> value (or its default); all problems are reported at once, each naming its parameter."""
-    canonical = {alias: name for name, p in spec.items() for alias in (name, *p.synonyms)}
-    given: dict[str, list[tuple[str, str]]] = {}
-    problems: dict[str, str] = {}
-    for raw_name, value in pairs:
-        if raw_name not in canonical:
-            problems[raw_name] = f"unknown parameter (accepted: {', '.join(sorted(canonical))})"
+def bounded(low: int, high: int) -> Any:
+    """A decimal integer in [low, high] (the annotation of a `limit`)."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_decimal)]
+
+
+def repeatable(kind: Any, most: int = 50) -> Any:
+    """A parameter that may repeat (`?tissue=a&tissue=b`), at most `most` times."""
+    return Annotated[list[kind], Field(max_length=most)]
+
+
+class QueryModel(BaseModel):
+    """The query parameters of one endpoint. Unknown names are refused (extra="forbid")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A second name of a parameter (other name -> the parameter's field): giving both is giving it twice.
+    SYNONYMS: ClassVar[dict[str, str]] = {}
+
+
+M = TypeVar("M", bound=QueryModel)
+
+
+class NoParameters(QueryModel):
+    """An endpoint without query parameters: any parameter is unknown."""
+
+
+def _repeatable(model: type[QueryModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    return field is not None and typing.get_origin(field.annotation) is list
+
+
+def _as_input(model: type[QueryModel], pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], Problems]:
+    """Pairs -> the model's input (lists for repeatable parameters), and the repetition problems."""
+    values: dict[str, Any] = {}
+    problems: Problems = {}
+    for name, value in pairs:
+        if _repeatable(model, name):
+            values.setdefault(name, []).append(value)
+        elif name in values:
+            problems[name] = "given more than once"
         else:
-            given.setdefault(canonical[raw_name], []).append((raw_name, value))
-    values: dict[str, str | None] = {name: p.default for name, p in spec.items()}
-    for name, occurrences in given.items():
-        raw_name, value = occurrences[0]
-        p = spec[name]
-        if len(occurrences) > 1:
-            problems[raw_name] = "given more than once"
-        elif not value.strip():
-            problems[raw_name] = "empty value"
-        elif len(value) > MAX_LENGTH:
-            problems[raw_name] = f"longer than {MAX_LENGTH} characters"
-        elif not value.isprintable():
-            problems[raw_name] = "contains control characters"
-        elif p.choices and p.aliases.get(value, value) not in p.choices:
-            problems[raw_name] = f"must be one of: {', '.join((*p.choices, *p.aliases))}"
-        else:
-            values[name] = p.aliases.get(value, value)
+            values[name] = value
+    for other, name in model.SYNONYMS.items():
+        if other in values and name in values:
+            problems[name] = f"given more than once (as {name} and as its synonym {other})"
+    return values, problems
+
+
+def describe(error: dict[str, Any], accepted: Iterable[str]) -> tuple[str, str]:
+    """A pydantic error -> (parameter name, a problem a person can act on)."""
+    loc, kind, ctx, value = error["loc"], error["type"], error.get("ctx", {}), error.get("input")
+    name = str(loc[1]) if len(loc) > 1 and loc[0] in ("query", "path") else str(loc[0])
+    problems = {
+        "extra_forbidden": lambda: f"unknown parameter (accepted: {', '.join(sorted(accepted)) or 'none'})",
+        "missing": lambda: "required",
+        "string_too_short": lambda: "empty value",
+        "string_pattern_mismatch": lambda: "empty value" if not str(value).strip() else "contains control characters",
+        "string_too_long": lambda: f"longer than {ctx.get('max_length')} characters",
+        "literal_error": lambda: "must be one of: " + ", ".join(re.findall(r"'([^']*)'", ctx.get("expected", ""))),
+        "too_long": lambda: f"given more than {ctx.get('max_length')} times",
+        "greater_than_equal": lambda: f"must be at least {ctx.get('ge')}",
+        "less_than_equal": lambda: f"must be at most {ctx.get('le')}",
+        "value_error": lambda: str(error["msg"]).removeprefix("Value error, "),
+    }
+    default = "must be a number" if kind in ("float_parsing", "finite_number") else "invalid value"
+    return name, problems.get(kind, lambda: default)()
+
+
+def refuse(problems: Problems) -> InvalidParameter:
+    names = sorted(problems)
+    return InvalidParameter(f"Invalid parameters: {', '.join(names)}.",
+                            [{"parameter": n, "problem": problems[n]} for n in names])
+
+
+def check(model: type[M], pairs: Iterable[tuple[str, str]]) -> M:
+    """The validated parameters, or InvalidParameter naming every offending parameter at once."""
+    values, problems = _as_input(model, pairs)
+    try:
+        parsed = model.model_validate(values)
+    except ValidationError as error:
+        for e in error.errors():
+            name, problem = describe(dict(e), model.model_fields)
+            problems.setdefault(name, problem)
     if problems:
-        names = ", ".join(sorted(problems))
-        raise InvalidParameter(f"Invalid query parameters: {names}.",
-                               [{"parameter": n, "problem": problems[n]} for n in sorted(problems)])
-    return values
+        raise refuse(problems)
+    return parsed
+
+
+def query_model(endpoint: Callable[..., Any]) -> type[QueryModel]:
+    """The QueryModel an endpoint declares (`params: Annotated[Model, Query()]`), else NoParameters."""
+    for hint in typing.get_type_hints(endpoint, include_extras=True).values():
+        kind = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+        if inspect.isclass(kind) and issubclass(kind, QueryModel):
+            return kind
+    return NoParameters
+
+
+class StrictRoute(APIRoute):
+    """Runs `check` before FastAPI's own validation, and turns any RequestValidationError (path parameters) into
+    SPEC's 400; FastAPI's 422 `{"detail": ...}` never reaches a client."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler, model = super().get_route_handler(), query_model(self.endpoint)
+
+        async def strict(request: Request) -> Response:
+            check(model, request.query_params.multi_items())
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                raise refuse(dict(describe(dict(e), model.model_fields) for e in error.errors())) from None
+        return strict
+
+
+class GeneFilters(QueryModel):
+    """The row filters of SPEC 3.1 that /v1/search and /v1/datasets/{id}/rows share."""
+
+    SYNONYMS: ClassVar[dict[str, str]] = {"change_direction": "effect_direction"}
+    perturbation_gene_name: Text | None = Field(None, description="Exact, case-sensitive perturbed gene symbol.")
+    phenotype_gene_name: Text | None = Field(None, description="Exact, case-sensitive measured gene symbol.")
+    effect_direction: Direction | None = Field(
+        None, description="`increased`: log2 fold change > 0; `decreased`: < 0 (NULL and NaN never match).")
+    change_direction: Direction | None = Field(None, description="Synonym of `effect_direction`.")
+
+    @property
+    def direction(self) -> Direction | None:
+        return self.effect_direction or self.change_direction
+
+
+Cursor = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+                              description="The `next_cursor` of the previous page, unchanged.")]
+DatasetId = Annotated[str, Path(min_length=1, max_length=MAX_LENGTH, description="A dataset's `dataset_id`.")]

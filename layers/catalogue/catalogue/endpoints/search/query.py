@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ...sql import DIRECTION_SQL, Direction, Params
+
 GROUPS_PER_DATASET = 3
 ROWS_PER_GROUP = 10
-Direction = Literal["increased", "decreased"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,6 @@ class Side:
 PERTURBATION = Side("perturbed_target_symbol", "perturb_seq_summary_perturbation", "NULL::double precision")
 PHENOTYPE = Side("gene", "perturb_seq_summary_effect", "{}.base_mean")
 
-# NaN compares above every number in PostgreSQL, so "> 0" alone would call NaN an increase.
-DIRECTION_SQL = {"increased": "{r}.log2foldchange > 0 AND {r}.log2foldchange <> 'NaN'",
-                 "decreased": "{r}.log2foldchange < 0"}
 PROVEN_BY_VIEW = {"increased": "{s}.n_up > 0", "decreased": "{s}.n_down > 0"}
 
 
@@ -54,17 +52,6 @@ class Search:
 
     def gene(self, side: Side) -> str | None:
         return self.perturbation if side is PERTURBATION else self.phenotype
-
-
-class Params:
-    """Collects bind values and hands out their $n placeholders."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def __call__(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
 
 
 def build(search: Search) -> tuple[str, list[Any]]:

@@ -1,0 +1,53 @@
+"""Dataset metadata documents in Elasticsearch (SPEC 2.1): text search, facet filters and counts, one document.
+
+Production indexes were made by dynamic mapping: labels are `text` with a `.keyword` sub-field, which exact
+filters and facet counts use (byte order of UTF-8 = code-point order, as SPEC's "ties by value" needs).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .clients import stores
+from .errors import NotFound
+from .objects import LABELS
+
+FIELDS = ["dataset_id", *(f"{name}_labels" for name in LABELS)]
+FACET_VALUES = 50  # SPEC 5.2: at most 50 values per facet
+SHARD_SIZE = 10_000  # exact counts on any number of shards while a facet has fewer distinct values
+Filters = dict[str, list[str]]  # facet -> accepted labels (ORed); facets are ANDed
+
+
+def text_query(text: str | None) -> dict[str, Any]:
+    """Plain words over the eight fields, ANDed, case-insensitive; query syntax is never interpreted."""
+    if not text:
+        return {"match_all": {}}
+    return {"multi_match": {"query": text, "fields": FIELDS, "type": "cross_fields", "operator": "and"}}
+
+
+def facet_filters(filters: Filters, leave_out: str | None = None) -> list[dict[str, Any]]:
+    return [{"terms": {f"{facet}_labels.keyword": values}}
+            for facet, values in filters.items() if values and facet != leave_out]
+
+
+def facet_aggregations(filters: Filters) -> dict[str, Any]:
+    """Multi-select faceting: each facet counted over the datasets matching every *other* facet's filter."""
+    return {facet: {"filter": {"bool": {"filter": facet_filters(filters, leave_out=facet)}},
+                    "aggs": {"values": {"terms": {"field": f"{facet}_labels.keyword", "size": FACET_VALUES,
+                                                  "shard_size": SHARD_SIZE,
+                                                  "order": [{"_count": "desc"}, {"_key": "asc"}]}}}}
+            for facet in LABELS}
+
+
+def facets(aggregations: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {facet: [{"value": b["key"], "count": b["doc_count"]} for b in aggregations[facet]["values"]["buckets"]]
+            for facet in LABELS}
+
+
+async def one(dataset_id: str) -> dict[str, Any]:
+    """The document of `dataset_id` (matched on the field, not on _id), or 404."""
+    page = await stores().search(query={"term": {"dataset_id.keyword": dataset_id}}, size=1, source=FIELDS,
+                                 track_total_hits=False)
+    hits = page["hits"]["hits"]
+    if not hits:
+        raise NotFound(f"There is no dataset {dataset_id}.")
+    return hits[0]["_source"]

@@ -1,0 +1,64 @@
+"""GET /v1/datasets/{dataset_id} (SPEC 5.3): one dataset, its statistics, and the top 10 of each summary view.
+
+The Elasticsearch document and the PostgreSQL figures are independent, so both calls run at once. The top 10 of a
+view are a walk of its (dataset_id, n_total DESC) index, ties by name in byte order.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+from starlette.requests import Request
+
+from .. import documents, schemas
+from ..answers import answer, to_json
+from ..clients import stores, together
+from ..objects import dataset, gene, statistics
+from ..parameters import DatasetId, StrictRoute
+
+TOP = 10
+SQL = f"""
+WITH top AS (
+  (SELECT 'perturbation' AS role, perturbed_target_symbol AS name, n_total, n_up, n_down,
+          NULL::double precision AS base_mean
+   FROM perturb_seq_summary_perturbation WHERE dataset_id = $1
+   ORDER BY n_total DESC, perturbed_target_symbol COLLATE "C" LIMIT {TOP})
+  UNION ALL
+  (SELECT 'phenotype', gene, n_total, n_up, n_down, base_mean
+   FROM perturb_seq_summary_effect WHERE dataset_id = $1
+   ORDER BY n_total DESC, gene COLLATE "C" LIMIT {TOP}))
+SELECT s.n_rows, s.n_significant_rows, s.n_perturbations, s.n_phenotypes, s.ingested_at, t.*
+FROM (SELECT $1::text AS dataset_id) d
+LEFT JOIN perturb_seq_dataset_statistics s ON s.dataset_id = d.dataset_id
+LEFT JOIN top t ON true
+ORDER BY t.role, t.n_total DESC, t.name COLLATE "C"
+"""
+
+
+class DatasetDetail(schemas.Shape):
+    dataset: schemas.Dataset
+    statistics: schemas.Statistics
+    top_perturbations: list[schemas.Perturbation] = Field(max_length=TOP)
+    top_phenotypes: list[schemas.Phenotype] = Field(max_length=TOP)
+
+
+async def detail(dataset_id: str) -> bytes:
+    document, records = await together(documents.one(dataset_id), stores().fetch(SQL, dataset_id))
+    top: dict[str, list[dict[str, Any]]] = {"perturbation": [], "phenotype": []}
+    for r in records:
+        if r["role"] is not None:
+            top[r["role"]].append(gene(r["role"], r["name"], r["n_total"], r["n_up"], r["n_down"], r["base_mean"]))
+    figures = records[0] if records[0]["n_rows"] is not None else None
+    return to_json({"dataset": dataset(document), "statistics": statistics(figures),
+                    "top_perturbations": top["perturbation"], "top_phenotypes": top["phenotype"]})
+
+
+router = APIRouter(route_class=StrictRoute)
+
+
+@router.get("/v1/datasets/{dataset_id}", operation_id="dataset", tags=["datasets"],
+            summary="One dataset with its statistics and top perturbations and phenotypes (SPEC 5.3)",
+            responses=schemas.responses(DatasetDetail))
+async def get_dataset(request: Request, dataset_id: DatasetId) -> Any:
+    return answer(request, await detail(dataset_id))

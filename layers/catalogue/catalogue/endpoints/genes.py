@@ -1,0 +1,77 @@
+"""GET /v1/genes (SPEC 5.5): gene-symbol autocomplete over every symbol of the catalogue, in either role.
+
+Served from perturb_seq_genes (built at load time): a case-insensitive prefix is a range scan of its
+lower(gene_name) index. Order: the exact (case-insensitive) match first, then by the number of datasets where the
+gene has significant rows (in the asked role, or in either), then by symbol in byte order.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+from starlette.requests import Request
+
+from .. import schemas
+from ..answers import answer, to_json
+from ..clients import stores
+from ..parameters import VISIBLE, QueryModel, StrictRoute, bounded
+
+RANK = {None: "n_significant_datasets", "perturbation": "perturbation_n_significant_datasets",
+        "phenotype": "phenotype_n_significant_datasets"}
+
+
+class GenesParameters(QueryModel):
+    prefix: Annotated[str, Field(min_length=1, max_length=50, pattern=VISIBLE,
+                                 description="The start of a gene symbol, any case.")]
+    role: Literal["perturbation", "phenotype"] | None = Field(
+        None, description="Only symbols that occur in this role (absent: either).")
+    limit: bounded(1, 50) = 10
+
+
+class RoleFigures(schemas.Shape):
+    n_datasets: int = Field(ge=1, description="Datasets where the gene occurs in this role.")
+    n_significant_datasets: int = Field(ge=0, description="Datasets where it has significant rows in this role.")
+
+
+class Gene(schemas.Shape):
+    gene_name: str
+    perturbation: RoleFigures | None
+    phenotype: RoleFigures | None
+
+
+class Genes(schemas.Shape):
+    genes: list[Gene]
+
+
+def build(params: GenesParameters) -> tuple[str, list[Any]]:
+    role = f"AND {params.role}_n_datasets IS NOT NULL" if params.role else ""
+    return f"""
+SELECT gene_name, perturbation_n_datasets, perturbation_n_significant_datasets,
+       phenotype_n_datasets, phenotype_n_significant_datasets
+FROM perturb_seq_genes
+WHERE starts_with(lower(gene_name) COLLATE "C", lower($1)) {role}
+ORDER BY lower(gene_name) = lower($1) DESC, {RANK[params.role]} DESC, gene_name COLLATE "C"
+LIMIT $2""", [params.prefix, params.limit]
+
+
+def _role(n_datasets: int | None, n_significant: int | None) -> dict[str, int] | None:
+    return None if n_datasets is None else {"n_datasets": n_datasets, "n_significant_datasets": n_significant or 0}
+
+
+async def genes(params: GenesParameters) -> bytes:
+    sql, args = build(params)
+    return to_json({"genes": [
+        {"gene_name": r["gene_name"],
+         "perturbation": _role(r["perturbation_n_datasets"], r["perturbation_n_significant_datasets"]),
+         "phenotype": _role(r["phenotype_n_datasets"], r["phenotype_n_significant_datasets"])}
+        for r in await stores().fetch(sql, *args)]})
+
+
+router = APIRouter(route_class=StrictRoute)
+
+
+@router.get("/v1/genes", operation_id="genes", tags=["genes"], summary="Gene-symbol autocomplete (SPEC 5.5)",
+            responses=schemas.responses(Genes))
+async def get_genes(request: Request, params: Annotated[GenesParameters, Query()]) -> Any:
+    return answer(request, await genes(params))

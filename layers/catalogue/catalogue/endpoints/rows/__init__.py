@@ -1,0 +1,95 @@
+"""GET /v1/datasets/{dataset_id}/rows (SPEC 5.4): every row of one dataset, filtered, in keyset pages, JSON or TSV.
+
+The dataset's document (Elasticsearch) and the page (PostgreSQL, one round trip) are read at once. A cursor holds
+the last row's (padj, perturbation, phenotype) and is bound to the dataset and the filters.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+from starlette.requests import Request
+
+from ... import cursors, documents, schemas
+from ...answers import answer, to_json
+from ...clients import stores, together
+from ...objects import dataset
+from ...parameters import Cursor, DatasetId, GeneFilters, StrictRoute, bounded
+from . import query, response
+
+TSV = "text/tab-separated-values"
+Padj = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class RowsParameters(GeneFilters):
+    max_padj: Padj | None = Field(None, description="Only rows with padj <= max_padj (NULL and NaN never pass).")
+    limit: bounded(1, 1000) = 100
+    cursor: Cursor | None = None
+    format: Literal["json", "tsv"] = "json"
+
+    def scope(self, dataset_id: str) -> list[Any]:
+        """What a cursor is bound to: this endpoint, the dataset and the filters (not limit or format)."""
+        return ["rows", dataset_id, self.perturbation_gene_name, self.phenotype_gene_name, self.direction,
+                self.max_padj]
+
+    def rows(self, dataset_id: str) -> query.Rows:
+        after = _key(cursors.read(self.cursor, self.scope(dataset_id))) if self.cursor else None
+        return query.Rows(dataset_id, self.perturbation_gene_name, self.phenotype_gene_name, self.direction,
+                          self.max_padj, self.limit, after)
+
+
+def _key(values: list[Any]) -> query.Key:
+    # padj travels as text: JSON has no NaN, and NaN and NULL are different places in the order.
+    padj, perturbation, phenotype = values
+    return query.Key(None if padj is None else float(padj), perturbation, phenotype)
+
+
+def _cursor(params: RowsParameters, dataset_id: str, last: Any) -> str:
+    padj = None if last["padj"] is None else repr(last["padj"])
+    return cursors.make(params.scope(dataset_id), [padj, last["perturbed_target_symbol"], last["gene"]])
+
+
+class RowChange(schemas.Change):
+    base_mean: schemas.Number = Field(description="The row's own basemean.")
+
+
+class Row(schemas.Shape):
+    perturbation: schemas.Perturbation
+    change: RowChange
+    phenotype: schemas.Phenotype
+
+
+class RowsPage(schemas.Shape):
+    dataset: schemas.Dataset
+    total: int | None = Field(ge=0, description="Qualifying rows when known without counting (no row filter).")
+    rows: list[Row]
+    next_cursor: str | None
+
+
+async def page(dataset_id: str, params: RowsParameters) -> tuple[bytes, str | None]:
+    rows = params.rows(dataset_id)
+    sql, args = query.build(rows)
+    document, records = await together(documents.one(dataset_id), stores().fetch(sql, *args))
+    found = [r for r in records if r["part"] is not None]
+    found, more = found[:params.limit], len(found) > params.limit  # the query reads one row more than a page
+    next_cursor = _cursor(params, dataset_id, found[-1]) if more else None
+    if params.format == "tsv":
+        return response.tsv(found), next_cursor
+    total = None if rows.filtered else (records[0]["total"] or 0)
+    return to_json({"dataset": dataset(document), "total": total, "rows": [response.row(r) for r in found],
+                    "next_cursor": next_cursor}), next_cursor
+
+
+router = APIRouter(route_class=StrictRoute)
+
+
+@router.get("/v1/datasets/{dataset_id}/rows", operation_id="dataset_rows", tags=["datasets"],
+            summary="Every row of one dataset, filtered, in pages (SPEC 5.4)",
+            responses=schemas.responses(RowsPage, paged=True, media={
+                "application/json": {"schema": {"$ref": "#/components/schemas/RowsPage"}},
+                TSV: {"schema": {"type": "string"}}}))
+async def get_rows(request: Request, dataset_id: DatasetId, params: Annotated[RowsParameters, Query()]) -> Any:
+    body, next_cursor = await page(dataset_id, params)
+    return answer(request, body, TSV if params.format == "tsv" else "application/json", next_cursor)
+

@@ -1,0 +1,114 @@
+"""The one PostgreSQL query of a /v1/datasets/{id}/rows page (SPEC 5.4): keyset paging in padj order.
+
+Order: padj ascending in PostgreSQL's order (numbers, then NaN, then NULL), ties by perturbation then phenotype
+gene in byte order; (dataset, perturbation, phenotype) identifies a row, so the order is total. A btree range
+cannot say "padj after p, or NULL", so a page is two ordered parts under one Merge Append: rows with a padj
+(a range scan from the cursor's padj on an index ending in padj) and rows without (the same index's NULL entries).
+Each part stops at the page size; the Merge Append reads the NULL part only once the other part runs out.
+Then each row's two genes get their summary counts from the views' unique keys.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ...sql import DIRECTION_SQL, Direction, Params
+
+
+@dataclass(frozen=True)
+class Key:
+    """A row's place in the order: where the next page starts after it."""
+    padj: float | None
+    perturbation: str
+    phenotype: str
+
+
+@dataclass(frozen=True)
+class Rows:
+    dataset_id: str
+    perturbation: str | None = None
+    phenotype: str | None = None
+    direction: Direction | None = None
+    max_padj: float | None = None
+    limit: int = 100
+    after: Key | None = None
+
+    @property
+    def filtered(self) -> bool:
+        """Whether rows are filtered (then the number that qualify is not known without counting)."""
+        return any(v is not None for v in (self.perturbation, self.phenotype, self.direction, self.max_padj))
+
+
+ORDER = 'r.perturbed_target_symbol COLLATE "C", r.gene COLLATE "C"'
+COLUMNS = "r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean"
+
+
+def _filters(rows: Rows, params: Params, dataset: str) -> list[str]:
+    where = [f"r.dataset_id = {dataset}"]
+    if rows.perturbation is not None:
+        where.append(f"r.perturbed_target_symbol = {params(rows.perturbation)}")
+    if rows.phenotype is not None:
+        where.append(f"r.gene = {params(rows.phenotype)}")
+    if rows.direction is not None:
+        where.append(DIRECTION_SQL[rows.direction].format(r="r"))
+    return where
+
+
+def _after_names(after: Key, params: Params) -> str:
+    return f"({ORDER}) > ({params(after.perturbation)}, {params(after.phenotype)})"
+
+
+def _with_padj(rows: Rows, params: Params, where: list[str], limit: str) -> str | None:
+    """Rows that have a padj (NaN included: it sorts after every number), from the cursor on."""
+    where = list(where)
+    if rows.after is not None:
+        if rows.after.padj is None:
+            return None  # the previous page ended among the NULLs: nothing with a padj is left
+        padj = params(rows.after.padj)
+        where += [f"r.padj >= {padj}", f"(r.padj > {padj} OR {_after_names(rows.after, params)})"]
+    else:
+        where.append("r.padj IS NOT NULL")
+    if rows.max_padj is not None:
+        where.append(f"r.padj <= {params(rows.max_padj)}")  # NaN is above every number: it never passes
+    return f"""SELECT 1 AS part, {COLUMNS} FROM perturb_seq r WHERE {' AND '.join(where)}
+     ORDER BY r.padj, {ORDER} LIMIT {limit}"""
+
+
+def _without_padj(rows: Rows, params: Params, where: list[str], limit: str) -> str | None:
+    """Rows whose padj is NULL, by name, from the cursor on; none pass a max_padj."""
+    if rows.max_padj is not None:
+        return None
+    where = [*where, "r.padj IS NULL"]
+    if rows.after is not None and rows.after.padj is None:
+        where.append(_after_names(rows.after, params))
+    return f"""SELECT 2 AS part, {COLUMNS} FROM perturb_seq r WHERE {' AND '.join(where)}
+     ORDER BY r.padj, {ORDER} LIMIT {limit}"""
+
+
+def build(rows: Rows) -> tuple[str, list[Any]]:
+    """One row per page row (in order, plus the first of the next page) with both genes' summary counts and
+    `total` (the dataset's n_rows) on every row; an empty page is one row whose `part` is NULL."""
+    params = Params()
+    dataset, limit = params(rows.dataset_id), params(rows.limit + 1)  # one more tells whether a next page exists
+    where = _filters(rows, params, dataset)
+    parts = [p for p in (_with_padj(rows, params, where, limit), _without_padj(rows, params, where, limit)) if p]
+    union = "\n    UNION ALL\n    ".join(f"({p})" for p in parts) or "SELECT NULL::int AS part, " + \
+        "NULL::text, NULL::text, NULL::float8, NULL::float8, NULL::float8 WHERE false"
+    sql = f"""
+WITH page AS (
+  SELECT * FROM (
+    {union}
+  ) r ORDER BY r.part, r.padj, {ORDER} LIMIT {limit})
+SELECT s.n_rows AS total, r.part, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean,
+       coalesce(p.n_total, 0) AS p_n_total, coalesce(p.n_up, 0) AS p_n_up, coalesce(p.n_down, 0) AS p_n_down,
+       coalesce(e.n_total, 0) AS e_n_total, coalesce(e.n_up, 0) AS e_n_up, coalesce(e.n_down, 0) AS e_n_down,
+       e.base_mean AS e_base_mean
+FROM (SELECT {dataset}::text AS dataset_id) d
+LEFT JOIN perturb_seq_dataset_statistics s ON s.dataset_id = d.dataset_id
+LEFT JOIN page r ON true
+LEFT JOIN perturb_seq_summary_perturbation p
+       ON p.dataset_id = d.dataset_id AND p.perturbed_target_symbol = r.perturbed_target_symbol
+LEFT JOIN perturb_seq_summary_effect e ON e.dataset_id = d.dataset_id AND e.gene = r.gene
+ORDER BY r.part, r.padj, {ORDER}
+"""
+    return sql, params.values

@@ -1,0 +1,118 @@
+"""The shapes of answers, as pydantic models: the OpenAPI document's response schemas (SPEC 5.8).
+
+Answers are built as plain dicts and written with orjson (fast); these models only document them. The test suite
+validates every answer it receives against the generated document, so a builder and its schema cannot drift.
+Shared shapes live here; an endpoint's own envelope lives with the endpoint.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Number = float | None  # non-finite numbers are output as null (SPEC 3.2.6)
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Dataset(Shape):
+    dataset_id: str
+    tissue: str | None
+    cell_type: str | None
+    cell_line: str | None
+    sex: str | None
+    developmental_stage: str | None
+    disease: str | None
+    library_perturbation_type: str | None
+
+
+class Counts(Shape):
+    n_total: int = Field(ge=0, description="Significant rows (padj <= 0.05) of this gene in its role.")
+    n_up: int = Field(ge=0)
+    n_down: int = Field(ge=0)
+
+
+class Perturbation(Counts):
+    perturbation_gene_name: str
+
+
+class Phenotype(Counts):
+    phenotype_gene_name: str
+    base_mean: Number = Field(description="Mean basemean of the gene's significant rows; null when it has none.")
+
+
+class Change(Shape):
+    direction: Literal["increased", "decreased"] | None
+    log2fc: Number
+    padj: Number
+
+
+class Statistics(Shape):
+    n_rows: int = Field(ge=0)
+    n_significant_rows: int = Field(ge=0)
+    n_perturbations: int = Field(ge=0)
+    n_phenotypes: int = Field(ge=0)
+    ingested_at: str | None = Field(description="When the dataset's newest row was loaded (ISO 8601).")
+
+
+class FacetValue(Shape):
+    value: str
+    count: int = Field(ge=1)
+
+
+class Facets(Shape):
+    tissue: list[FacetValue]
+    cell_type: list[FacetValue]
+    cell_line: list[FacetValue]
+    sex: list[FacetValue]
+    developmental_stage: list[FacetValue]
+    disease: list[FacetValue]
+    library_perturbation_type: list[FacetValue]
+
+
+class Problem(Shape):
+    parameter: str
+    problem: str
+
+
+class ErrorDetail(Shape):
+    code: Literal["invalid_parameter", "not_found", "store_unavailable", "store_timeout", "data_integrity",
+                  "internal"]
+    message: str
+    details: list[Problem] | dict[str, Any] | None = None
+
+
+class Error(Shape):
+    error: ErrorDetail
+
+
+def page_headers(paged: bool) -> dict[str, Any]:
+    """Headers of a successful answer (SPEC 5.1), for the document."""
+    headers: dict[str, Any] = {
+        "ETag": {"description": "Strong validator of the body; send it as If-None-Match to get a 304.",
+                 "schema": {"type": "string"}},
+        "Cache-Control": {"schema": {"type": "string"}}}
+    if paged:
+        headers["Link"] = {"description": 'The next page: `<url>; rel="next"` (absent on the last page).',
+                           "schema": {"type": "string"}}
+    return headers
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "invalid_parameter: a parameter is unknown, repeated, empty, too long or "
+                                         "invalid; `details` names each."},
+    404: {"model": Error, "description": "not_found: no such dataset, or no such endpoint."},
+    500: {"model": Error, "description": "data_integrity or internal."},
+    503: {"model": Error, "description": "store_unavailable: a store cannot be reached."},
+    504: {"model": Error, "description": "store_timeout: a store did not answer in time."},
+}
+
+
+def responses(model: Any, paged: bool = False, media: dict[str, Any] | None = None) -> dict[int | str, Any]:
+    """The `responses` of a route: its 200 (with headers), 304 and every error of SPEC 4.1."""
+    ok: dict[str, Any] = {"model": model, "description": "OK", "headers": page_headers(paged)}
+    if media:
+        ok["content"] = media
+    return {200: ok, 304: {"description": "Not Modified: If-None-Match matched the ETag."}, **ERRORS}
