@@ -433,12 +433,8 @@ DEVNULL = open(os.devnull, "w")
 
 def ensure_data(scale: str) -> None:
     rows, database, index = SCALES[scale]
-    wanted = {"rows": rows, "datasets": DATASETS, "seed": SEED}
-    have = asyncio.run(load_data.loaded(database))
-    es = Elasticsearch(load_data.ES_URL)
-    documents = es.count(index=index)["count"] if es.indices.exists(index=index) else 0
-    if have and {k: have[k] for k in wanted} == wanted and documents == DATASETS:
-        log(f"data: {database} already holds {rows:,} rows (seed {SEED}, {DATASETS} datasets, sha256 {have['sha256']})")
+    if load_data.in_place(database, index, rows, DATASETS, SEED):
+        log(f"data: {database} already holds {rows:,} rows (seed {SEED}, {DATASETS} datasets)")
         return
     log(f"data: building {rows:,} rows into {database} (once; later runs reuse it)")
     load_data.main(["--rows", str(rows), "--seed", str(SEED), "--datasets", str(DATASETS), "--database", database,

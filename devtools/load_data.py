@@ -92,6 +92,7 @@ async def load_postgres(database: str, datasets: list[demo_data.Dataset], seed: 
         log(f" {time.monotonic() - began:.0f} s")
         # The data describes itself, so tools can tell whether a load is already in place (make bench).
         description = json.dumps({"rows": sum(d.rows for d in datasets), "datasets": len(datasets), "seed": seed,
+                                  "schema": schema_version(),
                                   "sha256": digest.hexdigest()})
         await conn.execute(f"COMMENT ON TABLE perturb_seq IS '{description}'")
         async with conn.transaction():
@@ -118,6 +119,27 @@ async def loaded(database: str) -> dict | None:
         return json.loads(comment) if comment else None
     finally:
         await conn.close()
+
+
+def schema_version() -> str:
+    """A digest of the schema SQL: data loaded by another schema is not reused."""
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(SQL.glob("*.sql")))).hexdigest()[:16]
+
+
+def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed: int) -> bool:
+    """Whether `database` (and `es_index`, unless None) already hold this load, by this schema."""
+    loop = asyncio.new_event_loop()  # not asyncio.run: the caller's current loop (a test's) stays set
+    try:
+        have = loop.run_until_complete(loaded(database))
+    finally:
+        loop.close()
+    wanted = {"rows": rows, "datasets": datasets, "seed": seed, "schema": schema_version()}
+    if not have or {k: have.get(k) for k in wanted} != wanted:
+        return False
+    if es_index is None:
+        return True
+    es = Elasticsearch(ES_URL)
+    return bool(es.indices.exists(index=es_index)) and es.count(index=es_index)["count"] == datasets
 
 
 def validate(document: dict) -> None:

@@ -10,11 +10,14 @@ TEST_ROWS, TEST_SEED, TEST_DATASETS = 40_000, 5, 160
 os.environ.update(PS_DB=TEST_DB, ES_INDEX=TEST_INDEX, POWERTOOLS_METRICS_NAMESPACE="PerturbationCatalogueTest",
                   POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 
+import load_data  # noqa: E402
 import pytest  # noqa: E402
 import services  # noqa: E402
 from catalogue import clients  # noqa: E402
+from catalogue.config import settings  # noqa: E402
+from elasticsearch import Elasticsearch, helpers  # noqa: E402
 
-from tests.support import load_catalogue, run  # noqa: E402
+from tests.support import LOOP, load_catalogue, run  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +27,10 @@ def stores_up() -> None:
 
 @pytest.fixture(scope="session")
 def catalogue(stores_up: None) -> dict:
-    """The test catalogue, loaded once per session through the project's own loader."""
-    load_catalogue(["--rows", str(TEST_ROWS), "--seed", str(TEST_SEED), "--datasets", str(TEST_DATASETS),
-                    "--database", TEST_DB, "--es-index", TEST_INDEX])
+    """The test catalogue, loaded through the project's own loader unless it already holds this very load."""
+    if not load_data.in_place(TEST_DB, TEST_INDEX, TEST_ROWS, TEST_DATASETS, TEST_SEED):
+        load_catalogue(["--rows", str(TEST_ROWS), "--seed", str(TEST_SEED), "--datasets", str(TEST_DATASETS),
+                       "--database", TEST_DB, "--es-index", TEST_INDEX])
     return {"database": TEST_DB, "index": TEST_INDEX, "rows": TEST_ROWS, "datasets": TEST_DATASETS}
 
 
@@ -35,3 +39,33 @@ def close_clients() -> Iterator[None]:
     yield
     if clients._stores is not None:
         run(clients._stores.close())
+
+
+@pytest.fixture
+def with_stores(monkeypatch):
+    """Point the functions at other real stores (or none) for one test, as another environment would be."""
+    made = []
+
+    def use(**overrides) -> None:
+        config = settings().__class__(**{**settings().__dict__, **overrides})
+        made.append(clients.Stores(config, LOOP))
+        monkeypatch.setattr(clients, "_stores", made[-1])
+    yield use
+    for stores in made:
+        run(stores.close())
+
+
+@pytest.fixture
+def with_index(catalogue: dict, with_stores):
+    """The test catalogue's documents plus `extra` ones, in an index of their own that the functions then read."""
+    es, index = Elasticsearch("http://127.0.0.1:59200"), "test-extra-dataset-summary-v1"
+
+    def use(extra: list[dict]) -> None:
+        es.options(ignore_status=404).indices.delete(index=index)
+        # No _reindex: the local node runs without the reindex module.
+        documents = [h["_source"] for h in es.search(index=catalogue["index"], size=10_000)["hits"]["hits"]]
+        helpers.bulk(es, ({"_index": index, "_id": d["dataset_id"], "_source": d} for d in [*documents, *extra]),
+                     refresh=True)
+        with_stores(es_index=index)
+    yield use
+    es.options(ignore_status=404).indices.delete(index=index)

@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from elasticsearch import Elasticsearch
+
 LABELS = ("tissue", "cell_type", "cell_line", "sex", "developmental_stage", "disease", "library_perturbation_type")
 
 
@@ -133,3 +135,93 @@ def approx_equal(a: Any, b: Any, rel: float = 1e-9) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(approx_equal(x, y, rel) for x, y in zip(a, b, strict=True))
     return a == b and type(a) is type(b)
+
+
+# --- the catalogue endpoints (SPEC 5), from the same rows and documents -------------------------------------------
+
+def labels_of(document: dict) -> dict[str, str | None]:
+    return {n: (document.get(f"{n}_labels") or [None])[0] for n in LABELS}
+
+
+class CatalogueReference(Reference):
+    """Brute-force answers to SPEC 5.2-5.6: statistics, facets, row order, gene lookup, totals."""
+
+    def statistics(self, dataset_id: str) -> dict[str, Any]:
+        rows = self.by_dataset.get(dataset_id, [])
+        return {"n_rows": len(rows), "n_significant_rows": sum(significant(r) for r in rows),
+                "n_perturbations": len({r.perturbation for r in rows}),
+                "n_phenotypes": len({r.phenotype for r in rows})}
+
+    def datasets(self, text: str | None, filters: dict[str, list[str]], order: list[str]) -> dict[str, Any]:
+        """`order`: the text's matches in SPEC order (relevance or id). Returns total, ids in order, facets."""
+        def passes(dataset_id: str, leave_out: str | None = None) -> bool:
+            labels = labels_of(self.documents[dataset_id])
+            return all(not values or labels[f] in values for f, values in filters.items() if f != leave_out)
+        matching = self.matching_datasets(text)
+        ids = [i for i in order if i in matching and passes(i)]
+        facets = {}
+        for facet in LABELS:
+            counts: dict[str, int] = defaultdict(int)
+            for i in matching:
+                value = labels_of(self.documents[i])[facet]
+                if value is not None and passes(i, leave_out=facet):
+                    counts[value] += 1
+            facets[facet] = [{"value": v, "count": c}
+                             for v, c in sorted(counts.items(), key=lambda vc: (-vc[1], byte_key(vc[0])))][:50]
+        return {"total": len(ids), "ids": ids, "facets": facets}
+
+    def top(self, role: str, dataset_id: str) -> list[dict[str, Any]]:
+        names = [name for (d, name) in self.summary[role] if d == dataset_id]
+        names.sort(key=lambda n: (-self.summary[role][dataset_id, n]["n_total"], byte_key(n)))
+        return [self.gene(role, dataset_id, n) for n in names[:10]]
+
+    def rows_of(self, dataset_id: str, perturbation: str | None = None, phenotype: str | None = None,
+                effect: str | None = None, max_padj: float | None = None) -> list[Row]:
+        """Qualifying rows in SPEC 5.4 order: padj (numbers, NaN, NULL), then perturbation, then phenotype."""
+        rows = [r for r in self.by_dataset.get(dataset_id, [])
+                if (perturbation is None or r.perturbation == perturbation)
+                and (phenotype is None or r.phenotype == phenotype)
+                and (effect is None or direction(r.log2fc) == effect)
+                and (max_padj is None or (is_num(r.padj) and r.padj <= max_padj))]
+        return sorted(rows, key=lambda r: (padj_key(r.padj), byte_key(r.perturbation), byte_key(r.phenotype)))
+
+    def row(self, r: Row) -> dict[str, Any]:
+        return {"perturbation": self.gene("perturbation", r.dataset_id, r.perturbation),
+                "change": {"direction": direction(r.log2fc), "log2fc": finite(r.log2fc), "padj": finite(r.padj),
+                           "base_mean": finite(r.basemean)},
+                "phenotype": self.gene("phenotype", r.dataset_id, r.phenotype)}
+
+    def genes(self, prefix: str, role: str | None, limit: int) -> list[dict[str, Any]]:
+        occurs: dict[tuple[str, str], set[str]] = defaultdict(set)
+        significant_in: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for r in self.rows:
+            for rl, name in (("perturbation", r.perturbation), ("phenotype", r.phenotype)):
+                occurs[name, rl].add(r.dataset_id)
+                if significant(r):
+                    significant_in[name, rl].add(r.dataset_id)
+        names = {name for name, _ in occurs if name.lower().startswith(prefix.lower())
+                 and (role is None or (name, role) in occurs)}
+
+        def rank(name: str) -> tuple:
+            if role is None:
+                n = len(significant_in[name, "perturbation"] | significant_in[name, "phenotype"])
+            else:
+                n = len(significant_in[name, role])
+            return (name.lower() != prefix.lower(), -n, byte_key(name))
+
+        def figures(name: str, rl: str) -> dict[str, int] | None:
+            if (name, rl) not in occurs:
+                return None
+            return {"n_datasets": len(occurs[name, rl]), "n_significant_datasets": len(significant_in[name, rl])}
+        return [{"gene_name": n, "perturbation": figures(n, "perturbation"), "phenotype": figures(n, "phenotype")}
+                for n in sorted(names, key=rank)[:limit]]
+
+
+def relevance_order(index: str, text: str) -> list[str]:
+    """The spec orders by Elasticsearch relevance: the scores of the text over the eight fields, ties by id."""
+    es = Elasticsearch("http://127.0.0.1:59200")
+    fields = ["dataset_id", "tissue_labels", "cell_type_labels", "cell_line_labels", "sex_labels",
+              "developmental_stage_labels", "disease_labels", "library_perturbation_type_labels"]
+    hits = es.search(index=index, size=10_000, query={"multi_match": {
+        "query": text, "fields": fields, "type": "cross_fields", "operator": "and"}})["hits"]["hits"]
+    return [h["_id"] for h in sorted(hits, key=lambda h: (-h["_score"], h["_id"].encode()))]

@@ -1,25 +1,28 @@
-"""Strict query-string validation (SPEC 3.1): every problem answers 400 naming the offending parameters."""
+"""Parameter kinds and SPEC's rules (3.1, 5, 5.1): every problem answers 400 naming the offending parameters."""
 from __future__ import annotations
 
 import pytest
+from catalogue.endpoints.datasets import DatasetsParameters
+from catalogue.endpoints.genes import GenesParameters
+from catalogue.endpoints.rows import RowsParameters
+from catalogue.endpoints.search import SearchParameters
 from catalogue.errors import InvalidParameter
-from catalogue.parameters import parse
-from catalogue.search import PARAMETERS
+from catalogue.parameters import NoParameters, check
 
 
-def problems(pairs: list[tuple[str, str]]) -> dict[str, str]:
+def problems(model, pairs: list[tuple[str, str]]) -> dict[str, str]:
     with pytest.raises(InvalidParameter) as caught:
-        parse(pairs, PARAMETERS)
+        check(model, pairs)
     assert all(d["parameter"] in caught.value.message for d in caught.value.details)
     return {d["parameter"]: d["problem"] for d in caught.value.details}
 
 
 def test_defaults_and_synonyms():
-    assert parse([], PARAMETERS) == {"dataset_metadata": None, "perturbation_gene_name": None,
-                                     "phenotype_gene_name": None, "effect_direction": None,
-                                     "group_by": "perturbation_gene_name"}
-    parsed = parse([("change_direction", "decreased"), ("group_by", "effect_gene_name")], PARAMETERS)
-    assert parsed["effect_direction"] == "decreased" and parsed["group_by"] == "phenotype_gene_name"
+    parsed = check(SearchParameters, [])
+    assert (parsed.dataset_metadata, parsed.perturbation_gene_name, parsed.phenotype_gene_name, parsed.direction,
+            parsed.group_by) == (None, None, None, None, "perturbation_gene_name")
+    parsed = check(SearchParameters, [("change_direction", "decreased"), ("group_by", "effect_gene_name")])
+    assert parsed.direction == "decreased" and parsed.search([]).group_by == "phenotype"
 
 
 @pytest.mark.parametrize(("pairs", "name", "problem"), [
@@ -29,18 +32,62 @@ def test_defaults_and_synonyms():
     ([("phenotype_gene_name", "")], "phenotype_gene_name", "empty"),
     ([("phenotype_gene_name", "   ")], "phenotype_gene_name", "empty"),
     ([("dataset_metadata", "x" * 201)], "dataset_metadata", "longer than 200"),
-    ([("effect_direction", "up")], "effect_direction", "one of"),
+    ([("effect_direction", "up")], "effect_direction", "one of: increased, decreased"),
     ([("group_by", "dataset")], "group_by", "one of"),
     ([("perturbation_gene_name", "TP53\x00")], "perturbation_gene_name", "control"),
+    ([("perturbation_gene_name", "TP\n53")], "perturbation_gene_name", "control"),
 ])
-def test_each_problem_names_its_parameter(pairs, name, problem):
-    assert problem in problems(pairs)[name]
+def test_each_search_problem_names_its_parameter(pairs, name, problem):
+    assert problem in problems(SearchParameters, pairs)[name]
 
 
 def test_all_problems_are_reported_together():
-    assert set(problems([("colour", "red"), ("group_by", "x"), ("dataset_metadata", "")])) == {
+    assert set(problems(SearchParameters, [("colour", "red"), ("group_by", "x"), ("dataset_metadata", "")])) == {
         "colour", "group_by", "dataset_metadata"}
 
 
 def test_longest_accepted_value():
-    assert parse([("dataset_metadata", "x" * 200)], PARAMETERS)["dataset_metadata"] == "x" * 200
+    assert check(SearchParameters, [("dataset_metadata", "x" * 200)]).dataset_metadata == "x" * 200
+
+
+@pytest.mark.parametrize("value", ["0", "101", "-1", "+5", " 5", "5 ", "1.0", "1_0", "0x10", "1e2", "\uff15", "",
+                                   "9" * 40, "twenty"])
+def test_limit_is_a_decimal_integer_within_bounds(value: str):
+    assert "limit" in problems(DatasetsParameters, [("limit", value)])
+
+
+@pytest.mark.parametrize(("model", "most"), [(DatasetsParameters, 100), (RowsParameters, 1000), (GenesParameters, 50)])
+def test_limit_bounds_and_default(model, most: int):
+    base = [("prefix", "TP")] if model is GenesParameters else []
+    assert check(model, [*base, ("limit", "1")]).limit == 1
+    assert check(model, [*base, ("limit", str(most))]).limit == most
+    assert check(model, [*base, ("limit", "007")]).limit == 7
+    assert "at most" in problems(model, [*base, ("limit", str(most + 1))])["limit"]
+    assert "at least" in problems(model, [*base, ("limit", "0")])["limit"]
+
+
+def test_facets_repeat_and_other_parameters_do_not():
+    parsed = check(DatasetsParameters, [("tissue", "blood"), ("tissue", "liver"), ("sex", "female")])
+    assert parsed.tissue == ["blood", "liver"] and parsed.sex == ["female"] and parsed.cell_type == []
+    assert "more than once" in problems(DatasetsParameters, [("limit", "5"), ("limit", "6")])["limit"]
+    assert "more than 50 times" in problems(DatasetsParameters, [("disease", f"d{i}") for i in range(51)])["disease"]
+    assert "empty" in problems(DatasetsParameters, [("tissue", "blood"), ("tissue", "")])["tissue"]
+
+
+@pytest.mark.parametrize(("value", "ok"), [("0", True), ("1", True), ("0.05", True), ("1e-10", True), ("1.5", False),
+                                           ("-0.1", False), ("nan", False), ("inf", False), ("x", False)])
+def test_max_padj_is_a_number_in_the_unit_interval(value: str, ok: bool):
+    if ok:
+        assert check(RowsParameters, [("max_padj", value)]).max_padj == float(value)
+    else:
+        assert "max_padj" in problems(RowsParameters, [("max_padj", value)])
+
+
+def test_genes_prefix_is_required_and_bounded():
+    assert problems(GenesParameters, [])["prefix"] == "required"
+    assert "longer than 50" in problems(GenesParameters, [("prefix", "A" * 51)])["prefix"]
+    assert "one of" in problems(GenesParameters, [("prefix", "A"), ("role", "both")])["role"]
+
+
+def test_an_endpoint_without_parameters_refuses_any():
+    assert "unknown parameter (accepted: none)" in problems(NoParameters, [("x", "1")])["x"]

@@ -6,7 +6,7 @@ import json
 
 import bench
 import pytest
-from catalogue import queries
+from catalogue.endpoints.search import query as queries
 
 from tests.support import fetch, load_catalogue
 

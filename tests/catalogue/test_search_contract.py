@@ -7,12 +7,13 @@ import random
 from urllib.parse import urlencode
 
 import pytest
-from catalogue.search import search
+from catalogue.endpoints.search import SearchParameters, search
+from catalogue.parameters import check
 from elasticsearch import Elasticsearch
 
 from tests.support import fetch, run
 
-from .reference import Reference, Row, approx_equal
+from .reference import Reference, Row, approx_equal, relevance_order
 
 WORDS = ["blood", "T cell", "leukemia", "knockdown", "KNOCKOUT", "jurkat", "female adult", "Blood Knockdown",
          "chronic myelogenous leukemia", "liver hepatocyte", "normal", "activation", "zebrafish", "k562 cell",
@@ -29,18 +30,8 @@ def reference(catalogue: dict) -> Reference:
     return Reference(rows, documents)
 
 
-def relevance_order(index: str, text: str) -> list[str]:
-    """The spec orders by Elasticsearch relevance: the scores of the text over the eight fields, ties by id."""
-    es = Elasticsearch("http://127.0.0.1:59200")
-    fields = ["dataset_id", "tissue_labels", "cell_type_labels", "cell_line_labels", "sex_labels",
-              "developmental_stage_labels", "disease_labels", "library_perturbation_type_labels"]
-    hits = es.search(index=index, size=10_000, query={"multi_match": {
-        "query": text, "fields": fields, "type": "cross_fields", "operator": "and"}})["hits"]["hits"]
-    return [h["_id"] for h in sorted(hits, key=lambda h: (-h["_score"], h["_id"].encode()))]
-
-
 def call(**params: str) -> list:
-    return json.loads(run(search(list(params.items()))))
+    return json.loads(run(search(check(SearchParameters, list(params.items())))))
 
 
 def random_cases(reference: Reference, count: int, seed: int) -> list[dict[str, str]]:

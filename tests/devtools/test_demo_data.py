@@ -88,7 +88,8 @@ def test_bad_arguments_are_refused_clearly():
 def test_loaded_data_describes_itself_and_is_vacuumed(stores_up):
     load_catalogue(["--rows", "20000", "--seed", "11", "--datasets", "12", "--database", REPRO_DB, "--no-es"])
     _, data = generated(20_000, 12, 11)
-    expected = {"rows": 20_000, "datasets": 12, "seed": 11, "sha256": hashlib.sha256(data).hexdigest()}
+    expected = {"rows": 20_000, "datasets": 12, "seed": 11, "schema": load_data.schema_version(),
+                "sha256": hashlib.sha256(data).hexdigest()}
     assert run(load_data.loaded(REPRO_DB)) == expected
     assert run(load_data.loaded("catalogue_never_created")) is None
     [(vacuumed, all_visible)] = fetch(REPRO_DB, "SELECT last_vacuum IS NOT NULL, relallvisible = relpages "

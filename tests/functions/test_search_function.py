@@ -7,11 +7,10 @@ from pathlib import Path
 import pg_server
 import pytest
 from catalogue import clients
-from catalogue.config import settings
 from lambda_runtime import LambdaContext, load_function
 from roundtrips import RoundTripCounter
 
-from tests.support import body, fetch, run
+from tests.support import body, fetch
 
 EVENTS = sorted((Path(__file__).resolve().parents[2] / "events" / "search").glob("*.json"))
 
@@ -98,20 +97,6 @@ def test_one_database_round_trip_and_one_search_per_request(function, catalogue:
         es.close()
 
 
-@pytest.fixture
-def with_stores(monkeypatch):
-    """Point the function at other real stores (or none) for one test, as another environment would be."""
-    made = []
-
-    def use(**overrides) -> None:
-        config = settings().__class__(**{**settings().__dict__, **overrides})
-        made.append(clients.Stores(config, clients._stores.loop))
-        monkeypatch.setattr(clients, "_stores", made[-1])
-    yield use
-    for stores in made:
-        run(stores.close())
-
-
 def assert_error_body(response: dict, status: int, code: str) -> dict:
     assert response["statusCode"] == status and response["headers"]["content-type"] == "application/json"
     error = body(response)["error"]
@@ -139,7 +124,7 @@ def test_label_list_with_two_entries_answers_500_data_integrity(function, catalo
 
 
 def test_unexpected_failure_answers_500_internal_without_details(function, catalogue: dict, monkeypatch):
-    from catalogue import queries
+    from catalogue.endpoints.search import query as queries
 
     def broken(search):
         raise RuntimeError("boom: SELECT secret FROM somewhere")
@@ -162,7 +147,7 @@ def emitted(capsys) -> list[dict]:
 @pytest.mark.parametrize(("breaks", "status"), [(False, 200), (True, 500)])
 def test_every_request_counts_its_status_class_and_latency(function, catalogue: dict, monkeypatch, capsys, caplog,
                                                             breaks: bool, status: int):
-    from catalogue import queries
+    from catalogue.endpoints.search import query as queries
     from catalogue.function import logger
     if breaks:
         monkeypatch.setattr(queries, "build", lambda search: 1 / 0)

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 
+from .. import schemas
 from ..answers import answer, to_json
 from ..config import settings
 from ..function import make_app
@@ -60,7 +61,6 @@ def body() -> bytes:
 
 @router.get("/v1/openapi.json", operation_id="openapi", tags=["catalogue"],
             summary="This document (SPEC 5.8)",
-            responses={200: {"description": "An OpenAPI 3.1 document.",
-                             "content": {"application/json": {"schema": {"type": "object"}}}}})
+            responses=schemas.responses(dict[str, Any]))
 async def get_openapi_document(request: Request) -> Any:
     return answer(request, body())

@@ -1,0 +1,18 @@
+"""The endpoint tests share one brute-force reference over the whole test catalogue."""
+from __future__ import annotations
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from tests.catalogue.reference import CatalogueReference, Row
+from tests.support import fetch
+
+
+@pytest.fixture(scope="session")
+def ref(catalogue: dict) -> CatalogueReference:
+    rows = [Row(*r) for r in fetch(catalogue["database"],
+                                   "SELECT dataset_id, perturbed_target_symbol, gene, log2foldchange, padj, basemean"
+                                   " FROM perturb_seq")]
+    es = Elasticsearch("http://127.0.0.1:59200")
+    documents = [h["_source"] for h in es.search(index=catalogue["index"], size=10_000)["hits"]["hits"]]
+    return CatalogueReference(rows, documents)

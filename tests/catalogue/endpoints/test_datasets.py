@@ -1,0 +1,94 @@
+"""GET /v1/datasets (SPEC 5.2) against a brute-force computation: filters, totals, multi-select facets, paging."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.api import error, get
+from tests.catalogue.reference import LABELS, byte_key, labels_of, relevance_order
+
+
+def walk(query: list[tuple[str, str]], limit: int = 7) -> tuple[list[dict], list[dict]]:
+    """Every page from the first, by next_cursor: (the pages' bodies, every entry in order)."""
+    pages, cursor = [], None
+    while True:
+        answer = get("/v1/datasets", [*query, ("limit", str(limit)), *([("cursor", cursor)] if cursor else [])])
+        assert answer.status == 200, answer.text
+        pages.append(answer.json)
+        cursor = answer.json["next_cursor"]
+        assert ("link" in answer.headers) == (cursor is not None)
+        assert len(answer.json["datasets"]) == limit or cursor is None
+        if cursor is None:
+            return pages, [e for p in pages for e in p["datasets"]]
+
+
+def cases(ref, count: int, seed: int) -> list[list[tuple[str, str]]]:
+    rng = random.Random(seed)
+    documents = list(ref.documents.values())
+    out = []
+    for _ in range(count):
+        query: list[tuple[str, str]] = []
+        for facet in rng.sample(LABELS, rng.randint(0, 3)):
+            values = {labels_of(rng.choice(documents))[facet] for _ in range(rng.randint(1, 3))} - {None}
+            query += [(facet, v) for v in sorted(values)] or [(facet, "no such label")]
+        if rng.random() < 0.3:
+            query.append(("dataset_metadata", rng.choice(["blood", "knockdown", "K562 cell", "normal", "adult male"])))
+        out.append(query)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_walking_every_page_matches_brute_force(ref, catalogue, seed: int):
+    for query in cases(ref, 8, seed):
+        text = dict(query).get("dataset_metadata")
+        filters = {f: [v for k, v in query if k == f] for f in LABELS}
+        order = relevance_order(catalogue["index"], text) if text else sorted(ref.documents, key=byte_key)
+        want = ref.datasets(text, filters, order)
+        pages, entries = walk(query)
+        assert [e["dataset"]["dataset_id"] for e in entries] == want["ids"], query
+        assert all(p["total"] == want["total"] and p["facets"] == want["facets"] for p in pages), query
+        for e in entries:
+            dataset_id = e["dataset"]["dataset_id"]
+            assert e["dataset"] == {"dataset_id": dataset_id, **labels_of(ref.documents[dataset_id])}
+            statistics = {k: v for k, v in e["statistics"].items() if k != "ingested_at"}
+            assert statistics == ref.statistics(dataset_id) and e["statistics"]["ingested_at"]
+
+
+def test_unfiltered_pages_cover_the_catalogue_once_in_id_order(ref, catalogue):
+    _, entries = walk([], limit=23)
+    ids = [e["dataset"]["dataset_id"] for e in entries]
+    assert ids == sorted(ref.documents, key=byte_key) and len(ids) == catalogue["datasets"]
+
+
+def test_multi_select_facets_keep_other_values_of_the_chosen_facet(ref):
+    body = get("/v1/datasets", "tissue=blood&limit=1").json
+    assert {v["value"] for v in body["facets"]["tissue"]} == {labels_of(d)["tissue"] for d in ref.documents.values()}
+    assert body["total"] == sum(labels_of(d)["tissue"] == "blood" for d in ref.documents.values())
+    assert len({v["value"] for v in body["facets"]["tissue"]}) > 3, "the test catalogue has several tissues"
+
+
+def test_a_dataset_with_metadata_but_no_rows_has_zero_statistics(catalogue, with_index):
+    with_index([{"dataset_id": "zz_metadata_only", "tissue_labels": ["lung"]}])
+    [entry] = get("/v1/datasets", "dataset_metadata=zz_metadata_only").json["datasets"]
+    assert entry["statistics"] == {"n_rows": 0, "n_significant_rows": 0, "n_perturbations": 0, "n_phenotypes": 0,
+                                   "ingested_at": None}
+    assert entry["dataset"]["cell_type"] is None
+
+
+def test_a_cursor_is_bound_to_its_filters_and_cannot_be_forged():
+    cursor = get("/v1/datasets", "tissue=blood&limit=2").json["next_cursor"]
+    assert cursor
+    assert get("/v1/datasets", [("tissue", "blood"), ("limit", "5"), ("cursor", cursor)]).status == 200
+    for query in ([("tissue", "liver"), ("cursor", cursor)], [("cursor", cursor)],
+                  [("tissue", "blood"), ("cursor", cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB"))],
+                  [("tissue", "blood"), ("cursor", "abc.def")]):
+        body = error(get("/v1/datasets", query), 400, "invalid_parameter")
+        assert [d["parameter"] for d in body["details"]] == ["cursor"]
+    rows_cursor = get("/v1/datasets/datlinger_2017/rows", "limit=1").json["next_cursor"]
+    error(get("/v1/datasets", [("cursor", rows_cursor)]), 400, "invalid_parameter")
+
+
+def test_facet_values_are_exact_and_case_sensitive(ref):
+    assert get("/v1/datasets", "tissue=Blood").json["total"] == 0
+    assert get("/v1/datasets", "tissue=blood").json["total"] > 0
