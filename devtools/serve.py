@@ -5,6 +5,10 @@
 Each function runs in N worker processes, each one Lambda execution environment: it imports the function's
 handler once (function folder and layers on sys.path) and then handles one event at a time, so module-level
 state such as connection pools is reused across invocations exactly as in a warm Lambda.
+
+CORS is answered as API Gateway answers it, from the HttpApi's CorsConfiguration in the template: preflights
+(OPTIONS with Origin and Access-Control-Request-Method) get 204 without reaching a function, and a request with an
+allowed Origin gets the CORS headers on its response (any the function sent are dropped, as API Gateway drops them).
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lambda_events import Route, http_api_event, routes_from_template
+from lambda_events import Route, http_api_event, load_template, routes_from_template
 from lambda_runtime import LambdaContext
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -154,6 +159,104 @@ class Function:
             environment.stop()
 
 
+@dataclass(frozen=True)
+class Cors:
+    """An HttpApi's CorsConfiguration, applied as API Gateway applies it (empty: CORS not configured)."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.allow_origins)
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """The Access-Control-Allow-Origin for a request from `origin`, or None if it gets no CORS headers."""
+        if not origin or not self.configured:
+            return None
+        if origin in self.allow_origins:
+            return origin
+        return "*" if "*" in self.allow_origins and not self.allow_credentials else None
+
+    def _origin_headers(self, allowed: str) -> dict[str, str]:
+        headers = {"access-control-allow-origin": allowed}
+        if allowed != "*":
+            headers["vary"] = "Origin"
+        if self.allow_credentials:
+            headers["access-control-allow-credentials"] = "true"
+        return headers
+
+    def response_headers(self, origin: str | None) -> dict[str, str]:
+        """What API Gateway adds to the response to a (non-preflight) request from `origin`."""
+        if (allowed := self.allowed_origin(origin)) is None:
+            return {}
+        headers = self._origin_headers(allowed)
+        if self.expose_headers:
+            headers["access-control-expose-headers"] = ",".join(self.expose_headers)
+        return headers
+
+    def preflight_headers(self, origin: str | None) -> dict[str, str]:
+        """What API Gateway answers a preflight from `origin` with (its status is always 204)."""
+        if (allowed := self.allowed_origin(origin)) is None:
+            return {}
+        headers = self._origin_headers(allowed)
+        if self.allow_methods:
+            headers["access-control-allow-methods"] = ",".join(self.allow_methods)
+        if self.allow_headers:
+            headers["access-control-allow-headers"] = ",".join(self.allow_headers)
+        if self.max_age is not None:
+            headers["access-control-max-age"] = str(self.max_age)
+        return headers
+
+
+def cors_from_template(path: str | Path = TEMPLATE) -> Cors:
+    """The CorsConfiguration of the template's HttpApi (or of Globals.HttpApi), with parameters at their defaults."""
+    template = load_template(path)
+    parameters = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+    apis = [r.get("Properties", {}) for r in template.get("Resources", {}).values()
+            if r.get("Type") == "AWS::Serverless::HttpApi"]
+    configs = [api["CorsConfiguration"] for api in apis if "CorsConfiguration" in api]
+    config = configs[0] if configs else template.get("Globals", {}).get("HttpApi", {}).get("CorsConfiguration")
+    if not config:
+        return Cors()
+    if config is True:  # CorsConfiguration: true allows every origin
+        return Cors(allow_origins=("*",), allow_methods=("*",), allow_headers=("*",))
+    config = _resolve(config, parameters)
+
+    def strings(name: str) -> tuple[str, ...]:
+        value = config.get(name) or []
+        return tuple(str(v).strip() for v in ([value] if isinstance(value, str) else value))
+
+    max_age = config.get("MaxAge")
+    return Cors(allow_origins=strings("AllowOrigins"), allow_methods=strings("AllowMethods"),
+                allow_headers=strings("AllowHeaders"), expose_headers=strings("ExposeHeaders"),
+                max_age=None if max_age is None else int(max_age),
+                allow_credentials=bool(config.get("AllowCredentials", False)))
+
+
+def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
+    """The intrinsics a CorsConfiguration uses locally: Ref to a parameter (its default), Fn::Split, Fn::Join."""
+    if isinstance(value, list):
+        return [_resolve(v, parameters) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        if value["Ref"] not in parameters or parameters[value["Ref"]] is None:
+            raise ValueError(f"CorsConfiguration refers to {value['Ref']}, which has no default")
+        return parameters[value["Ref"]]
+    if set(value) == {"Fn::Split"}:
+        separator, text = _resolve(value["Fn::Split"], parameters)
+        return str(text).split(separator)
+    if set(value) == {"Fn::Join"}:
+        separator, items = _resolve(value["Fn::Join"], parameters)
+        return separator.join(map(str, items))
+    return {k: _resolve(v, parameters) for k, v in value.items()}
+
+
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     return status, {"content-type": "application/json"}, body
@@ -169,9 +272,10 @@ def _http_response(result: Any) -> tuple[int, dict[str, str], bytes]:
 
 
 def make_handler(
-    routes: list[Route], functions: dict[str, Function], port: int
+    routes: list[Route], functions: dict[str, Function], port: int, cors: Cors | None = None
 ) -> type[BaseHTTPRequestHandler]:
     forwarded = [("x-forwarded-proto", "http"), ("x-forwarded-port", str(port))]
+    cors = cors or Cors()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -184,6 +288,12 @@ def make_handler(
             url = urlsplit(self.path)
             payload = self.rfile.read(int(self.headers.get("content-length") or 0))
             cookies: list[str] = []
+            origin = self.headers.get("origin")
+            preflight = self.command == "OPTIONS" and origin and self.headers.get("access-control-request-method")
+            if cors.configured and preflight:
+                # API Gateway answers a preflight itself, whatever the path, without invoking a function.
+                self._send(204, cors.preflight_headers(origin), b"", [], began)
+                return
             for route in routes:
                 if (path_parameters := route.match(self.command, url.path)) is not None:
                     headers = [*self.headers.items(), *forwarded]
@@ -203,15 +313,28 @@ def make_handler(
             else:
                 message = f"No route serves {self.command} {url.path}."
                 status, response_headers, body = _error(404, "not_found", message)
+            if cors.configured:
+                # The gateway's CORS headers replace any the function sent.
+                response_headers = {k: v for k, v in response_headers.items()
+                                    if not k.lower().startswith("access-control-")}
+                for name, value in cors.response_headers(origin).items():
+                    earlier = response_headers.get(name)
+                    response_headers[name] = f"{earlier}, {value}" if name == "vary" and earlier else value
+            self._send(status, response_headers, body, cookies, began)
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: list[str], began: float) -> None:
             self.send_response(status)
-            for name, value in response_headers.items():
+            for name, value in headers.items():
                 if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                     self.send_header(name, value)
             for cookie in cookies:
                 self.send_header("set-cookie", cookie)
-            self.send_header("content-length", str(len(body)))
+            # 204 and 304 have no content, and no Content-Length (RFC 9110 8.6).
+            bodiless = status in (204, 304) or status < 200
+            if not bodiless:
+                self.send_header("content-length", str(len(body)))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command != "HEAD" and not bodiless:
                 self.wfile.write(body)
             ms = (time.perf_counter() - began) * 1000
             sys.stderr.write(f"{self.command} {self.path} {status} {ms:.1f} ms\n")
@@ -243,7 +366,7 @@ def main() -> None:
         with ThreadPoolExecutor() as pool:  # cold starts in parallel
             started = pool.map(lambda r: Function(r, args.template.parent, args.environments), one_route_each)
             functions.update((function.route.function, function) for function in started)
-        handler = make_handler(routes, functions, args.port)
+        handler = make_handler(routes, functions, args.port, cors_from_template(args.template))
         with ThreadingHTTPServer((args.host, args.port), handler) as server:
             for route in routes:
                 print(f"{route.route_key:<30} -> {route.function}", file=sys.stderr)

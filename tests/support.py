@@ -13,9 +13,9 @@ LOOP = asyncio.new_event_loop()
 asyncio.set_event_loop(LOOP)  # Mangum adopts the current loop, so tests and handler share it
 
 
-def fetch(database: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+def fetch(database: str, sql: str, *args: Any, settings: dict[str, str] | None = None) -> list[asyncpg.Record]:
     async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(load_data.PG_DSN.format(database=database))
+        conn = await asyncpg.connect(load_data.PG_DSN.format(database=database), server_settings=settings or {})
         try:
             return await conn.fetch(sql, *args)
         finally:

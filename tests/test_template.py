@@ -1,18 +1,24 @@
-"""template.yaml: valid for SAM, consistent with functions/ and events/, and its build answers every event.
+"""template.yaml: valid for SAM, consistent with functions/, events/ and samconfig.toml, and its build answers every
+event.
 
 The build test runs each function as Lambda would: from `sam build` output only, in a fresh interpreter
 whose sys.path is the built function folder and the built layer's python/ folder (plus the stdlib).
+
+An event's file name says what it must answer: `invalid_*` 400 invalid_parameter, `unknown_*` 404 not_found,
+anything else 200.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 from lambda_events import load_template, routes_from_template
@@ -23,6 +29,9 @@ SAM = ROOT / ".local" / "sam" / "bin" / "sam"
 SAM_ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "eu-west-2"}
 EVENTS = sorted(ROOT.glob("events/*/*.json"))
 ROUTES = routes_from_template(TEMPLATE)
+# File name prefix of an error event -> (status, error code); any other event answers 200.
+ERROR_EVENTS = {"invalid_": (400, "invalid_parameter"), "unknown_": (404, "not_found")}
+LABELS = ("tissue", "cell_type", "cell_line", "sex", "developmental_stage", "disease", "library_perturbation_type")
 
 
 def sam(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -42,6 +51,14 @@ def function_of(events_dir: str) -> str:
     return function
 
 
+def expected_answer(path: Path) -> tuple[int, str | None]:
+    """(status, error code or None) that the event in `path` must get, from its file name."""
+    for prefix, answer in ERROR_EVENTS.items():
+        if path.stem.startswith(prefix):
+            return answer
+    return 200, None
+
+
 def test_sam_validate_lint() -> None:
     result = sam("validate", "--lint", "--template", str(TEMPLATE), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,7 +75,50 @@ def test_every_function_has_its_handler_and_events() -> None:
     for route in ROUTES:
         module = route.handler.rpartition(".")[0].replace(".", "/")
         assert (ROOT / route.code_uri / f"{module}.py").is_file(), route
-        assert any(function_of(e.parent.name) == route.function for e in EVENTS), f"no events/ for {route}"
+        events = [e for e in EVENTS if function_of(e.parent.name) == route.function]
+        assert events, f"no events/ for {route}"
+        assert any(expected_answer(e)[0] == 200 for e in events), f"no successful event for {route}"
+
+
+def test_every_functions_folder_is_in_the_template() -> None:
+    served = {Path(r.code_uri) for r in ROUTES}
+    assert {p.parent.relative_to(ROOT) for p in ROOT.glob("functions/*/app.py")} <= served
+
+
+def test_cursor_secret_and_version_are_the_same_for_every_function() -> None:
+    """A cursor made by one function is read by the next request, which another function may serve."""
+    template = load_template(TEMPLATE)
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["CURSOR_SECRET"] == {"Ref": "CursorSecret"}
+    assert {"CACHE_MAX_AGE_SECONDS", "CATALOGUE_VERSION"} <= set(variables)
+    for logical_id, resource in template["Resources"].items():
+        own = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        assert not {"CURSOR_SECRET", "CATALOGUE_VERSION"} & set(own), logical_id
+
+
+def test_cors_lets_a_browser_page_and_revalidate() -> None:
+    cors = load_template(TEMPLATE)["Resources"]["CatalogueApi"]["Properties"]["CorsConfiguration"]
+    assert {"Link", "ETag"} <= set(cors["ExposeHeaders"])  # the next page's URL, the validator
+    assert "If-None-Match" in cors["AllowHeaders"]  # not CORS-safelisted: needs the preflight's permission
+    assert {"GET", "OPTIONS"} <= set(cors["AllowMethods"])
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_samconfig_gives_each_stage_every_parameter_it_needs(stage: str) -> None:
+    parameters = load_template(TEMPLATE)["Parameters"]
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())[stage]["deploy"]["parameters"]
+    overrides = dict(item.split("=", 1) for item in config["parameter_overrides"])
+    assert set(overrides) <= set(parameters), set(overrides) - set(parameters)
+    assert {name for name, spec in parameters.items() if "Default" not in spec} <= set(overrides)
+    assert overrides["Stage"] == stage
+    for name, value in overrides.items():
+        if "AllowedPattern" in parameters[name]:
+            assert re.fullmatch(parameters[name]["AllowedPattern"], value), (name, value)
+        if "AllowedValues" in parameters[name]:
+            assert value in parameters[name]["AllowedValues"], (name, value)
+    # Secrets are read under catalogue/<stage>/ only (StoreSecretsReadPolicy).
+    for name in ("EsPasswordSecret", "PsPasswordSecret", "CursorSecret"):
+        assert overrides[name].split(":", 1)[1].startswith(f"catalogue/{stage}/"), (name, overrides[name])
 
 
 @pytest.mark.parametrize("path", EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
@@ -79,6 +139,10 @@ def test_event_file_is_what_api_gateway_sends(path: Path) -> None:
         expected[name] = f"{expected[name]},{value}" if name in expected else value
     assert event.get("queryStringParameters", {}) == expected
     assert all(name == name.lower() for name in event["headers"])
+    path_parameters = route.match(context["http"]["method"], event["rawPath"].removeprefix(prefix))
+    assert event.get("pathParameters", {}) == path_parameters
+    assert path.stem.startswith(tuple(ERROR_EVENTS)) or not path.stem.startswith(("invalid", "unknown")), (
+        f"{path.name}: error events are named {', '.join(f'{p}*' for p in ERROR_EVENTS)}")
 
 
 # Runs in `python -I -S`: no site-packages, no PYTHONPATH, no script folder; only the stdlib is on sys.path.
@@ -166,21 +230,123 @@ def check_search_body(body: Any, group_by: str | None) -> None:
                 assert set(row[other]) == other_keys
 
 
+def check_dataset(dataset: Any) -> None:
+    assert set(dataset) == {"dataset_id", *LABELS}
+
+
+def check_link(response: dict, body: Any, event: dict) -> None:
+    """SPEC 5.1: `Link: <url>; rel="next"` exactly when there is a next page; its URL is this request's (stage
+    included) with the next page's cursor."""
+    link = response["headers"].get("link")
+    if body.get("next_cursor") is None and link is None:
+        return
+    assert link is not None, "a next page without a Link header"
+    found = re.fullmatch(r'<([^>]+)>; rel="next"', link)
+    assert found, link
+    url = urlsplit(found[1])
+    assert url.path == event["rawPath"]
+    query = parse_qs(url.query, keep_blank_values=True)
+    asked = parse_qs(event["rawQueryString"], keep_blank_values=True)
+    assert {k: v for k, v in query.items() if k != "cursor"} == {k: v for k, v in asked.items() if k != "cursor"}
+    if "next_cursor" in body:
+        assert query["cursor"] == [body["next_cursor"]]
+
+
+def check_tsv(text: str, limit: int) -> None:
+    """SPEC 5.4: one header line and one line per row, twelve columns."""
+    lines = [line.split("\t") for line in text.splitlines()]
+    assert lines[0][:2] == ["perturbation_gene_name", "phenotype_gene_name"] and len(lines[0]) == 12
+    assert 1 <= len(lines) - 1 <= limit, "a TSV event over the test catalogue found no rows"
+    assert all(len(line) == 12 for line in lines)
+
+
+def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
+    """The shape of each endpoint's answer (SPEC 3.3, 5.2-5.8), and that it is not empty where the test catalogue
+    has data."""
+    parameters = event.get("queryStringParameters", {})
+    if function == "search":
+        check_search_body(body, parameters.get("group_by"))
+        if not parameters:
+            assert body, "an unfiltered search over the test catalogue found nothing"
+    elif function == "datasets":
+        assert set(body) == {"total", "datasets", "facets", "next_cursor"}
+        assert set(body["facets"]) == set(LABELS)
+        assert 1 <= len(body["datasets"]) <= int(parameters.get("limit", 20)) and body["total"] >= len(body["datasets"])
+        for entry in body["datasets"]:
+            assert set(entry) == {"dataset", "statistics"}
+            check_dataset(entry["dataset"])
+        if not parameters:
+            assert body["total"] == catalogue["datasets"]
+    elif function == "dataset":
+        assert set(body) == {"dataset", "statistics", "top_perturbations", "top_phenotypes"}
+        check_dataset(body["dataset"])
+        assert body["dataset"]["dataset_id"] == event["pathParameters"]["dataset_id"]
+        assert body["statistics"]["n_rows"] > 0 and body["top_perturbations"] and body["top_phenotypes"]
+    elif function == "rows":
+        assert set(body) == {"dataset", "total", "rows", "next_cursor"}
+        assert body["dataset"]["dataset_id"] == event["pathParameters"]["dataset_id"]
+        assert 1 <= len(body["rows"]) <= int(parameters.get("limit", 100)), "no rows in the test catalogue"
+        for row in body["rows"]:
+            assert set(row) == {"perturbation", "change", "phenotype"}
+            for gene_filter, role in (("perturbation_gene_name", "perturbation"), ("phenotype_gene_name", "phenotype")):
+                if gene_filter in parameters:
+                    assert row[role][gene_filter] == parameters[gene_filter]
+            if "max_padj" in parameters:
+                assert row["change"]["padj"] <= float(parameters["max_padj"])
+    elif function == "genes":
+        assert set(body) == {"genes"} and 1 <= len(body["genes"]) <= int(parameters.get("limit", 10))
+        for gene in body["genes"]:
+            assert gene["gene_name"].lower().startswith(parameters["prefix"].lower())
+            roles = [parameters["role"]] if "role" in parameters else ["perturbation", "phenotype"]
+            assert any(gene[role] for role in roles), gene
+    elif function == "summary":
+        assert set(body) == {"datasets", "rows", "significant_rows", "perturbations", "phenotypes", "ingested_at",
+                             "facets"}
+        assert (body["datasets"], body["rows"]) == (catalogue["datasets"], catalogue["rows"])
+        assert set(body["facets"]) == set(LABELS)
+    elif function == "health":
+        assert body["status"] == "ok" and isinstance(body["version"], str)
+        assert {store["status"] for store in body["stores"].values()} == {"ok"}
+    elif function == "openapi":
+        assert body["openapi"].startswith("3.1")
+        assert set(body["paths"]) == {route.path for route in ROUTES}, "every route of the template, no other"
+
+
 @pytest.mark.parametrize("path", EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
-def test_built_function_answers_event(path: Path, responses: dict[Path, Any]) -> None:
+def test_built_function_answers_event(path: Path, responses: dict[Path, Any], catalogue: dict) -> None:
     response = responses[path]
     assert "exception" not in response, response.get("exception")
     event = json.loads(path.read_text())
     parameters = event.get("queryStringParameters", {})
-    invalid = path.stem.startswith("invalid")
-    assert response["statusCode"] == (400 if invalid else 200), response
-    assert response["headers"]["content-type"].startswith("application/json")
+    status, code = expected_answer(path)
+    assert response["statusCode"] == status, response
+    headers = response["headers"]
+    if code is not None:
+        assert headers["content-type"].startswith("application/json")
+        error = json.loads(response["body"])["error"]
+        assert error["code"] == code and isinstance(error["message"], str)
+        if code == "invalid_parameter":
+            named = [detail["parameter"] for detail in error["details"]]
+            assert named and all(name in error["message"] for name in named), error
+            assert all(name in parameters or detail["problem"] == "required"
+                       for name, detail in zip(named, error["details"], strict=True)), error
+        elif "pathParameters" in event:
+            assert any(value in error["message"] for value in event["pathParameters"].values()), error
+        return
+    function = path.parent.name
+    if function == "health":
+        assert headers["cache-control"] == "no-store"  # SPEC 5.7: never cached
+    else:
+        # SPEC 5.1: every successful answer is cacheable and has a strong validator.
+        assert headers["cache-control"].startswith("public, max-age=")
+        assert re.fullmatch(r'"[^"]+"', headers["etag"]), headers
+    if parameters.get("format") == "tsv":
+        assert headers["content-type"].startswith("text/tab-separated-values")
+        check_tsv(response["body"], int(parameters.get("limit", 100)))
+        check_link(response, {}, event)
+        return
+    assert headers["content-type"].startswith("application/json")
     body = json.loads(response["body"])
-    if invalid:
-        assert body["error"]["code"] == "invalid_parameter"
-        assert isinstance(body["error"]["message"], str)
-        assert any(name in body["error"]["message"] for name in parameters), body
-    elif path.parent.name == "search":
-        check_search_body(body, parameters.get("group_by"))
-        if not parameters:
-            assert body, "an unfiltered search over the test catalogue found nothing"
+    check_body(function, body, event, catalogue)
+    if isinstance(body, dict) and "next_cursor" in body:
+        check_link(response, body, event)

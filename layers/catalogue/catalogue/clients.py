@@ -56,7 +56,9 @@ class Stores:
                                      "statement_timeout": str(int(c.store_timeout * 1000)),
                                      # The best plan depends on the genes asked for (common, rare, absent):
                                      # never let a cached generic plan ignore them.
-                                     "plan_cache_mode": "force_custom_plan"})
+                                     "plan_cache_mode": "force_custom_plan",
+                                     # Small index reads only; and a rows page relies on a serial Append.
+                                     "max_parallel_workers_per_gather": "0"})
             return self._pool
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:

@@ -2,10 +2,11 @@
 
 Order: padj ascending in PostgreSQL's order (numbers, then NaN, then NULL), ties by perturbation then phenotype
 gene in byte order; (dataset, perturbation, phenotype) identifies a row, so the order is total. A btree range
-cannot say "padj after p, or NULL", so a page is two ordered parts under one Merge Append: rows with a padj
-(a range scan from the cursor's padj on an index ending in padj) and rows without (the same index's NULL entries).
-Each part stops at the page size; the Merge Append reads the NULL part only once the other part runs out.
-Then each row's two genes get their summary counts from the views' unique keys.
+cannot say "padj after p, or NULL", so a page is two ordered parts under one Append: rows with a padj (a range
+scan from the cursor's padj on an index ending in padj) and rows without (the same index's NULL entries). Each
+part stops at the page size, and the Append, run in order (the API's connections disable parallel plans), starts
+the NULL part only when the first runs out: a Merge Append would sort every NULL row of the dataset on every page.
+The final ORDER BY sorts one page. Then each row's two genes get their summary counts from the views' unique keys.
 """
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ class Rows:
     after: Key | None = None
 
     @property
+    def exhausted(self) -> bool:
+        """After the NULLs with a max_padj (which NULL never passes): no row can follow."""
+        return self.max_padj is not None and self.after is not None and self.after.padj is None
+
+    @property
     def filtered(self) -> bool:
         """Whether rows are filtered (then the number that qualify is not known without counting)."""
         return any(v is not None for v in (self.perturbation, self.phenotype, self.direction, self.max_padj))
@@ -41,6 +47,9 @@ class Rows:
 
 ORDER = 'r.perturbed_target_symbol COLLATE "C", r.gene COLLATE "C"'
 COLUMNS = "r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean"
+# The page of an exhausted walk.
+NOTHING = ("SELECT NULL::int AS part, NULL::text AS perturbed_target_symbol, NULL::text AS gene, "
+           "NULL::float8 AS log2foldchange, NULL::float8 AS padj, NULL::float8 AS basemean WHERE false")
 
 
 def _filters(rows: Rows, params: Params, dataset: str) -> list[str]:
@@ -90,15 +99,16 @@ def build(rows: Rows) -> tuple[str, list[Any]]:
     `total` (the dataset's n_rows) on every row; an empty page is one row whose `part` is NULL."""
     params = Params()
     dataset, limit = params(rows.dataset_id), params(rows.limit + 1)  # one more tells whether a next page exists
-    where = _filters(rows, params, dataset)
-    parts = [p for p in (_with_padj(rows, params, where, limit), _without_padj(rows, params, where, limit)) if p]
-    union = "\n    UNION ALL\n    ".join(f"({p})" for p in parts) or "SELECT NULL::int AS part, " + \
-        "NULL::text, NULL::text, NULL::float8, NULL::float8, NULL::float8 WHERE false"
+    union = NOTHING
+    if not rows.exhausted:
+        where = _filters(rows, params, dataset)
+        parts = [p for p in (_with_padj(rows, params, where, limit), _without_padj(rows, params, where, limit)) if p]
+        union = "\n    UNION ALL\n    ".join(f"({p})" for p in parts)
     sql = f"""
 WITH page AS (
   SELECT * FROM (
     {union}
-  ) r ORDER BY r.part, r.padj, {ORDER} LIMIT {limit})
+  ) r LIMIT {limit})
 SELECT s.n_rows AS total, r.part, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean,
        coalesce(p.n_total, 0) AS p_n_total, coalesce(p.n_up, 0) AS p_n_up, coalesce(p.n_down, 0) AS p_n_down,
        coalesce(e.n_total, 0) AS e_n_total, coalesce(e.n_up, 0) AS e_n_up, coalesce(e.n_down, 0) AS e_n_down,
