@@ -1,4 +1,4 @@
-"""The endpoint tests share one brute-force reference over the whole test catalogue."""
+"""The layer's tests share one brute-force reference over the whole test catalogue."""
 from __future__ import annotations
 
 import pytest
