@@ -164,3 +164,17 @@ def test_every_request_counts_its_status_class_and_latency(function, catalogue: 
     assert {"Status2xx", "Status4xx", "Status5xx"} & set(metric) == {f"Status{status // 100}xx"}
     [log] = [record for record in caplog.records if record.getMessage() == "request"]
     assert log.status == status and logger.get_correlation_id() == event()["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize("bug", ["one argument too many", "an argument it cannot encode"])
+def test_a_client_side_database_error_is_a_logged_500_not_an_outage(function, catalogue: dict, monkeypatch, bug: str):
+    """asyncpg raises InterfaceError (or its DataError) for a wrong argument count or a value it cannot encode: a bug
+    in the request, which must not be retried or reported as 503 store_unavailable (issue 10, finding 2)."""
+    from catalogue.endpoints.search import query as queries
+    build = queries.build
+
+    def broken(search):
+        sql, args = build(search)
+        return (sql, [*args, "extra"]) if bug.startswith("one") else (sql, [object(), *args[1:]])
+    monkeypatch.setattr(queries, "build", broken)
+    assert_error_body(invoke(function, event()), 500, "internal")

@@ -22,9 +22,17 @@ logger = Logger()
 # A pooled connection that died while the environment was idle or frozen (server restart, idle close, proxy
 # recycling): the read is retried once on a fresh connection.
 CONNECTION_LOST = (
-    asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError, OSError,
+    asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError, OSError,
 )
+
+
+def connection_lost(error: BaseException) -> bool:
+    """asyncpg reports a closed connection as a bare InterfaceError, but raises InterfaceError too (and its DataError)
+    for a wrong argument count or a value it cannot encode: a bug in the request, which no retry fixes."""
+    if isinstance(error, CONNECTION_LOST):
+        return True
+    return type(error) is asyncpg.InterfaceError and "closed" in str(error)
 TIMEOUTS = (asyncio.TimeoutError, asyncpg.QueryCanceledError)
 
 
@@ -68,7 +76,9 @@ class Stores:
                 return await pool.fetch(sql, *args)
             except TIMEOUTS as error:
                 raise StoreTimeout("The database did not answer in time.") from error
-            except CONNECTION_LOST as error:
+            except (*CONNECTION_LOST, asyncpg.InterfaceError) as error:
+                if not connection_lost(error):
+                    raise
                 if attempt == 2:
                     raise StoreUnavailable("The database cannot be reached.") from error
                 logger.warning("database connection lost; retrying once", extra={"error": repr(error)})
