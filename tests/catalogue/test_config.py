@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from catalogue.config import Settings
+from catalogue.config import ConfigurationError, Settings
 from moto import mock_aws
 
 
@@ -38,3 +38,27 @@ def test_missing_secret_fails_loudly(aws, monkeypatch):
     monkeypatch.setenv("PS_PASSWORD", "secretsmanager:does-not-exist")
     with pytest.raises(Exception, match=r"does-not-exist|ResourceNotFound"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PS_PORT", "5432x"), ("PS_PORT", "70000"), ("STORE_TIMEOUT_SECONDS", "5s"), ("STORE_TIMEOUT_SECONDS", "0"),
+    ("STORE_TIMEOUT_SECONDS", "nan"), ("PS_STATEMENT_CACHE_SIZE", "-1"), ("CACHE_MAX_AGE_SECONDS", "five"),
+    ("ES_URL", "127.0.0.1:59200")])
+def test_malformed_configuration_fails_at_once_naming_the_variable(monkeypatch, name: str, value: str):
+    """Issue 10, finding 3: not an anonymous 500 on the first request, but an error naming the variable."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env()
+
+
+def test_a_function_validates_its_configuration_when_it_starts(monkeypatch):
+    import catalogue.config
+    from lambda_runtime import load_function
+    monkeypatch.setenv("PS_PORT", "not-a-port")
+    catalogue.config.settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match="PS_PORT"):
+            load_function("genes")
+    finally:
+        monkeypatch.delenv("PS_PORT")
+        catalogue.config.settings.cache_clear()

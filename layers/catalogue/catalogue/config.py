@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar
 
 SECRET_TTL_SECONDS = 300
 
@@ -19,8 +20,33 @@ def resolve(value: str | None) -> str | None:
     return parameters.get_parameter(value.removeprefix("ssm:"), decrypt=True, max_age=SECRET_TTL_SECONDS)
 
 
+class ConfigurationError(ValueError):
+    """A variable is malformed: raised when a function starts, naming the variable (not on its first request)."""
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     return resolve(os.environ.get(name) or default)
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _number(name: str, default: str, kind: type[Number], low: Number, high: Number) -> Number:
+    raw = _env(name, default) or default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a {kind.__name__} from {low} to {high}, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be a {kind.__name__} from {low} to {high}, not {raw!r}")
+    return value
+
+
+def _url(name: str, default: str) -> str:
+    value = _env(name, default) or default
+    if not value.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{name} must be an http:// or https:// URL, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -43,18 +69,18 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            es_url=_env("ES_URL", "http://127.0.0.1:59200"),
+            es_url=_url("ES_URL", "http://127.0.0.1:59200"),
             es_username=_env("ES_USERNAME"),
             es_password=_env("ES_PASSWORD"),
             es_index=_env("ES_INDEX", "dataset-summary-v1"),
             ps_host=_env("PS_HOST", "127.0.0.1"),
-            ps_port=int(_env("PS_PORT", "55432")),
+            ps_port=_number("PS_PORT", "55432", int, 1, 65535),
             ps_user=_env("PS_USER", "catalogue_api"),
             ps_password=_env("PS_PASSWORD", "catalogue_api"),
             ps_db=_env("PS_DB", "catalogue"),
-            ps_statement_cache_size=int(_env("PS_STATEMENT_CACHE_SIZE", "100")),
-            store_timeout=float(_env("STORE_TIMEOUT_SECONDS", "5")),
-            cache_max_age=int(_env("CACHE_MAX_AGE_SECONDS", "300")),
+            ps_statement_cache_size=_number("PS_STATEMENT_CACHE_SIZE", "100", int, 0, 100_000),
+            store_timeout=_number("STORE_TIMEOUT_SECONDS", "5", float, 0.001, 900.0),
+            cache_max_age=_number("CACHE_MAX_AGE_SECONDS", "300", int, 0, 31_536_000),
             cursor_secret=_env("CURSOR_SECRET", "perturbation-catalogue-local"),
             version=_env("CATALOGUE_VERSION", "0.2.0-local"),
         )

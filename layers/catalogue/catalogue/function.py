@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from mangum import Mangum
 
 from . import errors
+from .config import ConfigurationError, settings
 
 # The template sets POWERTOOLS_METRICS_NAMESPACE per stage; the default keeps local runs valid.
 logger, tracer = Logger(), Tracer()
@@ -63,7 +64,14 @@ def make_app(*routers: APIRouter) -> FastAPI:
 
 
 def make_function(router: APIRouter) -> tuple[FastAPI, Handler]:
-    """A function serving one endpoint's router: `app, handler = make_function(router)` in its app.py."""
+    """A function serving one endpoint's router: `app, handler = make_function(router)` in its app.py. Its
+    configuration is validated here, when the environment starts: a malformed variable fails the start with a log
+    line naming it, rather than every request with an anonymous 500."""
+    try:
+        settings()
+    except ConfigurationError as error:
+        logger.error("invalid configuration", extra={"error": str(error)})
+        raise
     app = make_app(router)
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
     handler = Mangum(observed(without_stage_prefix(app)), lifespan="off")
