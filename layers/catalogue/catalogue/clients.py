@@ -2,12 +2,19 @@
 
 Mangum runs the ASGI lifespan on every invocation, so clients cannot live there: they live at module level,
 bound to the running loop, and are rebuilt only if the loop changes (a new process or a test's own loop).
+
+Every store call of a request shares the request's deadline (`request_deadline`, set by `function.py` from the
+Lambda context): each call gets the time left, at most STORE_TIMEOUT_SECONDS, and past it the request answers 504.
 """
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from functools import partial
+from typing import Any, TypeVar
 
 import asyncpg
 import elasticsearch
@@ -34,6 +41,42 @@ def connection_lost(error: BaseException) -> bool:
         return True
     return type(error) is asyncpg.InterfaceError and "closed" in str(error)
 TIMEOUTS = (asyncio.TimeoutError, asyncpg.QueryCanceledError)
+T = TypeVar("T")
+
+# When the current request must have its answer (time.monotonic()); None: no deadline but each call's own timeout.
+_deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
+
+
+@contextlib.contextmanager
+def request_deadline(at: float | None) -> Iterator[None]:
+    """Store calls made inside share the deadline `at` (a time.monotonic() value)."""
+    token = _deadline.set(at)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+async def _within(seconds: float, call: Awaitable[T], on_timeout: Callable[[], None] = lambda: None) -> T:
+    """`call`'s result, or TimeoutError after `seconds` at once: the call is then abandoned (`on_timeout` first,
+    then cancelled) without waiting for it to wind down, which may need the very server that does not answer."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        on_timeout()
+        task.cancel()
+        raise
+    if not done:
+        on_timeout()
+        task.cancel()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no "never retrieved" log
+        raise TimeoutError
+    return task.result()
+
+
+async def _fetch(sql: str, args: tuple, timeout: float, connection: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await connection.fetch(sql, *args, timeout=timeout)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -69,11 +112,43 @@ class Stores:
                                      "max_parallel_workers_per_gather": "0"})
             return self._pool
 
+    def time_left(self, message: str) -> float:
+        """Seconds the next store call may take: what is left until the request's deadline, at most
+        STORE_TIMEOUT_SECONDS; StoreTimeout(message) if the deadline has passed."""
+        at = _deadline.get()
+        left = self.config.store_timeout if at is None else min(self.config.store_timeout, at - time.monotonic())
+        if left <= 0:
+            raise StoreTimeout(message)
+        return left
+
+    async def _on_connection(self, seconds: float, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """`work` on a pooled connection within `seconds`, connecting included. A connection that has not answered
+        in time is terminated, not cancelled gracefully: asyncpg's cancel request (and the release that waits for
+        it) would wait on the same unresponsive server. The next call connects afresh."""
+        held: list[asyncpg.Connection] = []
+
+        async def run() -> T:
+            pool = await self.pool()
+            connection = await pool.acquire(timeout=seconds)
+            held.append(connection)
+            try:
+                return await work(connection)
+            except (TimeoutError, asyncio.CancelledError):
+                connection.terminate()
+                raise
+            finally:
+                await pool.release(connection)
+
+        def terminate() -> None:
+            for connection in held:
+                connection.terminate()
+        return await _within(seconds, run(), terminate)
+
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         for attempt in (1, 2):
             try:
-                pool = await self.pool()
-                return await pool.fetch(sql, *args)
+                left = self.time_left("The database did not answer in time.")
+                return await self._on_connection(left, partial(_fetch, sql, args, left))
             except TIMEOUTS as error:
                 raise StoreTimeout("The database did not answer in time.") from error
             except (*CONNECTION_LOST, asyncpg.InterfaceError) as error:
@@ -86,13 +161,12 @@ class Stores:
 
     async def ping_postgres(self, timeout: float) -> None:
         """One trivial query on a pooled connection, within `timeout` (connecting included); reads no data."""
-        async def ping() -> None:
-            pool = await self.pool()
-            await pool.fetchval("SELECT 1", timeout=timeout)
-        await asyncio.wait_for(ping(), timeout)
+        timeout = min(timeout, self.time_left("The database did not answer in time."))
+        await self._on_connection(timeout, lambda connection: connection.fetchval("SELECT 1", timeout=timeout))
 
     async def ping_elasticsearch(self, timeout: float) -> None:
         """The cluster's health (no index is read), within `timeout`."""
+        timeout = min(timeout, self.time_left("The search engine did not answer in time."))
         await self.es.options(request_timeout=timeout).cluster.health(timeout=f"{int(timeout * 1000)}ms")
 
     async def close(self) -> None:
@@ -102,9 +176,12 @@ class Stores:
             self._pool.terminate()  # no graceful wait: the server may be gone already
 
     async def search(self, **body: Any) -> dict:
+        left = self.time_left("The search engine did not answer in time.")
         try:
-            return (await self.es.search(index=self.config.es_index, **body)).body
-        except elasticsearch.ConnectionTimeout as error:
+            # The client's own timeout closes the connection; _within also bounds its retry after a lost connection.
+            call = self.es.options(request_timeout=left).search(index=self.config.es_index, **body)
+            return (await _within(left, call)).body
+        except (TimeoutError, elasticsearch.ConnectionTimeout) as error:
             raise StoreTimeout("The search engine did not answer in time.") from error
         except elasticsearch.ConnectionError as error:
             raise StoreUnavailable("The search engine cannot be reached.") from error

@@ -13,7 +13,8 @@ from fastapi import APIRouter, FastAPI
 from mangum import Mangum
 
 from . import errors
-from .config import ConfigurationError, settings
+from .clients import request_deadline
+from .config import DEADLINE_MARGIN_SECONDS, ConfigurationError, settings
 
 # The template sets POWERTOOLS_METRICS_NAMESPACE per stage; the default keeps local runs valid.
 logger, tracer = Logger(), Tracer()
@@ -30,6 +31,20 @@ def without_stage_prefix(app: ASGIApp) -> ASGIApp:
         if scope["type"] == "http" and stage != "$default" and scope["path"].startswith(f"/{stage}/"):
             scope = {**scope, "root_path": f"/{stage}"}
         await app(scope, receive, send)
+    return asgi
+
+
+def within_deadline(app: ASGIApp) -> ASGIApp:
+    """One deadline per request, which every store call of the request shares: the Lambda context's remaining time
+    less a margin for the answer (Mangum puts the context in the scope). Without a context, no request deadline:
+    each store call has STORE_TIMEOUT_SECONDS."""
+    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+        context = scope.get("aws.context")
+        at = None
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            at = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
+        with request_deadline(at):
+            await app(scope, receive, send)
     return asgi
 
 
@@ -74,7 +89,7 @@ def make_function(router: APIRouter) -> tuple[FastAPI, Handler]:
         raise
     app = make_app(router)
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
-    handler = Mangum(observed(without_stage_prefix(app)), lifespan="off")
+    handler = Mangum(observed(within_deadline(without_stage_prefix(app))), lifespan="off")
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
     handler = tracer.capture_lambda_handler(handler)
     return app, metrics.log_metrics(capture_cold_start_metric=True)(handler)
