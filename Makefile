@@ -10,9 +10,9 @@ SEED ?= 1
 DATASETS ?= 12
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: up down data test demo serve lint bench validate build deploy-dev deploy-prod
+.PHONY: up down data demo-files ingest ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod
 
-$(VENV)/.installed: requirements-dev.txt layers/catalogue/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/catalogue/requirements.txt layers/ingestion/requirements.txt
 	@command -v $(PYTHON3) >/dev/null || { echo "make: $(PYTHON3) is required (set PYTHON3=...)" >&2; exit 1; }
 	@command -v java >/dev/null && command -v mvn >/dev/null || { echo "make: a JDK (17+) and Maven are required" >&2; exit 1; }
 	$(PYTHON3) -m venv $(VENV)
@@ -29,8 +29,25 @@ up: $(VENV)/.installed
 down: $(VENV)/.installed
 	@$(PY) devtools/services.py down
 
+LAYERS := PYTHONPATH=layers/catalogue:layers/ingestion
+
 data: up
-	@$(PY) devtools/load_data.py --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+	@$(LAYERS) $(PY) devtools/load_data.py --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+
+# SPEC 7 input files of the demo data (one folder per dataset), e.g. to try `make ingest` on.
+demo-files: $(VENV)/.installed
+	@test -n "$(DIR)" || { echo "usage: make demo-files DIR=<folder> [ROWS=...] [SEED=...] [DATASETS=...]" >&2; exit 2; }
+	@$(PY) devtools/demo_data.py "$(DIR)" --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+	@echo "demo files in $(DIR)"
+
+# Load (replace) every dataset folder under SOURCE, or the one SOURCE is; remove one dataset.
+ingest: up
+	@test -n "$(SOURCE)" || { echo "usage: make ingest SOURCE=<folder>" >&2; exit 2; }
+	@$(LAYERS) $(PY) -m ingestion load "$(SOURCE)"
+
+ingest-delete: up
+	@test -n "$(DATASET)" || { echo "usage: make ingest-delete DATASET=<dataset_id>" >&2; exit 2; }
+	@$(LAYERS) $(PY) -m ingestion delete "$(DATASET)"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -45,7 +62,7 @@ demo: data serve
 
 # 20 M rows, built once into catalogue_bench (QUICK=1: 1 M rows; EXTRA_INDEXES=1: with devtools/sql/extra_indexes.sql)
 bench: up
-	@PYTHONPATH=layers/catalogue $(PY) devtools/bench.py $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
+	@$(LAYERS) $(PY) devtools/bench.py $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
 		$(if $(EXTRA_INDEXES),--extra-indexes)
 
 validate: $(SAM)

@@ -8,9 +8,11 @@ that the API's handling of them is exercised on every data set.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -76,7 +78,6 @@ KNOWN_GENES = (
     "Myc Gapdh mt-Nd1 mt-Co1 Tp53 RP11-34P13.8 RP11-34P13.13 LINC00474 AC005256.10 AC005256.11"
 ).split()
 UNIVERSE_SIZE = 20000
-INGESTED_AT = np.datetime64("2025-09-30T13:37:59.073273")
 
 
 @dataclass(frozen=True)
@@ -145,13 +146,15 @@ def _grid(target: int) -> tuple[int, int]:
     return math.ceil(target / genes), genes
 
 
+HEADER = b"perturbed_target_symbol,gene,log2foldchange,padj,basemean\n"
+
+
 def csv_chunks(dataset: Dataset, seed: int, index: int, chunk_rows: int = 400_000) -> Iterator[bytes]:
-    """CSV rows (COPY ... CSV; empty field = NULL) in column order of perturb_seq."""
+    """The lines of a SPEC 7 results.csv (without its header): empty field = NULL, nan / inf / -inf as such."""
     rng = np.random.default_rng([seed, 2, index])
     genes, n_genes = dataset.genes, len(dataset.genes)
     gene_base = np.exp(rng.normal(2.0, 1.5, n_genes))  # per-gene mean expression, log-normal
     strength = np.minimum(0.6, np.exp(rng.normal(-4.0, 1.5, len(dataset.perturbations))))
-    ingested = str(INGESTED_AT + np.timedelta64(index * 86_400_123_457, "us")).replace("T", " ")
     per_chunk = max(1, chunk_rows // n_genes)
     for start in range(0, len(dataset.perturbations), per_chunk):
         perturbations = dataset.perturbations[start:start + per_chunk]
@@ -176,8 +179,7 @@ def csv_chunks(dataset: Dataset, seed: int, index: int, chunk_rows: int = 400_00
         if start == 0:  # a published dataset has at least one significant hit
             padj_null[0], padj[0] = False, np.fmin(padj[0], 1e-4)
             log2fc[0] = log2fc[0] if np.isfinite(log2fc[0]) and log2fc[0] else -1.0
-        columns = [np.full(n, dataset.dataset_id, dtype=object), target_of_row, gene_of_row,
-                   _text(log2fc, log2fc_null), _text(padj, padj_null), _text(basemean), np.full(n, ingested, object)]
+        columns = [target_of_row, gene_of_row, _text(log2fc, log2fc_null), _text(padj, padj_null), _text(basemean)]
         lines = columns[0]
         for column in columns[1:]:
             lines = lines + "," + column
@@ -198,3 +200,26 @@ def documents(datasets: list[Dataset]) -> list[dict]:
              "title": f"Perturb-seq screen {d.dataset_id} ({len(d.perturbations)} perturbations)",
              "n_perturbations": len(d.perturbations), "n_phenotype_genes": len(d.genes)}
             for d in datasets]
+
+
+def write(folder: Path, datasets: list[Dataset], seed: int) -> None:
+    """Every dataset as SPEC 7 input: <folder>/<dataset_id>/metadata.json and results.csv."""
+    for index, (dataset, document) in enumerate(zip(datasets, documents(datasets), strict=True)):
+        target = folder / dataset.dataset_id
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "metadata.json").write_text(json.dumps(document, indent=1) + "\n")
+        with (target / "results.csv").open("wb") as out:
+            out.write(HEADER)
+            for chunk in csv_chunks(dataset, seed, index):
+                out.write(chunk)
+
+
+if __name__ == "__main__":
+    import argparse
+    parser = argparse.ArgumentParser(description="Write the demo data as SPEC 7 input files (make demo-files).")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--datasets", type=int, default=12)
+    args = parser.parse_args()
+    write(args.folder, plan(args.rows, args.datasets, args.seed), args.seed)

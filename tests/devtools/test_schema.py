@@ -54,7 +54,8 @@ def test_views_agree_with_a_brute_force_group_by(catalogue, view, key, extra):
 @pytest.mark.parametrize("statement", [
     "INSERT INTO perturb_seq (dataset_id) VALUES ('x')", "UPDATE perturb_seq SET padj = 0",
     "DELETE FROM perturb_seq", "TRUNCATE perturb_seq", "CREATE TABLE intruder (id int)",
-    "REFRESH MATERIALIZED VIEW perturb_seq_summary_effect", "DROP TABLE perturb_seq",
+    "DELETE FROM perturb_seq_summary_effect", "INSERT INTO perturb_seq_genes (gene_name) VALUES ($$x$$)",
+    "DROP TABLE perturb_seq",
 ])
 def test_the_api_role_can_read_but_not_write(catalogue, statement):
     async def attempt() -> None:

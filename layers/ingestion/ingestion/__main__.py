@@ -1,0 +1,66 @@
+"""python -m ingestion load SOURCE | delete DATASET_ID | history [DATASET_ID]
+
+SOURCE is one dataset folder (holding metadata.json) or a folder of dataset folders. Connection settings come
+from the environment (see ingestion.config); exit status 1 when a dataset was refused, 2 on an error.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import asyncpg
+from elasticsearch.exceptions import ApiError, TransportError
+
+from . import dataset, run
+from .config import Target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingestion", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", help="PostgreSQL database (default: PS_DB, else catalogue)")
+    parser.add_argument("--es-index", help="Elasticsearch index (default: ES_INDEX, else dataset-summary-v1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("load", help="load (replace) datasets").add_argument("source", type=Path)
+    commands.add_parser("delete", help="remove a dataset from both stores").add_argument("dataset_id")
+    commands.add_parser("history", help="the load record").add_argument("dataset_id", nargs="?")
+    args = parser.parse_args(argv)
+    target = Target.from_env(args.database, args.es_index)
+    try:
+        if args.command == "load":
+            if not args.source.is_dir():
+                print(f"{args.source}: not a folder", file=sys.stderr)
+                return 2
+            summary = asyncio.run(run.load(target, dataset.folders(args.source), quiet=args.quiet))
+            print("\n".join(summary.lines()), file=sys.stderr)
+            return 1 if summary.refusals else 0
+        if args.command == "delete":
+            found = asyncio.run(run.delete(target, args.dataset_id))
+            print(f"{args.dataset_id}: {'deleted' if found else 'had no rows; its document is removed too'}",
+                  file=sys.stderr)
+            return 0
+        for line in asyncio.run(history(target, args.dataset_id)):
+            print(line)
+        return 0
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ApiError, TransportError) as error:
+        print(f"ingestion failed: {error!r}\nNothing was changed for the dataset in progress.", file=sys.stderr)
+        return 2
+
+
+async def history(target: Target, dataset_id: str | None) -> list[str]:
+    conn = await run.connect(target)
+    try:
+        records = await conn.fetch("SELECT * FROM catalogue_loads WHERE $1::text IS NULL OR dataset_id = $1 "
+                                   "ORDER BY id DESC LIMIT 100", dataset_id)
+    finally:
+        await conn.close()
+    return [f"{r['finished_at']:%Y-%m-%d %H:%M:%S} {r['dataset_id']} {r['outcome']} rows={r['rows']} "
+            f"checksum={(r['checksum'] or '')[:12]} {(r['finished_at'] - r['started_at']).total_seconds():.1f}s"
+            for r in records]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The relations derived from perturb_seq (SPEC 2.3): both summaries and the load-time relations of SPEC 5.
+
+Each is defined once, as a SELECT over a subset of its source: a full build runs it over everything
+(`CREATE TABLE ... AS`), a per-dataset load runs it over one dataset (`DELETE` + `INSERT ... SELECT`) inside the
+transaction that replaces the dataset's rows, so readers see the rows and everything derived from them change
+together. Summaries are tables here (SPEC 2.3 allows it); `PRODUCTION_VIEWS` builds them as production has them,
+materialised views, which the API must answer on as well.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SIGNIFICANT = "padj <= 0.05"  # NULL and NaN padj are not significant (NaN sorts above every number)
+UP = "log2foldchange > 0 AND log2foldchange <> 'NaN'"  # NaN compares above every number
+DOWN = "log2foldchange < 0"
+
+
+@dataclass(frozen=True)
+class Relation:
+    name: str
+    select: str  # with {where}: a condition on its source's rows
+    key: str  # unique key columns
+    indexes: tuple[str, ...] = ()  # further index definitions: "name ON relation (columns)"
+
+    def build(self, where: str = "true") -> str:
+        return f"CREATE TABLE {self.name} AS {self.select.format(where=where)};\n" \
+               f"ALTER TABLE {self.name} ADD PRIMARY KEY ({self.key});\n" + \
+               "".join(f"CREATE INDEX {index};\n" for index in self.indexes)
+
+    def refill(self, where: str) -> list[str]:
+        """Statements replacing the relation's rows that `where` selects (one dataset's)."""
+        return [f"DELETE FROM {self.name} WHERE {where}",
+                f"INSERT INTO {self.name} {self.select.format(where=where)}"]
+
+
+SUMMARY_PERTURBATION = Relation(
+    "perturb_seq_summary_perturbation", f"""
+SELECT dataset_id, perturbed_target_symbol, count(*) AS n_total,
+       count(*) FILTER (WHERE {DOWN}) AS n_down, count(*) FILTER (WHERE {UP}) AS n_up
+FROM perturb_seq WHERE {SIGNIFICANT} AND {{where}} GROUP BY dataset_id, perturbed_target_symbol""",
+    "dataset_id, perturbed_target_symbol",
+    ("perturb_seq_summary_perturbation_rank ON perturb_seq_summary_perturbation (dataset_id, n_total DESC)",))
+
+SUMMARY_EFFECT = Relation(
+    "perturb_seq_summary_effect", f"""
+SELECT dataset_id, gene, count(*) AS n_total,
+       count(*) FILTER (WHERE {DOWN}) AS n_down, count(*) FILTER (WHERE {UP}) AS n_up, avg(basemean) AS base_mean
+FROM perturb_seq WHERE {SIGNIFICANT} AND {{where}} GROUP BY dataset_id, gene""",
+    "dataset_id, gene",
+    ("perturb_seq_summary_effect_rank ON perturb_seq_summary_effect (dataset_id, n_total DESC)",))
+
+# Every (dataset, symbol, role) that occurs, and whether the symbol has significant rows in that role there.
+GENE_DATASETS = Relation(
+    "perturb_seq_gene_datasets", f"""
+SELECT dataset_id, perturbed_target_symbol AS gene_name, 'perturbation'::text AS role,
+       bool_or({SIGNIFICANT}) IS TRUE AS significant
+FROM perturb_seq WHERE {{where}} GROUP BY dataset_id, perturbed_target_symbol
+UNION ALL
+SELECT dataset_id, gene, 'phenotype', bool_or({SIGNIFICANT}) IS TRUE
+FROM perturb_seq WHERE {{where}} GROUP BY dataset_id, gene""",
+    "dataset_id, role, gene_name",
+    ("perturb_seq_gene_datasets_gene ON perturb_seq_gene_datasets (gene_name)",))
+
+# GET /v1/datasets and /v1/datasets/{id}: per-dataset figures (from the table and the relation above).
+DATASET_STATISTICS = Relation(
+    "perturb_seq_dataset_statistics", """
+SELECT s.dataset_id, s.n_rows, s.n_significant_rows,
+       (SELECT count(*) FROM perturb_seq_gene_datasets g
+        WHERE g.dataset_id = s.dataset_id AND g.role = 'perturbation') AS n_perturbations,
+       (SELECT count(*) FROM perturb_seq_gene_datasets g
+        WHERE g.dataset_id = s.dataset_id AND g.role = 'phenotype') AS n_phenotypes,
+       s.ingested_at
+FROM (SELECT dataset_id, count(*) AS n_rows, count(*) FILTER (WHERE """ + SIGNIFICANT + """) AS n_significant_rows,
+             max(max_ingested_at) AS ingested_at
+      FROM perturb_seq WHERE {where} GROUP BY dataset_id) s""",
+    "dataset_id")
+
+# GET /v1/genes: one row per symbol; a role the symbol never has is NULL; n_significant_datasets counts the
+# datasets where it has significant rows in either role (the order when no role is asked for).
+GENES = Relation(
+    "perturb_seq_genes", """
+SELECT gene_name,
+       nullif(count(*) FILTER (WHERE role = 'perturbation'), 0) AS perturbation_n_datasets,
+       CASE WHEN count(*) FILTER (WHERE role = 'perturbation') > 0
+            THEN count(*) FILTER (WHERE role = 'perturbation' AND significant) END
+           AS perturbation_n_significant_datasets,
+       nullif(count(*) FILTER (WHERE role = 'phenotype'), 0) AS phenotype_n_datasets,
+       CASE WHEN count(*) FILTER (WHERE role = 'phenotype') > 0
+            THEN count(*) FILTER (WHERE role = 'phenotype' AND significant) END
+           AS phenotype_n_significant_datasets,
+       count(DISTINCT dataset_id) FILTER (WHERE significant) AS n_significant_datasets
+FROM perturb_seq_gene_datasets WHERE {where} GROUP BY gene_name""",
+    "gene_name",
+    # Case-insensitive prefix lookups: starts_with() on this expression is a range scan of the index.
+    ('perturb_seq_genes_lower ON perturb_seq_genes ((lower(gene_name) COLLATE "C"))',))
+
+# GET /v1/summary: the catalogue's totals, one row (rebuilt whole: it reads the two relations above).
+CATALOGUE_STATISTICS = Relation(
+    "perturb_seq_catalogue_statistics", """
+SELECT (SELECT count(*) FROM perturb_seq_dataset_statistics) AS n_datasets,
+       (SELECT coalesce(sum(n_rows), 0)::bigint FROM perturb_seq_dataset_statistics) AS n_rows,
+       (SELECT coalesce(sum(n_significant_rows), 0)::bigint FROM perturb_seq_dataset_statistics) AS n_significant_rows,
+       (SELECT count(perturbation_n_datasets) FROM perturb_seq_genes) AS n_perturbations,
+       (SELECT count(phenotype_n_datasets) FROM perturb_seq_genes) AS n_phenotypes,
+       (SELECT max(ingested_at) FROM perturb_seq_dataset_statistics) AS ingested_at
+WHERE {where}""",
+    "n_datasets")
+
+SUMMARIES = (SUMMARY_PERTURBATION, SUMMARY_EFFECT)
+LOAD_TIME = (GENE_DATASETS, DATASET_STATISTICS, GENES, CATALOGUE_STATISTICS)  # in dependency order
+ALL = (*SUMMARIES, *LOAD_TIME)
+
+
+def build_all(production_views: bool = False) -> str:
+    """DDL building every derived relation from the whole table (after a bulk COPY and the table's indexes)."""
+    if production_views:
+        summaries = "".join(
+            f"CREATE MATERIALIZED VIEW {r.name} AS {r.select.format(where='true')};\n"
+            f"CREATE UNIQUE INDEX {r.name}_key ON {r.name} ({r.key});\n"
+            + "".join(f"CREATE INDEX {index};\n" for index in r.indexes) for r in SUMMARIES)
+    else:
+        summaries = "".join(r.build() for r in SUMMARIES)
+    return summaries + "".join(r.build() for r in LOAD_TIME)
+
+
+def refill_dataset(dataset: str, genes: str) -> list[str]:
+    """Statements that bring every derived relation up to date with one dataset's rows ($-placeholders `dataset`
+    and `genes`: the dataset id, and every symbol it had before or has now)."""
+    where = f"dataset_id = {dataset}"
+    return [*SUMMARY_PERTURBATION.refill(where), *SUMMARY_EFFECT.refill(where), *GENE_DATASETS.refill(where),
+            *DATASET_STATISTICS.refill(where), *GENES.refill(f"gene_name = ANY({genes})"),
+            *CATALOGUE_STATISTICS.refill("true")]

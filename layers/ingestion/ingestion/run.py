@@ -1,0 +1,123 @@
+"""Loading and deleting datasets, end to end: check the files, write PostgreSQL, then Elasticsearch; progress,
+and a summary of what happened to each dataset. Used by the command line and by the S3-triggered function."""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from elasticsearch import Elasticsearch
+from tqdm import tqdm
+
+from . import dataset as datasets
+from . import documents, store
+from .config import Target
+from .problems import Refused
+
+
+@dataclass
+class Summary:
+    outcomes: dict[str, str] = field(default_factory=dict)  # dataset_id -> loaded | unchanged | refused | deleted
+    rows: int = 0
+    seconds: float = 0.0
+    refusals: list[Refused] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes.values():
+            counts[outcome] = counts.get(outcome, 0) + 1
+        rate = f", {self.rows / self.seconds:,.0f} rows/s" if self.seconds and self.rows else ""
+        head = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "nothing to do"
+        return [f"{head}; {self.rows:,} rows written in {self.seconds:.1f} s{rate}",
+                *(str(r) for r in self.refusals)]
+
+
+def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
+    return tqdm(total=total, unit=" rows", unit_scale=True, desc=label, file=sys.stderr, disable=quiet,
+                mininterval=1.0, dynamic_ncols=True)
+
+
+async def connect(target: Target) -> asyncpg.Connection:
+    return await asyncpg.connect(**target.dsn_parts, server_settings={"application_name": "catalogue-ingest"})
+
+
+async def load(target: Target, folders: list[Path], quiet: bool = False,
+               log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> Summary:
+    """Each dataset folder replaced as one unit (or left as it was when refused or unchanged)."""
+    summary, began = Summary(), time.monotonic()
+    es = Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
+    conn = await connect(target)
+    try:
+        await store.ensure_schema(conn)
+        for folder in folders:
+            try:
+                prepared = await asyncio.to_thread(datasets.prepare, folder)
+            except Refused as refusal:
+                await store.record(conn, folder.name, "refused", store.datetime.now(store.UTC),
+                                   datasets.checksum(folder), detail=refusal.problems.report())
+                summary.outcomes[folder.name], summary.refusals = "refused", [*summary.refusals, refusal]
+                log(f"{folder.name}: refused ({refusal.problems.total} problems)")
+                continue
+            with progress_bar(prepared.rows.num_rows, prepared.dataset_id, quiet) as bar:
+                outcome = await store.replace(conn, prepared, progress=bar.update)
+            if outcome == "loaded":
+                documents.put(es, target.es_index, prepared.document)  # after PostgreSQL committed (SPEC 7)
+                summary.rows += prepared.rows.num_rows
+            summary.outcomes[prepared.dataset_id] = outcome
+            log(f"{prepared.dataset_id}: {outcome} ({prepared.rows.num_rows:,} rows)")
+    finally:
+        await conn.close()
+        es.close()
+    summary.seconds = time.monotonic() - began
+    return summary
+
+
+async def delete(target: Target, dataset_id: str) -> bool:
+    es = Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
+    conn = await connect(target)
+    try:
+        await store.ensure_schema(conn)
+        had_rows = await store.delete(conn, dataset_id)
+        documents.remove(es, target.es_index, dataset_id)
+        return had_rows
+    finally:
+        await conn.close()
+        es.close()
+
+
+async def load_all(target: Target, folders: list[Path], production_views: bool = False, comment: str | None = None,
+                   quiet: bool = False, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+                   with_documents: bool = True) -> Summary:
+    """The whole catalogue replaced by these folders (any refusal refuses the load; nothing changes)."""
+    summary, began = Summary(), time.monotonic()
+    prepared, refusals = [], []
+    for folder in tqdm(folders, desc="checking", unit=" datasets", file=sys.stderr, disable=quiet, mininterval=1.0):
+        try:
+            prepared.append(await asyncio.to_thread(datasets.prepare, folder))
+        except Refused as refusal:
+            refusals.append(refusal)
+    if refusals:
+        summary.refusals = refusals
+        summary.outcomes = {r.dataset_id: "refused" for r in refusals}
+        return summary
+    total = sum(d.rows.num_rows for d in prepared)
+    conn = await connect(target)
+    try:
+        with progress_bar(total, "perturb_seq", quiet) as bar:
+            await store.load_all(conn, prepared, production_views, comment, progress=bar.update,
+                                 phase=lambda name: (bar.close(), log(f"  {name} ...")))
+    finally:
+        await conn.close()
+    if with_documents:
+        es = Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
+        try:
+            documents.replace_all(es, target.es_index, [d.document for d in prepared])
+        finally:
+            es.close()
+    summary.outcomes = {d.dataset_id: "loaded" for d in prepared}
+    summary.rows, summary.seconds = total, time.monotonic() - began
+    return summary

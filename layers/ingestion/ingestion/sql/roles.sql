@@ -1,0 +1,20 @@
+-- Two login roles. The API's may read the catalogue and nothing else; the writer (ingestion) may change its rows
+-- but not its structure. Passwords here are the local development ones; deployed stages set their own.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'catalogue_api') THEN
+        CREATE ROLE catalogue_api LOGIN PASSWORD 'catalogue_api';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'catalogue_ingest') THEN
+        CREATE ROLE catalogue_ingest LOGIN PASSWORD 'catalogue_ingest';
+    END IF;
+END $$;
+ALTER ROLE catalogue_api SET default_transaction_read_only = on;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO catalogue_api, catalogue_ingest;
+GRANT SELECT ON perturb_seq, perturb_seq_summary_perturbation, perturb_seq_summary_effect,
+    perturb_seq_gene_datasets, perturb_seq_dataset_statistics, perturb_seq_genes, perturb_seq_catalogue_statistics
+    TO catalogue_api;
+GRANT SELECT, INSERT, UPDATE, DELETE ON perturb_seq, perturb_seq_gene_datasets, perturb_seq_dataset_statistics,
+    perturb_seq_genes, perturb_seq_catalogue_statistics, catalogue_loads TO catalogue_ingest;
+GRANT USAGE ON SEQUENCE catalogue_loads_id_seq TO catalogue_ingest;

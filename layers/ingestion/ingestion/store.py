@@ -1,0 +1,179 @@
+"""Writes datasets into PostgreSQL (SPEC 7).
+
+* `replace` / `delete`: one dataset, in one transaction that also brings every derived relation up to date for
+  that dataset (relations.refill_dataset), so a reader (one statement, one snapshot) sees the dataset's old state
+  or its new one, never a mix; a refused or interrupted load changes nothing. Loads are serialised by an advisory
+  lock (the derived catalogue-wide rows are shared by all datasets).
+* `load_all`: a whole catalogue at once (make data, a first deployment): COPY into a staging schema without
+  indexes, then indexes and relations in bulk, then one transaction swaps it in.
+Every load is recorded in catalogue_loads.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import asyncpg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from . import relations
+from .dataset import Dataset
+
+SQL = Path(__file__).parent / "sql"
+STAGING = "catalogue_load"
+COPY_BATCH = 200_000
+Outcome = Literal["loaded", "unchanged", "refused", "failed", "deleted"]
+Progress = Callable[[int], None]  # called with the number of rows just written
+
+
+def sql(name: str) -> str:
+    return (SQL / name).read_text()
+
+
+def csv_chunks(dataset: Dataset, ingested_at: datetime) -> list[pa.Table]:
+    """The rows in perturb_seq's column order, in batches."""
+    n = dataset.rows.num_rows
+    table = pa.table({"dataset_id": pa.array([dataset.dataset_id] * n, pa.string()) if n else pa.array([], pa.string()),
+                      **{name: dataset.rows[name] for name in dataset.rows.column_names},
+                      "max_ingested_at": pa.array([ingested_at.replace(tzinfo=None)] * n, pa.timestamp("us"))})
+    return [table.slice(start, COPY_BATCH) for start in range(0, n, COPY_BATCH)]
+
+
+async def _csv(batches: list[pa.Table], progress: Progress | None) -> AsyncIterator[bytes]:
+    # CSV as COPY reads it: empty unquoted field = NULL; Arrow writes nan/inf/-inf, which PostgreSQL reads, and the
+    # shortest text that round-trips each double.
+    for batch in batches:
+        out = io.BytesIO()
+        pa_csv.write_csv(batch, out, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+        yield out.getvalue()
+        if progress:
+            progress(batch.num_rows)
+
+
+async def copy_rows(conn: asyncpg.Connection, dataset: Dataset, ingested_at: datetime, schema: str = "public",
+                    progress: Progress | None = None) -> None:
+    await conn.copy_to_table("perturb_seq", schema_name=schema, format="csv",
+                             source=_csv(csv_chunks(dataset, ingested_at), progress))
+
+
+async def ensure_schema(conn: asyncpg.Connection) -> None:
+    """An empty catalogue (table, indexes, derived relations, roles) where there is none; the load record always."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
+        await conn.execute(sql("loads.sql"))
+        if not await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL"):
+            await conn.execute(sql("table.sql") + sql("indexes.sql") + relations.build_all() + sql("roles.sql"))
+
+
+async def last_loaded(conn: asyncpg.Connection, dataset_id: str) -> str | None:
+    """The checksum of the dataset as it stands (its last load or delete), None if absent."""
+    record = await conn.fetchrow("SELECT outcome, checksum FROM catalogue_loads WHERE dataset_id = $1 AND outcome IN "
+                                 "('loaded', 'deleted') ORDER BY id DESC LIMIT 1", dataset_id)
+    return record["checksum"] if record and record["outcome"] == "loaded" else None
+
+
+async def record(conn: asyncpg.Connection, dataset_id: str, outcome: Outcome, started: datetime,
+                 checksum: str | None = None, rows: int | None = None, detail: str | None = None) -> None:
+    await conn.execute("INSERT INTO catalogue_loads (dataset_id, checksum, rows, started_at, finished_at, outcome, "
+                       "detail) VALUES ($1, $2, $3, $4, now(), $5, $6)",
+                       dataset_id, checksum, rows, started, outcome, detail)
+
+
+async def _views(conn: asyncpg.Connection) -> set[str]:
+    """The summaries that are materialised views (production's layout): refreshed whole, not per dataset."""
+    return {r[0] for r in await conn.fetch("SELECT matviewname FROM pg_matviews WHERE schemaname = 'public'")}
+
+
+async def _refill(conn: asyncpg.Connection, dataset_id: str, genes: list[str]) -> None:
+    views = await _views(conn)
+    for statement in relations.refill_dataset("$1", "$2"):
+        target = statement.split()[2]  # DELETE FROM <name> / INSERT INTO <name>
+        if target in views:
+            continue
+        args = [dataset_id, genes] if "$2" in statement else [dataset_id] if "$1" in statement else []
+        await conn.execute(statement, *args)
+    for view in sorted(views):  # the global refresh, proportional to the whole table (measured in BENCHMARKS.md)
+        await conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
+
+
+def symbols(dataset: Dataset) -> list[str]:
+    both = pa.chunked_array([*dataset.rows["perturbed_target_symbol"].chunks, *dataset.rows["gene"].chunks])
+    return pc.unique(both).to_pylist()
+
+
+async def replace(conn: asyncpg.Connection, dataset: Dataset, progress: Progress | None = None) -> Outcome:
+    """The dataset's rows and everything derived from them, replaced in one transaction (or 'unchanged')."""
+    started = datetime.now(UTC)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
+        if await last_loaded(conn, dataset.dataset_id) == dataset.checksum:
+            await record(conn, dataset.dataset_id, "unchanged", started, dataset.checksum, dataset.rows.num_rows)
+            return "unchanged"
+        before = [r[0] for r in await conn.fetch(
+            "SELECT DISTINCT gene_name FROM perturb_seq_gene_datasets WHERE dataset_id = $1", dataset.dataset_id)]
+        await conn.execute("DELETE FROM perturb_seq WHERE dataset_id = $1", dataset.dataset_id)
+        await copy_rows(conn, dataset, started, progress=progress)
+        await _refill(conn, dataset.dataset_id, sorted({*before, *symbols(dataset)}))
+        await record(conn, dataset.dataset_id, "loaded", started, dataset.checksum, dataset.rows.num_rows)
+    return "loaded"
+
+
+async def delete(conn: asyncpg.Connection, dataset_id: str) -> bool:
+    """Removes the dataset's rows and derived rows in one transaction; False if it had none."""
+    started = datetime.now(UTC)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
+        before = [r[0] for r in await conn.fetch(
+            "SELECT DISTINCT gene_name FROM perturb_seq_gene_datasets WHERE dataset_id = $1", dataset_id)]
+        deleted = await conn.execute("DELETE FROM perturb_seq WHERE dataset_id = $1", dataset_id)
+        await _refill(conn, dataset_id, before)
+        rows = int(deleted.split()[-1])
+        await record(conn, dataset_id, "deleted", started, rows=rows)
+    return rows > 0
+
+
+async def _drop_public(conn: asyncpg.Connection) -> str:
+    kinds = {r["relname"]: r["relkind"] for r in await conn.fetch(
+        "SELECT relname, relkind::text FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+        "AND relkind IN ('r', 'm')")}
+    names = [*(r.name for r in reversed(relations.ALL)), "perturb_seq"]  # dependents first
+    return "".join(f"DROP {'MATERIALIZED VIEW' if kinds[n] == 'm' else 'TABLE'} public.{n};" for n in names
+                   if n in kinds)
+
+
+async def load_all(conn: asyncpg.Connection, datasets: list[Dataset], production_views: bool = False,
+                   comment: str | None = None, progress: Progress | None = None,
+                   phase: Callable[[str], None] = lambda _: None) -> None:
+    """Replaces the whole catalogue by `datasets` (already checked), in bulk, swapped in by one transaction."""
+    started = datetime.now(UTC)
+    await conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE; CREATE SCHEMA {STAGING}; "
+                       f"SET search_path = {STAGING}; {sql('table.sql')}")
+    for dataset in datasets:
+        await copy_rows(conn, dataset, started, schema=STAGING, progress=progress)
+    phase("indexes and derived relations")
+    await conn.execute(sql("indexes.sql") + relations.build_all(production_views))
+    phase("vacuum")
+    # Like production's long-settled tables: hint bits and the visibility map set now, not by the first queries.
+    await conn.execute("VACUUM (ANALYZE) perturb_seq")
+    await conn.execute("".join(f"ANALYZE {r.name};" for r in relations.ALL))
+    if comment is not None:
+        await conn.execute(f"COMMENT ON TABLE perturb_seq IS {quote(comment)}")
+    await conn.execute("RESET search_path")
+    await conn.execute(sql("loads.sql"))
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
+        moves = "".join(f"ALTER {'MATERIALIZED VIEW' if production_views and r in relations.SUMMARIES else 'TABLE'} "
+                        f"{STAGING}.{r.name} SET SCHEMA public;" for r in relations.ALL)
+        await conn.execute(await _drop_public(conn) + f"ALTER TABLE {STAGING}.perturb_seq SET SCHEMA public;"
+                           + moves + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
+        for dataset in datasets:
+            await record(conn, dataset.dataset_id, "loaded", started, dataset.checksum, dataset.rows.num_rows)
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
