@@ -88,6 +88,8 @@ class Check:
         return None if self.problems else {c: names[0] for c, names in found.items()}
 
     def symbol(self, column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+        if pa.types.is_null(column.type):  # a Parquet column holding only nulls
+            column = pc.cast(column, pa.string())
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             self.problems.add(Problem(self.file, None, name, f"must hold text, not {column.type}"))
             return column
@@ -98,7 +100,7 @@ class Check:
 
     def number(self, column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
         """Text -> double: empty and NA are NULL; NaN, Inf, -Inf (any case) those values; anything else refused."""
-        if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
+        if pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_null(column.type):
             return pc.cast(column, pa.float64())
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             self.problems.add(Problem(self.file, None, name, f"must hold numbers, not {column.type}"))
