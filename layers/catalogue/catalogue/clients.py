@@ -93,13 +93,18 @@ class Stores:
             config.es_url, request_timeout=config.store_timeout, max_retries=1, retry_on_timeout=False,
             basic_auth=(config.es_username, config.es_password or "") if config.es_username else None)
 
+    async def _postgres_password(self) -> str | None:
+        """Called by asyncpg for every new connection. Reading a secret may reach Secrets Manager or SSM (when its
+        cache has expired): off the event loop, so a concurrent Elasticsearch call is not held up."""
+        return await asyncio.to_thread(self.config.postgres_password)
+
     async def pool(self) -> asyncpg.Pool:
         async with self._lock:
             if self._pool is None:
                 c = self.config
                 # One request at a time per Lambda environment: two connections cover a replacement in flight.
                 self._pool = await asyncpg.create_pool(
-                    host=c.ps_host, port=c.ps_port, user=c.ps_user, password=c.ps_password, database=c.ps_db,
+                    host=c.ps_host, port=c.ps_port, user=c.ps_user, password=self._postgres_password, database=c.ps_db,
                     min_size=0, max_size=2, timeout=c.store_timeout, command_timeout=c.store_timeout,
                     statement_cache_size=c.ps_statement_cache_size, max_inactive_connection_lifetime=300,
                     reset=_keep_session,

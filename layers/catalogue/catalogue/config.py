@@ -60,7 +60,8 @@ class Settings:
     ps_host: str
     ps_port: int
     ps_user: str
-    ps_password: str | None
+    ps_password: str | None  # as resolved when the function started (a missing secret fails the start)
+    ps_password_source: str | None  # PS_PASSWORD as set: a secret reference is resolved again per new connection
     ps_db: str
     ps_statement_cache_size: int  # 0 behind RDS Proxy in transaction mode
     store_timeout: float  # seconds; below the function's timeout
@@ -79,6 +80,7 @@ class Settings:
             ps_port=_number("PS_PORT", "55432", int, 1, 65535),
             ps_user=_env("PS_USER", "catalogue_api"),
             ps_password=_env("PS_PASSWORD", "catalogue_api"),
+            ps_password_source=os.environ.get("PS_PASSWORD") or "catalogue_api",
             ps_db=_env("PS_DB", "catalogue"),
             ps_statement_cache_size=_number("PS_STATEMENT_CACHE_SIZE", "100", int, 0, 100_000),
             store_timeout=_number("STORE_TIMEOUT_SECONDS", "5", float, 0.001, 900.0),
@@ -86,6 +88,14 @@ class Settings:
             cursor_secret=_env("CURSOR_SECRET", "perturbation-catalogue-local"),
             version=_env("CATALOGUE_VERSION", "0.2.0-local"),
         )
+
+
+    def postgres_password(self) -> str | None:
+        """PS_PASSWORD for a new connection. A secret reference is resolved again, through Powertools Parameters'
+        cache (SECRET_TTL_SECONDS): a rotated password reaches new connections without a redeploy."""
+        if self.ps_password_source == self.ps_password:
+            return self.ps_password
+        return resolve(self.ps_password_source)
 
 
 @cache
