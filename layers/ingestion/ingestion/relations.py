@@ -123,10 +123,11 @@ def build_all(production_views: bool = False) -> str:
     return summaries + "".join(r.build() for r in LOAD_TIME)
 
 
-def refill_dataset(dataset: str, genes: str) -> list[str]:
-    """Statements that bring every derived relation up to date with one dataset's rows ($-placeholders `dataset`
-    and `genes`: the dataset id, and every symbol it had before or has now)."""
-    where = f"dataset_id = {dataset}"
-    return [*SUMMARY_PERTURBATION.refill(where), *SUMMARY_EFFECT.refill(where), *GENE_DATASETS.refill(where),
-            *DATASET_STATISTICS.refill(where), *GENES.refill(f"gene_name = ANY({genes})"),
-            *CATALOGUE_STATISTICS.refill("true")]
+def refill_dataset() -> list[tuple[str, str | None]]:
+    """(statement, its one parameter) pairs that bring every derived relation up to date with one dataset's rows:
+    `$1` is the dataset id ("dataset"), or every symbol it had before or has now ("genes"), or absent (None)."""
+    where = "dataset_id = $1"
+    return [*((s, "dataset") for r in (SUMMARY_PERTURBATION, SUMMARY_EFFECT, GENE_DATASETS, DATASET_STATISTICS)
+              for s in r.refill(where)),
+            *((s, "genes") for s in GENES.refill("gene_name = ANY($1)")),
+            *((s, None) for s in CATALOGUE_STATISTICS.refill("true"))]

@@ -91,12 +91,10 @@ async def _views(conn: asyncpg.Connection) -> set[str]:
 
 async def _refill(conn: asyncpg.Connection, dataset_id: str, genes: list[str]) -> None:
     views = await _views(conn)
-    for statement in relations.refill_dataset("$1", "$2"):
-        target = statement.split()[2]  # DELETE FROM <name> / INSERT INTO <name>
-        if target in views:
-            continue
-        args = [dataset_id, genes] if "$2" in statement else [dataset_id] if "$1" in statement else []
-        await conn.execute(statement, *args)
+    values = {"dataset": [dataset_id], "genes": [genes], None: []}
+    for statement, parameter in relations.refill_dataset():
+        if statement.split()[2] not in views:  # DELETE FROM <name> / INSERT INTO <name>
+            await conn.execute(statement, *values[parameter])
     for view in sorted(views):  # the global refresh, proportional to the whole table (measured in BENCHMARKS.md)
         await conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
 

@@ -1,0 +1,51 @@
+"""Ingestion tests write their own databases and index, from demo files written as SPEC 7 input."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import demo_data
+import load_data
+import pytest
+from ingestion import run
+from ingestion.config import Target
+
+from tests.support import LOOP
+
+DATABASE, INDEX = "catalogue_ingest_test", "test-ingest-dataset-summary-v1"
+
+
+def target(database: str = DATABASE, index: str = INDEX) -> Target:
+    return Target.from_env(database, index)
+
+
+def ingest(coroutine):
+    """Runs an ingestion coroutine on the tests' loop (ingestion opens and closes its own connections)."""
+    return LOOP.run_until_complete(coroutine)
+
+
+def fresh(database: str, folders: list[Path], index: str = INDEX, production_views: bool = False) -> None:
+    LOOP.run_until_complete(load_data.ensure_database(database))
+    summary = ingest(run.load_all(target(database, index), folders, production_views, quiet=True))
+    assert not summary.refusals, summary.lines()
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory, stores_up) -> Path:
+    """Two generations of demo files: `a` (seed 9, 6 datasets) and `b` (seed 10, 7 datasets); the first datasets'
+    ids are the same, so b's folder of such a dataset is a new version of a's, and b has one dataset more."""
+    root = tmp_path_factory.mktemp("demo-files")
+    for name, seed, count in (("a", 9, 6), ("b", 10, 7)):
+        demo_data.write(root / name, demo_data.plan(30_000, count, seed), seed)
+    return root
+
+
+@pytest.fixture
+def catalogue_a(demo_files: Path, tmp_path: Path) -> Path:
+    """A fresh catalogue loaded from generation a; returns a writable copy of its folders."""
+    folders = tmp_path / "a"
+    shutil.copytree(demo_files / "a", folders)
+    fresh(DATABASE, sorted(folders.iterdir()))
+    asyncio.set_event_loop(LOOP)
+    return folders

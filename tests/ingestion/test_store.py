@@ -1,0 +1,132 @@
+"""Per-dataset loads (SPEC 7) on the real stores: replace and delete leave every derived relation exactly as a bulk
+build of the same input would; unchanged input is a no-op; a refusal changes nothing; values round-trip exactly."""
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from ingestion import relations, run
+
+from tests.support import fetch
+
+from .conftest import DATABASE, INDEX, fresh, ingest, target
+
+REFERENCE = "catalogue_ingest_reference"
+ES = Elasticsearch("http://127.0.0.1:59200")
+
+
+def contents(database: str) -> dict[str, list[tuple]]:
+    """Every derived relation and the table, sorted, without load times."""
+    out = {}
+    for name in ["perturb_seq", *(r.name for r in relations.ALL)]:
+        columns = [r[0] for r in fetch(database, "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass "
+                                                 "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", name)]
+        kept = [c for c in columns if c not in ("max_ingested_at", "ingested_at")]
+        rows = fetch(database, f"SELECT {', '.join(kept)} FROM {name}")
+        out[name] = sorted((tuple(_comparable(v) for v in r) for r in rows), key=repr)
+    return out
+
+
+def _comparable(value: object) -> object:
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else round(value, 9) if math.isfinite(value) else value
+    return value
+
+
+def assert_as_bulk_built(folders: list[Path]) -> None:
+    fresh(REFERENCE, folders, index="test-ingest-reference-dataset-summary-v1")
+    assert contents(DATABASE) == contents(REFERENCE)
+
+
+def test_replacing_a_dataset_equals_a_bulk_build(catalogue_a: Path, demo_files: Path):
+    shutil.rmtree(catalogue_a / "datlinger_2017")
+    shutil.copytree(demo_files / "b" / "datlinger_2017", catalogue_a / "datlinger_2017")
+    before = fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = 'datlinger_2017'")[0][0]
+    summary = ingest(run.load(target(), [catalogue_a / "datlinger_2017"], quiet=True))
+    assert summary.outcomes == {"datlinger_2017": "loaded"}
+    after = fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = 'datlinger_2017'")[0][0]
+    assert before != after
+    assert_as_bulk_built(sorted(catalogue_a.iterdir()))
+
+
+def test_adding_a_new_dataset_and_reloading_unchanged_ones(catalogue_a: Path, demo_files: Path):
+    new = next(p for p in sorted((demo_files / "b").iterdir()) if not (catalogue_a / p.name).exists())
+    shutil.copytree(new, catalogue_a / new.name)
+    summary = ingest(run.load(target(), sorted(catalogue_a.iterdir()), quiet=True))
+    assert summary.outcomes[new.name] == "loaded"
+    assert {o for d, o in summary.outcomes.items() if d != new.name} == {"unchanged"}
+    assert ES.get(index=INDEX, id=new.name)["_source"]["dataset_id"] == new.name
+    assert_as_bulk_built(sorted(catalogue_a.iterdir()))
+    table = fetch(DATABASE, "SELECT md5(string_agg(ctid::text || xmin::text, ',' ORDER BY ctid)) FROM perturb_seq")
+    assert set(ingest(run.load(target(), sorted(catalogue_a.iterdir()), quiet=True)).outcomes.values()) == {
+        "unchanged"}
+    assert fetch(DATABASE, "SELECT md5(string_agg(ctid::text || xmin::text, ',' ORDER BY ctid)) FROM perturb_seq") \
+        == table, "an unchanged load writes nothing"
+
+
+def test_delete_removes_the_dataset_from_both_stores(catalogue_a: Path):
+    assert ingest(run.delete(target(), "datlinger_2017")) is True
+    assert fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = 'datlinger_2017'")[0][0] == 0
+    assert not ES.exists(index=INDEX, id="datlinger_2017")
+    shutil.rmtree(catalogue_a / "datlinger_2017")
+    assert_as_bulk_built(sorted(catalogue_a.iterdir()))
+    [(outcome, rows)] = fetch(DATABASE, "SELECT outcome, rows FROM catalogue_loads WHERE dataset_id = "
+                                        "'datlinger_2017' ORDER BY id DESC LIMIT 1")
+    assert outcome == "deleted" and rows > 0
+
+
+def test_a_refused_dataset_changes_nothing_and_is_recorded(catalogue_a: Path):
+    before = contents(DATABASE)
+    results = catalogue_a / "datlinger_2017" / "results.csv"
+    lines = results.read_text().splitlines()
+    lines[5] = "=cmd|' /C calc'!A0," + lines[5].split(",", 1)[1]
+    results.write_text("\n".join(lines) + "\n")
+    summary = ingest(run.load(target(), [catalogue_a / "datlinger_2017"], quiet=True))
+    assert summary.outcomes == {"datlinger_2017": "refused"}
+    [refusal] = summary.refusals
+    assert "results.csv, line 6, column perturbed_target_symbol: gene symbol starts with =" in str(refusal)
+    assert contents(DATABASE) == before
+    [(outcome, detail)] = fetch(DATABASE, "SELECT outcome, detail FROM catalogue_loads WHERE dataset_id = "
+                                          "'datlinger_2017' ORDER BY id DESC LIMIT 1")
+    assert outcome == "refused" and "line 6" in detail
+
+
+def test_null_na_nan_and_infinities_round_trip_exactly(catalogue_a: Path, tmp_path: Path):
+    folder = tmp_path / "special_values"
+    folder.mkdir()
+    (folder / "metadata.json").write_text('{"dataset_id": "special_values", "tissue_labels": ["blood"]}')
+    values = ["", "NA", "NaN", "nan", "Inf", "-inf", "INFINITY", "0", "-0.0", "1e-320", "2.2250738585072014e-308",
+              "0.30000000000000004", "1.7976931348623157e308", "0.1"]
+    lines = [f"P{i},G{i},{v},{v if not v.lstrip('-').startswith(('I', 'i', '1.7', '2.2')) else '0.5'},{v}"
+             for i, v in enumerate(values)]
+    (folder / "results.csv").write_text("perturbed_target_symbol,gene,log2foldchange,padj,basemean\n"
+                                        + "\n".join(lines) + "\n")
+    assert ingest(run.load(target(), [folder], quiet=True)).outcomes == {"special_values": "loaded"}
+    got = {r[0]: r[1] for r in fetch(DATABASE, "SELECT perturbed_target_symbol, log2foldchange FROM perturb_seq "
+                                               "WHERE dataset_id = 'special_values'")}
+    for i, text in enumerate(values):
+        want = None if text in ("", "NA") else float(text)
+        value = got[f"P{i}"]
+        if want is None or math.isnan(want):
+            assert value is want or (value is not None and math.isnan(value)), (text, value)
+        else:
+            assert value.hex() == want.hex(), (text, value)
+
+
+@pytest.mark.parametrize("layout", ["tables", "production views"])
+def test_search_answers_the_same_on_both_layouts(catalogue_a: Path, demo_files: Path, layout: str):
+    """SPEC 2.3: the API relies on the relations, whether maintained tables or production's materialised views; a
+    per-dataset load on production's layout refreshes the views whole."""
+    production = layout == "production views"
+    fresh(DATABASE, sorted(catalogue_a.iterdir()), production_views=production)
+    shutil.rmtree(catalogue_a / "datlinger_2017")
+    shutil.copytree(demo_files / "b" / "datlinger_2017", catalogue_a / "datlinger_2017")
+    assert ingest(run.load(target(), [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
+        "datlinger_2017": "loaded"}
+    kinds = {r[0] for r in fetch(DATABASE, "SELECT relkind::text FROM pg_class WHERE relname = "
+                                           "'perturb_seq_summary_effect'")}
+    assert kinds == ({"m"} if production else {"r"})
+    assert_as_bulk_built(sorted(catalogue_a.iterdir()))
