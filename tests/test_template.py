@@ -103,6 +103,20 @@ def test_cors_lets_a_browser_page_and_revalidate() -> None:
     assert {"GET", "OPTIONS"} <= set(cors["AllowMethods"])
 
 
+def test_store_connections_are_verified_by_default_in_aws() -> None:
+    """Issue 10, finding 4: PostgreSQL with sslmode verify-full unless a stage says otherwise; CA files for both
+    stores can be named. `sam local` passes parameter defaults on, so it turns TLS off for the local PostgreSQL."""
+    template = load_template(TEMPLATE)
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert template["Parameters"]["PsSslMode"]["Default"] == "verify-full"
+    assert variables["PS_SSLMODE"] == {"Ref": "PsSslMode"}
+    assert variables["PS_SSLROOTCERT"] == {"Ref": "PsSslRootCert"}
+    assert variables["ES_CA_CERTS"] == {"Ref": "EsCaCerts"}
+    local = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
+    for command in ("local_invoke", "local_start_api"):
+        assert "PsSslMode=disable" in local[command]["parameters"]["parameter_overrides"], command
+
+
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_samconfig_gives_each_stage_every_parameter_it_needs(stage: str) -> None:
     parameters = load_template(TEMPLATE)["Parameters"]

@@ -44,6 +44,24 @@ def _number(name: str, default: str, kind: type[Number], low: Number, high: Numb
     return value
 
 
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env(name, default) or default
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _file(name: str) -> str | None:
+    """A path to a file the function reads (a CA bundle): it must exist in the deployment package or layer."""
+    value = _env(name)
+    if value and not os.path.isfile(value):
+        raise ConfigurationError(f"{name} must name a readable file, not {value!r}")
+    return value
+
+
 def _url(name: str, default: str) -> str:
     value = _env(name, default) or default
     if not value.startswith(("http://", "https://")):
@@ -57,12 +75,15 @@ class Settings:
     es_username: str | None
     es_password: str | None
     es_index: str
+    es_ca_certs: str | None  # CA bundle for an https ES_URL (None: certifi's); certificates are always verified
     ps_host: str
     ps_port: int
     ps_user: str
     ps_password: str | None  # as resolved when the function started (a missing secret fails the start)
     ps_password_source: str | None  # PS_PASSWORD as set: a secret reference is resolved again per new connection
     ps_db: str
+    ps_sslmode: str  # libpq's sslmode: disable locally, verify-full in AWS
+    ps_sslrootcert: str | None  # CA file for verify-ca / verify-full (None: the system's trusted CAs)
     ps_statement_cache_size: int  # 0 behind RDS Proxy in transaction mode
     store_timeout: float  # seconds; below the function's timeout
     cache_max_age: int  # seconds, the Cache-Control max-age of successful answers (SPEC 5.1)
@@ -76,12 +97,15 @@ class Settings:
             es_username=_env("ES_USERNAME"),
             es_password=_env("ES_PASSWORD"),
             es_index=_env("ES_INDEX", "dataset-summary-v1"),
+            es_ca_certs=_file("ES_CA_CERTS"),
             ps_host=_env("PS_HOST", "127.0.0.1"),
             ps_port=_number("PS_PORT", "55432", int, 1, 65535),
             ps_user=_env("PS_USER", "catalogue_api"),
             ps_password=_env("PS_PASSWORD", "catalogue_api"),
             ps_password_source=os.environ.get("PS_PASSWORD") or "catalogue_api",
             ps_db=_env("PS_DB", "catalogue"),
+            ps_sslmode=_choice("PS_SSLMODE", "disable", SSL_MODES),
+            ps_sslrootcert=_file("PS_SSLROOTCERT"),
             ps_statement_cache_size=_number("PS_STATEMENT_CACHE_SIZE", "100", int, 0, 100_000),
             store_timeout=_number("STORE_TIMEOUT_SECONDS", "5", float, 0.001, 900.0),
             cache_max_age=_number("CACHE_MAX_AGE_SECONDS", "300", int, 0, 31_536_000),
