@@ -9,7 +9,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from catalogue.config import resolve
+
+def resolve(value: str | None) -> str | None:
+    """`secretsmanager:<name>` or `ssm:<name>` names a secret (read through Powertools Parameters, cached five
+    minutes); anything else is the value itself. The ingestion layer stands alone: the API's layer is not loaded."""
+    kind, _, name = (value or "").partition(":")
+    if kind not in ("secretsmanager", "ssm") or not name:
+        return value
+    from aws_lambda_powertools.utilities import parameters
+    if kind == "secretsmanager":
+        return parameters.get_secret(name, max_age=300)
+    return parameters.get_parameter(name, decrypt=True, max_age=300)
 
 
 @dataclass(frozen=True)

@@ -129,20 +129,26 @@ class Check:
 
 
 def check(path: Path, problems: Problems) -> pa.Table | None:
-    """perturb_seq's five value columns, in order, or None after recording the problems that refuse the file."""
+    """perturb_seq's five value columns, in order, or None after adding the problems that refuse the file."""
+    mine = Problems()  # this file's: later checks need the earlier ones of this file to have passed
     try:
         table = read(path)
     except (pa.ArrowInvalid, OSError, EOFError) as error:
-        problems.add(Problem(path.name, None, None, f"cannot be read: {error}"))
-        return None
-    c = Check(path, problems)
+        mine.add(Problem(path.name, None, None, f"cannot be read: {error}"))
+        table = None
+    rows = _checked(table, Check(path, mine)) if table is not None else None
+    problems.extend(mine.found, mine.total)
+    return rows
+
+
+def _checked(table: pa.Table, c: Check) -> pa.Table | None:
     names = c.header(table)
     if names is None:
         return None
     columns = {name: c.symbol(table[names[name]], name) for name in SYMBOLS}
     columns |= {name: c.number(table[names[name]], name) for name in NUMBERS}
-    if problems:
+    if c.problems:
         return None
     c.padj(columns["padj"])
     c.duplicates(columns["perturbed_target_symbol"], columns["gene"])
-    return None if problems else pa.table(columns)
+    return None if c.problems else pa.table(columns)

@@ -1,0 +1,93 @@
+"""The ingestion function (SPEC 7, deployed): files uploaded to S3 (moto stands in for S3 only), then a marker
+object's event loads or deletes the dataset in the real PostgreSQL and Elasticsearch, through the handler."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from elasticsearch import Elasticsearch
+from lambda_runtime import LambdaContext, load_function
+from moto import mock_aws
+
+from tests.support import fetch
+
+from .conftest import DATABASE, INDEX
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events" / "ingest"
+
+
+def event(name: str, key: str | None = None) -> dict:
+    e = json.loads((EVENTS / f"{name}.json").read_text())
+    if key:
+        e = copy.deepcopy(e)
+        e["Records"][0]["s3"]["object"]["key"] = key
+    return e
+
+
+@pytest.fixture
+def s3(monkeypatch, catalogue_a: Path):
+    for name, value in {"AWS_DEFAULT_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "PS_DB": DATABASE, "ES_INDEX": INDEX}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        client = boto3.client("s3")
+        bucket = event("ready")["Records"][0]["s3"]["bucket"]["name"]
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+        yield client, bucket
+
+
+def upload(client, bucket: str, folder: Path, prefix: str = "incoming") -> None:
+    for path in folder.iterdir():
+        client.upload_file(str(path), bucket, f"{prefix}/{folder.name}/{path.name}")
+
+
+def rows(dataset_id: str) -> int:
+    return fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = $1", dataset_id)[0][0]
+
+
+def test_a_ready_marker_loads_the_uploaded_dataset(s3, demo_files: Path):
+    client, bucket = s3
+    new = demo_files / "b" / "datlinger_2017"
+    upload(client, bucket, new)
+    client.put_object(Bucket=bucket, Key="incoming/datlinger_2017/_READY", Body=b"")
+    handler = load_function("ingest").handler
+    result = handler(event("ready"), LambdaContext("IngestFunction", 900, 3008))
+    [done] = result["results"]
+    assert done["dataset_id"] == "datlinger_2017" and done["outcome"] == "loaded"
+    assert rows("datlinger_2017") == sum(1 for _ in (new / "results.csv").open()) - 1 == done["rows"]
+    again = handler(event("ready"), LambdaContext("IngestFunction", 900, 3008))
+    assert again["results"][0]["outcome"] == "unchanged"
+
+
+def test_a_refused_dataset_gets_a_report_next_to_its_files(s3, catalogue_a: Path, tmp_path: Path):
+    client, bucket = s3
+    folder = tmp_path / "datlinger_2017"
+    folder.mkdir()
+    (folder / "metadata.json").write_text('{"dataset_id": "datlinger_2017", "tissue_labels": ["blood", "lymph"]}')
+    (folder / "results.tsv").write_text("perturbed_target_symbol\tgene\tlog2foldchange\tpadj\tbasemean\n"
+                                        "SPI1\tTP53\t1\t2\t3\n")
+    before = rows("datlinger_2017")
+    upload(client, bucket, folder)
+    result = load_function("ingest").handler(event("ready"), LambdaContext("IngestFunction", 900, 3008))
+    assert result["results"][0]["outcome"] == "refused" and rows("datlinger_2017") == before
+    report = client.get_object(Bucket=bucket, Key="incoming/datlinger_2017/_REFUSED.txt")["Body"].read().decode()
+    assert "metadata.json, column tissue_labels: holds 2 entries" in report
+    assert "results.tsv, line 2, column padj: a finite padj outside [0, 1]: 2.0" in report
+
+
+def test_a_delete_marker_removes_the_dataset_from_both_stores(s3):
+    assert rows("datlinger_2017") > 0
+    result = load_function("ingest").handler(event("delete"), LambdaContext("IngestFunction", 900, 3008))
+    assert result["results"] == [{"dataset_id": "datlinger_2017", "outcome": "deleted"}]
+    assert rows("datlinger_2017") == 0
+    assert not Elasticsearch("http://127.0.0.1:59200").exists(index=INDEX, id="datlinger_2017")
+
+
+def test_other_objects_are_ignored(s3):
+    result = load_function("ingest").handler(event("ready", "incoming/datlinger_2017/results.csv"),
+                                             LambdaContext("IngestFunction", 900, 3008))
+    assert result["results"] == [{"key": "incoming/datlinger_2017/results.csv", "outcome": "ignored"}]
