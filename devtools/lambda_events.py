@@ -115,12 +115,15 @@ def http_api_event(
     return event
 
 
+DEFAULT_ROUTE = "$default"  # API Gateway's catch-all: serves what no other route serves
+
+
 @dataclass(frozen=True)
 class Route:
     """One HttpApi event of one function in template.yaml, with what running that function needs."""
 
     method: str  # upper case, or ANY
-    path: str  # may hold {name} and {name+} path parameters
+    path: str  # may hold {name} and {name+} path parameters; or $default, the catch-all
     function: str  # logical id
     code_uri: str  # as written, relative to the template's folder
     handler: str
@@ -131,7 +134,11 @@ class Route:
 
     @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        return DEFAULT_ROUTE if self.is_default else f"{self.method} {self.path}"
+
+    @property
+    def is_default(self) -> bool:
+        return self.path == DEFAULT_ROUTE
 
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
@@ -143,7 +150,10 @@ class Route:
         return re.compile(regex)
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        """The path parameters if this route serves the request, else None."""
+        """The path parameters if this route serves the request, else None. The $default route serves any request
+        (callers try it last)."""
+        if self.is_default:
+            return {}
         if self.method not in ("ANY", method.upper()):
             return None
         found = self._pattern.fullmatch(path)
@@ -178,8 +188,9 @@ def load_template(path: str | Path = "template.yaml") -> dict[str, Any]:
         return yaml.load(f, Loader=_CfnLoader)  # a SafeLoader subclass
 
 
-def routes_from_template(path: str | Path = "template.yaml") -> list[Route]:
-    """Every HttpApi route, most specific first (static paths before {param} before {greedy+})."""
+def routes_from_template(path: str | Path = "template.yaml", *, with_default: bool = False) -> list[Route]:
+    """Every HttpApi route, most specific first (static paths before {param} before {greedy+}); with_default: and the
+    $default route, if any, last (`Path: $default`, or neither Path nor Method, as SAM reads an HttpApi event)."""
     template = load_template(path)
     resources: dict[str, Any] = template.get("Resources", {})
     defaults: dict[str, Any] = template.get("Globals", {}).get("Function", {})
@@ -199,7 +210,13 @@ def routes_from_template(path: str | Path = "template.yaml") -> list[Route]:
         }
         for event in props.get("Events", {}).values():
             spec = event.get("Properties", {})
-            if event.get("Type") != "HttpApi" or "Path" not in spec or "Method" not in spec:
+            if event.get("Type") != "HttpApi":
+                continue
+            if spec.get("Path") == DEFAULT_ROUTE or ("Path" not in spec and "Method" not in spec):
+                if not with_default:
+                    continue
+                spec = {**spec, "Path": DEFAULT_ROUTE, "Method": spec.get("Method", "ANY")}
+            if "Path" not in spec or "Method" not in spec:
                 continue
             routes.append(
                 Route(
@@ -214,7 +231,7 @@ def routes_from_template(path: str | Path = "template.yaml") -> list[Route]:
                     environment={k: str(v) for k, v in variables.items() if isinstance(v, str | int | float)},
                 )
             )
-    return sorted(routes, key=lambda r: ("+}" in r.path, r.path.count("{"), r.method == "ANY"))
+    return sorted(routes, key=lambda r: (r.is_default, "+}" in r.path, r.path.count("{"), r.method == "ANY"))
 
 
 def _int(value: Any, default: int) -> int:

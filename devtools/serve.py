@@ -359,7 +359,7 @@ def main() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start us with it ignored
         signal.signal(signum, _interrupt)
-    routes = routes_from_template(args.template)
+    routes = routes_from_template(args.template, with_default=True)  # $default last: what no other route serves
     one_route_each = {route.function: route for route in routes}.values()
     functions: dict[str, Function] = {}
     try:

@@ -28,7 +28,7 @@ TEMPLATE = ROOT / "template.yaml"
 SAM = ROOT / ".local" / "sam" / "bin" / "sam"
 SAM_ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "eu-west-2"}
 EVENTS = sorted(ROOT.glob("events/*/*.json"))
-ROUTES = routes_from_template(TEMPLATE)
+ROUTES = routes_from_template(TEMPLATE, with_default=True)
 # File name prefix of an error event -> (status, error code); any other event answers 200.
 ERROR_EVENTS = {"invalid_": (400, "invalid_parameter"), "unknown_": (404, "not_found")}
 LABELS = ("tissue", "cell_type", "cell_line", "sex", "developmental_stage", "disease", "library_perturbation_type")
@@ -77,7 +77,39 @@ def test_every_function_has_its_handler_and_events() -> None:
         assert (ROOT / route.code_uri / f"{module}.py").is_file(), route
         events = [e for e in EVENTS if function_of(e.parent.name) == route.function]
         assert events, f"no events/ for {route}"
-        assert any(expected_answer(e)[0] == 200 for e in events), f"no successful event for {route}"
+        if route.is_default:  # the catch-all answers nothing but 404
+            assert all(expected_answer(e)[0] == 404 for e in events), route
+        else:
+            assert any(expected_answer(e)[0] == 200 for e in events), f"no successful event for {route}"
+
+
+def test_the_default_route_serves_what_no_other_route_serves() -> None:
+    """Issue 10, finding 5: behind API Gateway an unknown path or method reaches the $default route's function, which
+    answers SPEC 4.1's 404 (without it, API Gateway answers {"message":"Not Found"})."""
+    [default] = [route for route in ROUTES if route.is_default]
+    assert (default.route_key, default.method) == ("$default", "ANY")
+    assert Path(default.code_uri) == Path("functions/not_found")
+    assert ROUTES[-1] is default, "tried last"
+    events = [json.loads(p.read_text()) for p in EVENTS if p.parent.name == "not_found"]
+    served = {(e["requestContext"]["http"]["method"], e["rawPath"]) for e in events}
+    for method, path in served:
+        others = [r for r in ROUTES if not r.is_default and r.match(method, path.removeprefix("/dev")) is not None]
+        assert not others, f"{method} {path} is served by {others}: not an unknown request"
+    assert {method for method, _ in served} > {"GET"}, "an unknown method on a known path too"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "HEAD", "OPTIONS"])
+@pytest.mark.parametrize("path", ["/", "/v1/nothing-here", "/v1/search/extra", "/dev/v1/genes"])
+def test_the_not_found_function_answers_404_for_any_path_and_method(method: str, path: str) -> None:
+    from lambda_events import http_api_event
+    from lambda_runtime import LambdaContext, load_function
+    response = load_function("not_found").handler(http_api_event(method, path, "a=1", route_key="$default"),
+                                                  LambdaContext("catalogue-not-found"))
+    assert response["statusCode"] == 404 and response["headers"]["content-type"] == "application/json"
+    if method != "HEAD":
+        error = json.loads(response["body"])["error"]
+        assert error["code"] == "not_found" and set(error) == {"code", "message"}
+        assert error["message"] == f"There is no endpoint {method} {path}."
 
 
 def test_every_functions_folder_is_in_the_template() -> None:
@@ -323,7 +355,8 @@ def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
         assert {store["status"] for store in body["stores"].values()} == {"ok"}
     elif function == "openapi":
         assert body["openapi"].startswith("3.1")
-        assert set(body["paths"]) == {route.path for route in ROUTES}, "every route of the template, no other"
+        assert set(body["paths"]) == {route.path for route in ROUTES if not route.is_default}, (
+            "every route of the template, no other")
 
 
 @pytest.mark.parametrize("path", EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
