@@ -18,11 +18,11 @@ def ensure_index(es: Elasticsearch, index: str) -> None:
 
 def put(es: Elasticsearch, index: str, document: dict[str, Any]) -> None:
     ensure_index(es, index)
-    es.index(index=index, id=document["dataset_id"], document=document, refresh="wait_for")
+    es.index(index=index, id=document["dataset_id"], document=document, refresh=True)
 
 
 def remove(es: Elasticsearch, index: str, dataset_id: str) -> None:
-    es.options(ignore_status=404).delete(index=index, id=dataset_id, refresh="wait_for")
+    es.options(ignore_status=404).delete(index=index, id=dataset_id, refresh=True)
 
 
 def replace_all(es: Elasticsearch, index: str, documents: list[dict[str, Any]]) -> None:

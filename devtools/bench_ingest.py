@@ -1,0 +1,175 @@
+"""Benchmark the ingestion (SPEC 7) at 20 M rows (QUICK: 1 M): a whole-catalogue load from files, and replacing
+one 100 k-row dataset with the chosen design (per-dataset maintained relations) and with the global refresh of
+production's materialised views.
+
+    PYTHONPATH=layers/catalogue:layers/ingestion python devtools/bench_ingest.py [--quick]   # make bench-ingest
+
+1. The full load: the demo files of the benchmark catalogue (the one `make bench` measures search on) loaded by the
+   ingestion's bulk path, timed (and skipped with the figure of the last run when the data is already in place and
+   --reload is not given).
+2. A 100 k-row dataset added, then replaced by another version of it: end to end (file checks, the transaction with
+   every derived relation, the Elasticsearch document), three times.
+3. The same replacement the way the previous loader would have done it: the rows replaced, then both summaries
+   refreshed whole (REFRESH MATERIALIZED VIEW on views built like production's, beside the tables), in one
+   transaction; and REFRESH ... CONCURRENTLY, which does not block readers but takes longer.
+4. The benchmark dataset deleted, the side views dropped, and perturb_seq vacuumed (so `make bench` measures
+   search on a settled table again; the vacuum's time is reported too).
+Writes .local/bench/ingest-<scale>.json and the ingestion section of BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import bench
+import demo_data
+import load_data
+from ingestion import dataset, relations, run, store
+from ingestion.config import Target
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".local" / "bench" / "ingest"
+DATASET_ID, DATASET_ROWS, REPEATS = "bench_replace_100k", 100_000, 3
+SIDE_VIEWS = {r.name: f"{r.name}_globalrefresh" for r in relations.SUMMARIES}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def version(seed: int) -> Path:
+    """A 100 k-row dataset named DATASET_ID (the demo generator's data under another id)."""
+    folder = WORK / f"v{seed}" / DATASET_ID
+    if not (folder / "results.csv").exists():
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        [plan] = demo_data.plan(DATASET_ROWS, 1, seed)
+        demo_data.write(folder.parent, [plan], seed)
+        (folder.parent / plan.dataset_id).rename(folder)
+        document = json.loads((folder / "metadata.json").read_text())
+        (folder / "metadata.json").write_text(json.dumps({**document, "dataset_id": DATASET_ID}))
+    return folder
+
+
+def full_load(scale: str, reload: bool) -> dict:
+    rows, database, index = bench.SCALES[scale]
+    if not reload and load_data.in_place(database, index, rows, bench.DATASETS, bench.SEED):
+        previous = WORK.parent / f"ingest-{scale}.json"
+        figures = json.loads(previous.read_text())["full_load"] if previous.exists() else {}
+        log(f"full load: {database} already in place; keeping the last measured figures {figures}")
+        return {**figures, "reused": True}
+    files = load_data.demo_files(rows, bench.DATASETS, bench.SEED)  # written before the clock starts
+    began = time.monotonic()
+    load_data.main(["--rows", str(rows), "--seed", str(bench.SEED), "--datasets", str(bench.DATASETS),
+                    "--database", database, "--es-index", index])
+    seconds = time.monotonic() - began
+    size = sum(p.stat().st_size for p in files.rglob("*") if p.is_file())
+    return {"rows": rows, "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
+            "input_bytes": size, "reused": False}
+
+
+async def timed(coroutine) -> float:  # noqa: ANN001
+    began = time.perf_counter()
+    await coroutine
+    return time.perf_counter() - began
+
+
+async def replacements(target: Target) -> dict:
+    a, b = version(77), version(78)
+    out: dict[str, list[float]] = {"add_s": [], "replace_s": [], "global_refresh_s": [], "concurrent_refresh_s": []}
+    out["add_s"].append(await timed(run.load(target, [a], quiet=True)))
+    for i in range(REPEATS):  # ours: b, a, b, ... each a real change
+        out["replace_s"].append(await timed(run.load(target, [b if i % 2 == 0 else a], quiet=True)))
+    conn = await run.connect(target)
+    try:
+        began = time.perf_counter()
+        for r in relations.SUMMARIES:
+            await conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {SIDE_VIEWS[r.name]}; CREATE MATERIALIZED VIEW "
+                               f"{SIDE_VIEWS[r.name]} AS {r.select.format(where='true')}; CREATE UNIQUE INDEX ON "
+                               f"{SIDE_VIEWS[r.name]} ({r.key})")
+        out["build_side_views_s"] = [time.perf_counter() - began]
+        prepared = [dataset.prepare(a), dataset.prepare(b)]
+        for i in range(REPEATS):
+            out["global_refresh_s"].append(await timed(_global(conn, prepared[i % 2])))
+        out["concurrent_refresh_s"].append(await timed(_concurrent(conn)))
+    finally:
+        await conn.close()
+    return {k: [round(v, 2) for v in values] for k, values in out.items()}
+
+
+async def _global(conn: asyncpg.Connection, version: dataset.Dataset) -> None:
+    """The previous design: the rows replaced, then both summaries refreshed over the whole table."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM perturb_seq WHERE dataset_id = $1", version.dataset_id)
+        await store.copy_rows(conn, version, datetime.now(UTC))
+        for view in SIDE_VIEWS.values():
+            await conn.execute(f"REFRESH MATERIALIZED VIEW {view}")
+
+
+async def _concurrent(conn: asyncpg.Connection) -> None:
+    for view in SIDE_VIEWS.values():
+        await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")
+
+
+async def settle(target: Target) -> dict:
+    await run.delete(target, DATASET_ID)
+    conn = await run.connect(target)
+    try:
+        for view in SIDE_VIEWS.values():
+            await conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {view}")
+        began = time.perf_counter()
+        await conn.execute("VACUUM (ANALYZE) perturb_seq")
+        return {"vacuum_s": round(time.perf_counter() - began, 1)}
+    finally:
+        await conn.close()
+
+
+def markdown(scale: str, figures: dict) -> str:
+    full, rep = figures["full_load"], figures["replace"]
+    median = {k: statistics.median(v) for k, v in rep.items()}
+    rows = [f"| whole catalogue from files ({full.get('rows', 0):,} rows, {full.get('input_bytes', 0) / 1e9:.2f} GB "
+            f"of CSV) | {full.get('seconds', '?')} s | {full.get('rows_per_s', 0):,} rows/s | ≤ 300 s: "
+            f"{'met' if full.get('seconds', 1e9) <= 300 else 'MISSED'} |",
+            f"| add a {DATASET_ROWS:,}-row dataset (end to end) | {median['add_s']:.2f} s | | |",
+            f"| replace it, per-dataset relations (chosen; end to end, median of {REPEATS}) | "
+            f"{median['replace_s']:.2f} s | {DATASET_ROWS / median['replace_s']:,.0f} rows/s | ≤ 10 s: "
+            f"{'met' if median['replace_s'] <= 10 else 'MISSED'} |",
+            f"| replace it, global REFRESH of both summaries (previous loader; median of {REPEATS}) | "
+            f"{median['global_refresh_s']:.2f} s | | {median['global_refresh_s'] / median['replace_s']:.1f}x slower |",
+            f"| REFRESH ... CONCURRENTLY of both summaries alone | {median['concurrent_refresh_s']:.2f} s | | |",
+            f"| VACUUM (ANALYZE) perturb_seq afterwards | {figures['settle']['vacuum_s']} s | | |"]
+    return (f"Scale {scale}, run {figures['when']} on {figures['machine']}. All times wall clock.\n\n"
+            "| what | time | throughput | target / comparison |\n|---|---|---|---|\n" + "\n".join(rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1 M rows instead of 20 M")
+    parser.add_argument("--reload", action="store_true", help="measure the full load even if the data is in place")
+    args = parser.parse_args()
+    scale = "1M" if args.quick else "20M"
+    _, database, index = bench.SCALES[scale]
+    asyncio.run(load_data.ensure_database(database))
+    figures: dict = {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                     "machine": ", ".join(f"{k} {v}" for k, v in bench.machine().items())}
+    figures["full_load"] = full_load(scale, args.reload)
+    target = Target.from_env(database, index)
+    log("replacing a 100 k-row dataset ...")
+    figures["replace"] = asyncio.run(replacements(target))
+    figures["settle"] = asyncio.run(settle(target))
+    WORK.parent.mkdir(parents=True, exist_ok=True)
+    (WORK.parent / f"ingest-{scale}.json").write_text(json.dumps(figures, indent=1))
+    text = markdown(scale, figures)
+    print(text)
+    bench.write_benchmarks_md(f"ingest {scale}", text, heading=f"Ingestion: {scale}")
+
+
+if __name__ == "__main__":
+    main()
