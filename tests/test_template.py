@@ -45,10 +45,15 @@ def sam(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     )
 
 
-def function_of(events_dir: str) -> str:
-    """events/<name>/ holds the events of the function whose CodeUri is functions/<name>/."""
-    [function] = {r.function for r in ROUTES if Path(r.code_uri) == Path("functions", events_dir)}
-    return function
+def function_of(events_dir: str) -> str | None:
+    """events/<name>/ holds the events of the function whose CodeUri is functions/<name>/ (None: no HttpApi route)."""
+    functions = {r.function for r in ROUTES if Path(r.code_uri) == Path("functions", events_dir)}
+    assert len(functions) <= 1, functions
+    return next(iter(functions), None)
+
+
+# The API Gateway events: those of the functions the HttpApi routes to (other functions' events are not requests).
+API_EVENTS = [path for path in EVENTS if function_of(path.parent.name) is not None]
 
 
 def expected_answer(path: Path) -> tuple[int, str | None]:
@@ -98,6 +103,31 @@ def test_the_default_route_serves_what_no_other_route_serves() -> None:
     assert {method for method, _ in served} > {"GET"}, "an unknown method on a known path too"
 
 
+def test_every_api_function_has_its_three_alarms() -> None:
+    """Issue 10, finding 6: per function, its 5xx answers (the `Status5xx` metric of its `function` dimension), its p99
+    latency (`Latency`) and Lambda's throttles, each with a threshold that is a template parameter."""
+    template = load_template(TEMPLATE)
+    parameters, resources = template["Parameters"], template["Resources"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    for function in sorted({route.function for route in ROUTES}):
+        own = [a for a in alarms if {"Ref": function} in [d["Value"] for d in a["Dimensions"]]]
+        found = {(a["Namespace"], a["MetricName"]): a for a in own}
+        assert len(own) == 3 and set(found) == {
+            (variables["POWERTOOLS_METRICS_NAMESPACE"], "Status5xx"),
+            (variables["POWERTOOLS_METRICS_NAMESPACE"], "Latency"),
+            ("AWS/Lambda", "Throttles")}, (function, sorted(found))
+        for (namespace, _), alarm in found.items():
+            assert alarm["Threshold"]["Ref"] in parameters, (function, alarm)
+            names = [d["Name"] for d in alarm["Dimensions"]]
+            # The dimension set must be exactly the one the metric is emitted with.
+            assert names == (["FunctionName"] if namespace == "AWS/Lambda" else ["service", "function"]), names
+            if namespace != "AWS/Lambda":
+                service = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}["service"]
+                assert service == variables["POWERTOOLS_SERVICE_NAME"]
+        assert found[(variables["POWERTOOLS_METRICS_NAMESPACE"], "Latency")]["ExtendedStatistic"] == "p99"
+
+
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "HEAD", "OPTIONS"])
 @pytest.mark.parametrize("path", ["/", "/v1/nothing-here", "/v1/search/extra", "/dev/v1/genes"])
 def test_the_not_found_function_answers_404_for_any_path_and_method(method: str, path: str) -> None:
@@ -110,6 +140,10 @@ def test_the_not_found_function_answers_404_for_any_path_and_method(method: str,
         error = json.loads(response["body"])["error"]
         assert error["code"] == "not_found" and set(error) == {"code", "message"}
         assert error["message"] == f"There is no endpoint {method} {path}."
+
+
+def test_every_events_folder_belongs_to_a_function() -> None:
+    assert {p.parent.name for p in EVENTS} <= {p.parent.name for p in ROOT.glob("functions/*/app.py")}
 
 
 def test_every_functions_folder_is_in_the_template() -> None:
@@ -167,7 +201,7 @@ def test_samconfig_gives_each_stage_every_parameter_it_needs(stage: str) -> None
         assert overrides[name].split(":", 1)[1].startswith(f"catalogue/{stage}/"), (name, overrides[name])
 
 
-@pytest.mark.parametrize("path", EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
+@pytest.mark.parametrize("path", API_EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
 def test_event_file_is_what_api_gateway_sends(path: Path) -> None:
     event = json.loads(path.read_text())
     context = event["requestContext"]
@@ -231,7 +265,7 @@ def responses(build_dir: Path, catalogue: dict, tmp_path_factory: pytest.TempPat
     resources = load_template(build_dir / "template.yaml")["Resources"]
     work = tmp_path_factory.mktemp("invoke")  # the cwd: outside the repository
     results: dict[Path, Any] = {}
-    for events_dir in sorted({p.parent for p in EVENTS}):
+    for events_dir in sorted({p.parent for p in API_EVENTS}):
         function = function_of(events_dir.name)
         [layer] = [ref["Ref"] for ref in load_template(TEMPLATE)["Globals"]["Function"]["Layers"]]
         assert layer in resources and function in resources
@@ -359,7 +393,7 @@ def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
             "every route of the template, no other")
 
 
-@pytest.mark.parametrize("path", EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
+@pytest.mark.parametrize("path", API_EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
 def test_built_function_answers_event(path: Path, responses: dict[Path, Any], catalogue: dict) -> None:
     response = responses[path]
     assert "exception" not in response, response.get("exception")

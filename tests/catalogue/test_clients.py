@@ -341,3 +341,40 @@ def test_a_rotated_password_reaches_a_server_that_checks_it(tls_postgres: int, a
         assert after["current_user"] == "rotating" and after["pid"] != first["pid"]
     finally:
         run(stores.close())
+
+
+# --- Traces (issue 10, finding 6) -------------------------------------------------------------------------------
+
+
+class RecordingProvider:
+    """Stands in for Powertools' X-Ray provider (tracing is off outside Lambda): records the subsegments opened."""
+
+    def __init__(self) -> None:
+        self.subsegments: list[dict] = []
+
+    @contextlib.asynccontextmanager
+    async def in_subsegment_async(self, name: str, **kwargs):
+        record = {"name": name, "annotations": {}, "open": True}
+        self.subsegments.append(record)
+
+        class Subsegment:
+            def put_annotation(self, key: str, value) -> None:
+                record["annotations"][key] = value
+        try:
+            yield Subsegment()
+        finally:
+            record["open"] = False
+
+
+def test_every_store_call_is_a_traced_subsegment_named_after_its_store(catalogue: dict, monkeypatch):
+    provider = RecordingProvider()
+    monkeypatch.setattr(clients, "tracer", type("FakeTracer", (), {"provider": provider})())
+    stores = clients.Stores(Settings.from_env(), LOOP)
+    try:
+        run(stores.fetch("SELECT 1"))
+        run(stores.search(query={"match_all": {}}, size=0))
+    finally:
+        run(stores.close())
+    assert [(s["name"], s["annotations"], s["open"]) for s in provider.subsegments] == [
+        ("## postgresql", {"store": "postgresql"}, False),
+        ("## elasticsearch", {"store": "elasticsearch"}, False)]

@@ -178,3 +178,19 @@ def test_a_client_side_database_error_is_a_logged_500_not_an_outage(function, ca
         return (sql, [*args, "extra"]) if bug.startswith("one") else (sql, [object(), *args[1:]])
     monkeypatch.setattr(queries, "build", broken)
     assert_error_body(invoke(function, event()), 500, "internal")
+
+
+def test_metrics_of_each_function_are_their_own_series(function, catalogue: dict, capsys):
+    """Issue 10, finding 6: every function's metrics carry its name as the `function` dimension (the alarms in
+    template.yaml select on it), so two functions' latencies and status counts never merge into one series."""
+    from lambda_events import http_api_event
+    genes = load_function("genes")
+    capsys.readouterr()
+    assert function.handler(event(), LambdaContext("catalogue-search-dev"))["statusCode"] == 200
+    assert genes.handler(http_api_event("GET", "/v1/genes", "prefix=tp"),
+                         LambdaContext("catalogue-genes-dev"))["statusCode"] == 200
+    metrics = [line for line in emitted(capsys) if "_aws" in line and "Latency" in line]
+    assert [m["function"] for m in metrics] == ["catalogue-search-dev", "catalogue-genes-dev"]
+    for metric in metrics:
+        [dimensions] = metric["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        assert "function" in dimensions

@@ -12,20 +12,20 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from functools import partial
 from typing import Any, TypeVar
 
 import asyncpg
 import elasticsearch
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from elasticsearch import AsyncElasticsearch
 
 from .config import Settings, settings
 from .errors import StoreTimeout, StoreUnavailable
 
-logger = Logger()
+logger, tracer = Logger(), Tracer()
 
 # A pooled connection that died while the environment was idle or frozen (server restart, idle close, proxy
 # recycling): the read is retried once on a fresh connection.
@@ -170,6 +170,10 @@ class Stores:
         return await _within(seconds, run(), terminate)
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with traced("postgresql"):
+            return await self._fetch(sql, args)
+
+    async def _fetch(self, sql: str, args: tuple) -> list[asyncpg.Record]:
         for attempt in (1, 2):
             try:
                 left = self.time_left("The database did not answer in time.")
@@ -204,6 +208,10 @@ class Stores:
             self._pool.terminate()  # no graceful wait: the server may be gone already
 
     async def search(self, **body: Any) -> dict:
+        async with traced("elasticsearch"):
+            return await self._search(body)
+
+    async def _search(self, body: dict) -> dict:
         left = self.time_left("The search engine did not answer in time.")
         try:
             # The client's own timeout closes the connection; _within also bounds its retry after a lost connection.
@@ -213,6 +221,15 @@ class Stores:
             raise StoreTimeout("The search engine did not answer in time.") from error
         except elasticsearch.ConnectionError as error:
             raise StoreUnavailable("The search engine cannot be reached.") from error
+
+
+@contextlib.asynccontextmanager
+async def traced(store: str) -> AsyncIterator[None]:
+    """A store call as an X-Ray subsegment annotated with its store (searchable: `annotation.store = "postgresql"`);
+    no response is recorded (a page of rows would exceed a segment's size)."""
+    async with tracer.provider.in_subsegment_async(name=f"## {store}") as subsegment:
+        subsegment.put_annotation("store", store)
+        yield
 
 
 async def together(*calls: Awaitable[Any]) -> list[Any]:
