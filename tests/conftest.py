@@ -69,3 +69,14 @@ def with_index(catalogue: dict, with_stores):
         with_stores(es_index=index)
     yield use
     es.options(ignore_status=404).indices.delete(index=index)
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory: pytest.TempPathFactory):
+    """`sam build` of template.yaml, once per session (tests run functions from its artifacts)."""
+    from tests.test_template import TEMPLATE, sam
+    build = tmp_path_factory.mktemp("sam") / "build"
+    result = sam("build", "--template", str(TEMPLATE), "--build-dir", str(build), timeout=900)
+    if result.returncode != 0:
+        pytest.fail(f"sam build failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}", pytrace=False)
+    return build

@@ -146,9 +146,34 @@ def test_every_events_folder_belongs_to_a_function() -> None:
     assert {p.parent.name for p in EVENTS} <= {p.parent.name for p in ROOT.glob("functions/*/app.py")}
 
 
+def functions_of_template() -> dict[str, dict]:
+    return {k: r["Properties"] for k, r in load_template(TEMPLATE)["Resources"].items()
+            if r["Type"] == "AWS::Serverless::Function"}
+
+
 def test_every_functions_folder_is_in_the_template() -> None:
-    served = {Path(r.code_uri) for r in ROUTES}
-    assert {p.parent.relative_to(ROOT) for p in ROOT.glob("functions/*/app.py")} <= served
+    served = {Path(p["CodeUri"]) for p in functions_of_template().values()}
+    assert {p.parent.relative_to(ROOT) for p in ROOT.glob("functions/*/app.py")} == served
+    assert {Path(r.code_uri) for r in ROUTES} == served - {Path("functions/ingest")}
+
+
+def test_the_api_functions_have_the_api_layer_and_the_ingestion_function_only_its_own() -> None:
+    """Lambda's 250 MB limit: the ingestion layer (pyarrow) and the API's layer are never both on one function."""
+    for logical_id, properties in functions_of_template().items():
+        layers = [ref["Ref"] for ref in properties["Layers"]]
+        assert layers == (["IngestionLayer"] if logical_id == "IngestFunction" else ["CatalogueLayer"]), logical_id
+
+
+def test_the_ingestion_function_is_started_by_marker_objects_and_reads_only_its_secrets() -> None:
+    ingest = functions_of_template()["IngestFunction"]
+    suffixes = sorted(rule["Value"] for e in ingest["Events"].values() for rule in e["Properties"]["Filter"]["S3Key"]
+                      ["Rules"] if rule["Name"] == "suffix")
+    assert suffixes == ["/_DELETE", "/_READY"]
+    assert ingest["Environment"]["Variables"]["PS_USER"] == {"Ref": "IngestPsUser"}
+    text = json.dumps(ingest["Policies"])
+    assert "catalogue/${Stage}/ingest/*" in text and "/api/" not in text
+    api_policy = json.dumps(load_template(TEMPLATE)["Resources"]["StoreSecretsReadPolicy"])
+    assert "catalogue/${Stage}/api/*" in api_policy and "/ingest/" not in api_policy
 
 
 def test_cursor_secret_and_version_are_the_same_for_every_function() -> None:
@@ -196,9 +221,11 @@ def test_samconfig_gives_each_stage_every_parameter_it_needs(stage: str) -> None
             assert re.fullmatch(parameters[name]["AllowedPattern"], value), (name, value)
         if "AllowedValues" in parameters[name]:
             assert value in parameters[name]["AllowedValues"], (name, value)
-    # Secrets are read under catalogue/<stage>/ only (StoreSecretsReadPolicy).
+    # The API's secrets under catalogue/<stage>/api/ (StoreSecretsReadPolicy), the writer's under .../ingest/.
     for name in ("EsPasswordSecret", "PsPasswordSecret", "CursorSecret"):
-        assert overrides[name].split(":", 1)[1].startswith(f"catalogue/{stage}/"), (name, overrides[name])
+        assert overrides[name].split(":", 1)[1].startswith(f"catalogue/{stage}/api/"), (name, overrides[name])
+    for name in ("IngestPsPasswordSecret", "IngestEsPasswordSecret"):
+        assert overrides[name].split(":", 1)[1].startswith(f"catalogue/{stage}/ingest/"), (name, overrides[name])
 
 
 @pytest.mark.parametrize("path", API_EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
@@ -251,15 +278,6 @@ with open(out, "w") as f:
 
 
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build = tmp_path_factory.mktemp("sam") / "build"
-    result = sam("build", "--template", str(TEMPLATE), "--build-dir", str(build), timeout=900)
-    if result.returncode != 0:
-        pytest.fail(f"sam build failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}", pytrace=False)
-    return build
-
-
-@pytest.fixture(scope="module")
 def responses(build_dir: Path, catalogue: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[Path, Any]:
     """Each function's handler from the build, warm across its events, as one Lambda environment."""
     resources = load_template(build_dir / "template.yaml")["Resources"]
@@ -267,7 +285,7 @@ def responses(build_dir: Path, catalogue: dict, tmp_path_factory: pytest.TempPat
     results: dict[Path, Any] = {}
     for events_dir in sorted({p.parent for p in API_EVENTS}):
         function = function_of(events_dir.name)
-        [layer] = [ref["Ref"] for ref in load_template(TEMPLATE)["Globals"]["Function"]["Layers"]]
+        [layer] = [ref["Ref"] for ref in load_template(TEMPLATE)["Resources"][function]["Properties"]["Layers"]]
         assert layer in resources and function in resources
         out = work / f"{function}.json"
         events = sorted(str(p) for p in events_dir.glob("*.json"))

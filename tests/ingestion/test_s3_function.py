@@ -91,3 +91,56 @@ def test_other_objects_are_ignored(s3):
     result = load_function("ingest").handler(event("ready", "incoming/datlinger_2017/results.csv"),
                                              LambdaContext("IngestFunction", 900, 3008))
     assert result["results"] == [{"key": "incoming/datlinger_2017/results.csv", "outcome": "ignored"}]
+
+
+INVOKE = """
+import json, sys
+out, function_dir, layer_dir, runtime_dir, event_file = sys.argv[1:]
+sys.path[:0] = [function_dir, layer_dir]
+sys.path.append(runtime_dir)  # what the Lambda runtime provides: boto3
+from app import handler
+class Context:
+    function_name, aws_request_id, memory_limit_in_mb = "IngestFunction", "build-test", 4096
+    invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:IngestFunction"
+with open(event_file) as f:
+    result = handler(json.load(f), Context())
+with open(out, "w") as f:
+    json.dump(result, f)
+"""
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
+
+
+def test_the_built_function_loads_a_dataset_from_s3(build_dir: Path, catalogue_a: Path, demo_files: Path,
+                                                     tmp_path: Path):
+    """From `sam build` output only, in a fresh interpreter, against moto's S3 served on loopback."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import botocore
+    from moto.server import ThreadedMotoServer
+    runtime = tmp_path / "runtime"
+    site = Path(botocore.__file__).parents[1]
+    for name in RUNTIME_PACKAGES:
+        (shutil.copytree if (site / name).is_dir() else shutil.copy)(site / name, runtime / name)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server._server.server_port}"
+        env = {"AWS_DEFAULT_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_ENDPOINT_URL_S3": endpoint, "PS_DB": DATABASE, "ES_INDEX": INDEX, "PATH": os.environ["PATH"]}
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-2", aws_access_key_id="testing",
+                              aws_secret_access_key="testing")
+        bucket = event("ready")["Records"][0]["s3"]["bucket"]["name"]
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+        upload(client, bucket, demo_files / "b" / "datlinger_2017")
+        out = tmp_path / "result.json"
+        command = [sys.executable, "-I", "-S", "-c", INVOKE, str(out), str(build_dir / "IngestFunction"),
+                   str(build_dir / "IngestionLayer" / "python"), str(runtime), str(EVENTS / "ready.json")]
+        run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-4000:]
+    finally:
+        server.stop()
+    [done] = json.loads(out.read_text())["results"]
+    assert done["outcome"] == "loaded" and rows("datlinger_2017") == done["rows"] > 0
