@@ -130,3 +130,43 @@ def test_search_answers_the_same_on_both_layouts(catalogue_a: Path, demo_files: 
                                            "'perturb_seq_summary_effect'")}
     assert kinds == ({"m"} if production else {"r"})
     assert_as_bulk_built(sorted(catalogue_a.iterdir()))
+
+
+def test_the_writer_role_loads_and_deletes_but_cannot_change_the_schema(catalogue_a: Path, demo_files: Path,
+                                                                           monkeypatch):
+    """SPEC 7: the writer uses its own role (the API's stays read-only); it may change rows, not structure."""
+    import asyncpg
+    shutil.rmtree(catalogue_a / "datlinger_2017")
+    shutil.copytree(demo_files / "b" / "datlinger_2017", catalogue_a / "datlinger_2017")
+    monkeypatch.setenv("PS_USER", "catalogue_ingest")
+    monkeypatch.setenv("PS_PASSWORD", "catalogue_ingest")
+    writer = target()
+    assert writer.dsn_parts["user"] == "catalogue_ingest"
+    assert ingest(run.load(writer, [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
+        "datlinger_2017": "loaded"}
+    assert ingest(run.delete(writer, "adamson_2016_pilot")) is True
+
+    async def attempt(statement: str) -> None:
+        conn = await run.connect(writer)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+    for statement in ("DROP TABLE perturb_seq", "CREATE TABLE intruder (id int)", "TRUNCATE perturb_seq",
+                      "ALTER TABLE perturb_seq ADD COLUMN x int"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            ingest(attempt(statement))
+    monkeypatch.undo()  # the reference build is made by the superuser
+    shutil.rmtree(catalogue_a / "adamson_2016_pilot")
+    assert_as_bulk_built(sorted(catalogue_a.iterdir()))
+
+
+def test_a_whole_catalogue_load_forgets_the_datasets_it_does_not_hold(catalogue_a: Path, tmp_path: Path):
+    """Loaded, then absent from a whole-catalogue load: loading its same files again must load, not skip."""
+    kept = sorted(p for p in catalogue_a.iterdir() if p.name != "datlinger_2017")
+    fresh(DATABASE, kept)
+    [(outcome, detail)] = fetch(DATABASE, "SELECT outcome, detail FROM catalogue_loads WHERE dataset_id = "
+                                          "'datlinger_2017' ORDER BY id DESC LIMIT 1")
+    assert (outcome, detail) == ("deleted", "not in a whole-catalogue load")
+    assert ingest(run.load(target(), [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
+        "datlinger_2017": "loaded"}

@@ -62,12 +62,16 @@ async def copy_rows(conn: asyncpg.Connection, dataset: Dataset, ingested_at: dat
 
 
 async def ensure_schema(conn: asyncpg.Connection) -> None:
-    """An empty catalogue (table, indexes, derived relations, roles) where there is none; the load record always."""
+    """An empty catalogue (table, indexes, derived relations, load record, roles) where there is none. Only DDL
+    that is needed runs: the writer role may not create anything, and needs not."""
+    if await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL "
+                           "AND to_regclass('public.catalogue_loads') IS NOT NULL"):
+        return
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
-        await conn.execute(sql("loads.sql"))
         if not await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL"):
-            await conn.execute(sql("table.sql") + sql("indexes.sql") + relations.build_all() + sql("roles.sql"))
+            await conn.execute(sql("table.sql") + sql("indexes.sql") + relations.build_all())
+        await conn.execute(sql("loads.sql") + sql("roles.sql"))
 
 
 async def last_loaded(conn: asyncpg.Connection, dataset_id: str) -> str | None:
@@ -169,8 +173,19 @@ async def load_all(conn: asyncpg.Connection, datasets: list[Dataset], production
                         f"{STAGING}.{r.name} SET SCHEMA public;" for r in relations.ALL)
         await conn.execute(await _drop_public(conn) + f"ALTER TABLE {STAGING}.perturb_seq SET SCHEMA public;"
                            + moves + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
+        await conn.execute(FORGOTTEN, started, [d.dataset_id for d in datasets])
         for dataset in datasets:
             await record(conn, dataset.dataset_id, "loaded", started, dataset.checksum, dataset.rows.num_rows)
+
+
+# A whole-catalogue load removes every dataset it does not hold: the record says so, or a later load of such a
+# dataset with its old files would be taken for unchanged.
+FORGOTTEN = """
+INSERT INTO catalogue_loads (dataset_id, rows, started_at, finished_at, outcome, detail)
+SELECT dataset_id, 0, $1, now(), 'deleted', 'not in a whole-catalogue load'
+FROM (SELECT DISTINCT ON (dataset_id) dataset_id, outcome FROM catalogue_loads
+      WHERE outcome IN ('loaded', 'deleted') ORDER BY dataset_id, id DESC) last
+WHERE outcome = 'loaded' AND dataset_id <> ALL($2::text[])"""
 
 
 def quote(text: str) -> str:

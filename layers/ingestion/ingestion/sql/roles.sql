@@ -18,3 +18,11 @@ GRANT SELECT ON perturb_seq, perturb_seq_summary_perturbation, perturb_seq_summa
 GRANT SELECT, INSERT, UPDATE, DELETE ON perturb_seq, perturb_seq_gene_datasets, perturb_seq_dataset_statistics,
     perturb_seq_genes, perturb_seq_catalogue_statistics, catalogue_loads TO catalogue_ingest;
 GRANT USAGE ON SEQUENCE catalogue_loads_id_seq TO catalogue_ingest;
+-- Summaries kept as tables are maintained per dataset by the writer; production's materialised views are not.
+DO $$
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'perturb_seq_summary_effect'::regclass) = 'r' THEN
+        GRANT SELECT, INSERT, UPDATE, DELETE ON perturb_seq_summary_perturbation, perturb_seq_summary_effect
+            TO catalogue_ingest;
+    END IF;
+END $$;
