@@ -1,14 +1,17 @@
-"""Benchmark GET /v1/search on 20 M rows (QUICK: 1 M): every query shape, ours against a baseline.
+"""Benchmark GET /v1/search on 20 M rows (QUICK: 1 M): every query shape, ours against a baseline; then the
+catalogue routes (devtools/bench_catalogue.py).
 
-    PYTHONPATH=layers/catalogue python devtools/bench.py [--quick] [--reps 200]        # make bench [QUICK=1]
+    PYTHONPATH=layers/catalogue python devtools/bench.py [--quick] [--reps 200] [--only search|catalogue]
+    make bench [QUICK=1] [REPS=n]
 
 Builds the data set once (SEED=1, 12 datasets; reused while the loaded data says it is that set), then per
 shape: p50/p95/p99 of the query layer alone (warm pool, one connection in use), of the Lambda handler end to
 end, and of HTTP through the local server at concurrency 1 and 8; PostgreSQL round trips and Elasticsearch
 calls per request; the plan's node types on perturb_seq; and the baseline (top groups from the summary view,
 then one detail query per group) alternating with ours. Then cold start and peak RSS of a function process.
---extra-indexes builds devtools/sql/extra_indexes.sql first (without it they are dropped). Writes
-.local/bench/<scale>[-extra].json and this variant's figures section of BENCHMARKS.md.
+--extra-indexes builds extra_indexes.sql (EXTRA_INDEXES) first (without it they are dropped). Writes
+.local/bench/<scale>[-extra].json and this variant's figures section of BENCHMARKS.md; the catalogue part its own
+file and section.
 """
 from __future__ import annotations
 
@@ -19,9 +22,12 @@ import http.client
 import json
 import os
 import platform
+import queue
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +40,7 @@ from urllib.parse import urlencode, urlsplit
 import asyncpg
 import load_data
 import serve
+import yaml
 
 # Settings are read on first use, after configure().
 from catalogue import clients
@@ -44,7 +51,7 @@ from catalogue.endpoints.search import query as queries
 from catalogue.endpoints.search.response import search_results
 from catalogue.parameters import check
 from elasticsearch import Elasticsearch
-from lambda_events import http_api_event
+from lambda_events import http_api_event, load_template
 from lambda_runtime import LambdaContext, load_function
 from roundtrips import RoundTripCounter
 
@@ -182,12 +189,12 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 def in_process(loop: asyncio.AbstractEventLoop, mix: list[Shape], reps: int, handler: Callable) -> None:
     """Round robin over the shapes, so no shape runs on caches warmed by its own repetitions; per shape the query
     layer, the baseline and the handler alternate."""
-    context = LambdaContext("catalogue-search-bench")
     for rep in range(reps + 2):  # two warm-up rounds, not recorded
         for shape in mix:
             ours_s, ours = timed(loop, lambda s=shape: search.search(check(search.SearchParameters, s.query)))
             base_s, (theirs, empty, pg_queries) = timed(loop, lambda s=shape: baseline(s.query))
-            event = http_api_event("GET", "/v1/search", shape.query)
+            # A context per invocation, as Lambda gives: the request's deadline comes from its remaining time.
+            event, context = http_api_event("GET", "/v1/search", shape.query), LambdaContext("catalogue-search-bench")
             began = time.perf_counter()
             response = handler(event, context)
             handler_s = time.perf_counter() - began
@@ -254,6 +261,55 @@ def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> N
     loop.run_until_complete(explain())
 
 
+def search_only_template() -> Path:
+    """template.yaml with the search function only (its paths made absolute), under .local/bench/: the local
+    server starts `environments` warm environments of every function of its template, and the HTTP part calls
+    only /v1/search (8 environments of each of nine functions: 72 processes, which also outlast serve.background's
+    30 s to stop)."""
+    template = load_template(ROOT / "template.yaml")
+    resources = template["Resources"]
+    for name, resource in list(resources.items()):
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::Function" and Path(properties["CodeUri"]).name != "search":
+            del resources[name]
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = str(ROOT / properties[key])
+    path = ROOT / ".local" / "bench" / "template-search.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(template, sort_keys=False))
+    return path
+
+
+@contextlib.contextmanager
+def search_server(environments: int) -> Iterator[str]:
+    """devtools/serve.py serving search_only_template() on a free port (as serve.background does for the whole
+    template); yields its URL once it serves, stops it afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, serve.__file__, "--port", str(port), "--environments",
+                                str(environments), "--template", str(search_only_template())],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    # Drained for the server's whole life: it logs every request, and a full pipe would block it.
+    threading.Thread(target=lambda: [*map(lines.put, process.stderr), lines.put("")], daemon=True).start()
+    log_lines: list[str] = []
+    try:
+        while (line := lines.get(timeout=300)) and not line.startswith("Serving on"):
+            log_lines.append(line)
+        if not line:
+            raise RuntimeError(f"serve.py exited before serving:\n{''.join(log_lines)}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def over_http(mix: list[Shape], reps: int) -> dict[str, Any]:
     """Through the local server (8 warm environments): one client, then eight at once."""
     def client(url: str) -> Callable[[str], float]:
@@ -269,7 +325,7 @@ def over_http(mix: list[Shape], reps: int) -> dict[str, Any]:
             return time.perf_counter() - began
         return get
 
-    with serve.background(environments=8) as (url, _):
+    with search_server(environments=8) as url:
         with ThreadPoolExecutor(8) as pool:  # every environment warm before measuring
             list(pool.map(lambda _: [client(url)(s.query_string) for s in mix], range(16)))
         get = client(url)
@@ -295,7 +351,7 @@ def over_http(mix: list[Shape], reps: int) -> dict[str, Any]:
 COLD = """
 import time
 began, began_wall = time.perf_counter(), time.time()
-import json, os, resource, sys
+import json, os, sys
 result = os.fdopen(os.dup(1), "w")
 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the function's logs and metrics
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
@@ -311,7 +367,10 @@ for _ in range(20):
         assert function.handler(event, LambdaContext())["statusCode"] == 200
 result.write(json.dumps({"interpreter_s": began_wall - float(sys.argv[4]), "import_s": imported - began,
                          "first_answer_s": first - began,
-                         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent (this
+                         # benchmark process), VmHWM is this process's own.
+                         "peak_rss_mb": int(next(line.split()[1] for line in open("/proc/self/status")
+                                                 if line.startswith("VmHWM:"))) / 1024}))
 result.flush()
 """
 
@@ -412,8 +471,9 @@ def targets(shapes_out: list[dict], cold: dict[str, Any]) -> list[tuple[str, boo
             (f"no sequential scan of perturb_seq ({', '.join(seq) or 'none'})", not seq)]
 
 
-def write_benchmarks_md(variant: str, text: str) -> None:
-    """Replaces this variant's figures in BENCHMARKS.md (between its markers); the prose around them stays."""
+def write_benchmarks_md(variant: str, text: str, heading: str | None = None) -> None:
+    """Replaces this variant's figures in BENCHMARKS.md (between its markers); the prose around them stays. A new
+    variant's section is appended under `heading` (default: "Figures: <variant>")."""
     path = ROOT / "BENCHMARKS.md"
     begin, end = f"<!-- bench:{variant} -->", f"<!-- /bench:{variant} -->"
     current = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -422,7 +482,7 @@ def write_benchmarks_md(variant: str, text: str) -> None:
         head, rest = current.split(begin, 1)
         current = head + block + rest.split(end, 1)[1]
     else:
-        current = current.rstrip() + f"\n\n## Figures: {variant}\n\n{block}\n"
+        current = current.rstrip() + f"\n\n## {heading or f'Figures: {variant}'}\n\n{block}\n"
     path.write_text(current)
 
 
@@ -437,13 +497,20 @@ def ensure_data(scale: str) -> None:
         log(f"data: {database} already holds {rows:,} rows (seed {SEED}, {DATASETS} datasets)")
         return
     log(f"data: building {rows:,} rows into {database} (once; later runs reuse it)")
-    load_data.main(["--rows", str(rows), "--seed", str(SEED), "--datasets", str(DATASETS), "--database", database,
-                    "--es-index", index])
+    # In a child process: the load reads whole input files (GBs at 20 M rows), and this process's high-water RSS
+    # would otherwise stay that high for the rest of the run.
+    subprocess.run([sys.executable, load_data.__file__, "--rows", str(rows), "--seed", str(SEED), "--datasets",
+                    str(DATASETS), "--database", database, "--es-index", index], check=True)
+
+
+# Where the optional indexes are declared (the ingestion layer's SQL; devtools/sql before it).
+EXTRA_INDEXES = [ROOT / "layers" / "ingestion" / "ingestion" / "sql" / "extra_indexes.sql",
+                 ROOT / "devtools" / "sql" / "extra_indexes.sql"]
 
 
 async def set_extra_indexes(database: str, wanted: bool) -> None:
     """Builds devtools/sql/extra_indexes.sql, or drops what it builds, so each run states which indexes it had."""
-    sql = (ROOT / "devtools" / "sql" / "extra_indexes.sql").read_text()
+    sql = next(p for p in EXTRA_INDEXES if p.exists()).read_text()
     names = [line.split()[5] for line in sql.splitlines() if line.startswith("CREATE INDEX")]
     conn = await asyncpg.connect(load_data.PG_DSN.format(database=database))
     try:
@@ -461,7 +528,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 M rows instead of 20 M")
     parser.add_argument("--reps", type=int, default=200, help="repetitions per shape and series")
-    parser.add_argument("--extra-indexes", action="store_true", help="with devtools/sql/extra_indexes.sql")
+    parser.add_argument("--extra-indexes", action="store_true", help="with the optional extra_indexes.sql")
+    parser.add_argument("--only", choices=("search", "catalogue"), help="one part only (default: both)")
     args = parser.parse_args()
     scale = "1M" if args.quick else "20M"
     configure(scale)
@@ -472,8 +540,33 @@ def main() -> None:
     asyncio.set_event_loop(loop)  # Mangum adopts the current loop: the handler shares the layer's clients
     rows, database, _ = SCALES[scale]
     conn = loop.run_until_complete(asyncpg.connect(load_data.PG_DSN.format(database=database)))
-    genes = loop.run_until_complete(pick_genes(conn))
     versions = loop.run_until_complete(conn.fetchval("SHOW server_version"))
+    loop.run_until_complete(conn.close())
+    es_version = Elasticsearch(load_data.ES_URL).info()["version"]["number"]
+    store = ROOT / ".local" / "bench" / f"{scale}{'-extra' if args.extra_indexes else ''}"
+    try:
+        if args.only != "catalogue":
+            search_part(loop, args, scale, variant, versions, es_version, store.with_name(f"{store.name}.json"))
+        if args.only != "search":
+            import bench_catalogue  # imports this module's helpers
+            log(f"catalogue routes: {args.reps} rounds ...")
+            text = bench_catalogue.run(
+                loop, scale=scale, variant=variant, rows=rows, database=database, reps=args.reps,
+                store=store.with_name(f"{store.name}-catalogue.json"),
+                common={"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+                        "servers": f"PostgreSQL {versions}, Elasticsearch {es_version}"})
+            print(text)
+    finally:
+        if clients._stores is not None:
+            loop.run_until_complete(clients._stores.close())
+
+
+def search_part(loop: asyncio.AbstractEventLoop, args: argparse.Namespace, scale: str, variant: str, versions: str,
+                es_version: str, store: Path) -> None:
+    """GET /v1/search: every shape, ours against the baseline, in process, over HTTP, and cold starts."""
+    rows, database, _ = SCALES[scale]
+    conn = loop.run_until_complete(asyncpg.connect(load_data.PG_DSN.format(database=database)))
+    genes = loop.run_until_complete(pick_genes(conn))
     loop.run_until_complete(conn.close())
     mix = shapes(genes)
     log(f"{len(mix)} shapes; genes {genes}")
@@ -495,21 +588,18 @@ def main() -> None:
         out.append({"name": shape.name, "query": shape.query_string, "facts": shape.facts, "percentiles": p,
                     "overhead_p50_ms": p["handler"]["p50"] - p["layer"]["p50"],
                     "ratio": p["baseline"]["p50"] / p["layer"]["p50"]})
-    es_version = Elasticsearch(load_data.ES_URL).info()["version"]["number"]
     result = {"scale": scale, "variant": variant, "rows": rows, "reps": args.reps,
               "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
               "servers": f"PostgreSQL {versions}, Elasticsearch {es_version}, pool connections open after the "
                          f"in-process run: {backends}",
               "genes": genes, "shapes": out, "http": http, "cold_start": cold}
     result["targets"] = targets(out, cold)
-    store = ROOT / ".local" / "bench" / f"{scale}{'-extra' if args.extra_indexes else ''}.json"
     previous = json.loads(store.read_text()) if store.exists() else None
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(result, indent=1))
     text = report(result, previous)
     write_benchmarks_md(variant, text)
     print(text)
-    loop.run_until_complete(clients._stores.close())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The answer of a /v1/datasets/{id}/rows page (SPEC 5.4), as JSON or as TSV."""
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -19,19 +20,22 @@ def row(r: Any) -> dict[str, Any]:
             "phenotype": gene("phenotype", r["gene"], r["e_n_total"], r["e_n_up"], r["e_n_down"], r["e_base_mean"])}
 
 
-def _field(value: Any) -> str:
-    """Empty for null and non-finite numbers; floats in their shortest round-tripping form; a tab, newline or
-    other control character in a name (which the project's loaders refuse) becomes a space."""
-    if isinstance(value, float):
-        value = finite(value)
-    return "" if value is None else CONTROL.sub(" ", str(value))
+def _number(value: float | None) -> str:
+    """Empty for null and non-finite numbers; else the shortest text that round-trips the double."""
+    return repr(value) if value is not None and math.isfinite(value) else ""
+
+
+def _name(value: str) -> str:
+    """A tab, newline or other control character in a name (which the project's loaders refuse) becomes a space."""
+    return value if value.isprintable() else CONTROL.sub(" ", value)
 
 
 def tsv(records: list[Any]) -> bytes:
     lines = ["\t".join(TSV_COLUMNS)]
     for r in records:
-        values = (r["perturbed_target_symbol"], r["gene"], direction(r["log2foldchange"]), r["log2foldchange"],
-                  r["padj"], r["basemean"], r["p_n_total"], r["p_n_up"], r["p_n_down"], r["e_n_total"], r["e_n_up"],
-                  r["e_n_down"])
-        lines.append("\t".join(map(_field, values)))
+        lines.append("\t".join((
+            _name(r["perturbed_target_symbol"]), _name(r["gene"]), direction(r["log2foldchange"]) or "",
+            _number(r["log2foldchange"]), _number(r["padj"]), _number(r["basemean"]),
+            str(r["p_n_total"]), str(r["p_n_up"]), str(r["p_n_down"]),
+            str(r["e_n_total"]), str(r["e_n_up"]), str(r["e_n_down"]))))
     return ("\n".join(lines) + "\n").encode()
