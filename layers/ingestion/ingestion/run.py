@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from tqdm import tqdm
 from . import dataset as datasets
 from . import documents, store
 from .config import Target
+from .dataset import Dataset
 from .problems import Refused
 
 
@@ -89,35 +90,70 @@ async def delete(target: Target, dataset_id: str) -> bool:
         es.close()
 
 
+async def _checked(folders: list[Path]) -> AsyncIterator[Dataset | Refused]:
+    """Each folder checked in a thread, one ahead: the next dataset is checked while this one is copied."""
+    ahead = asyncio.create_task(asyncio.to_thread(datasets.prepare, folders[0])) if folders else None
+    for i in range(len(folders)):
+        assert ahead is not None
+        try:
+            item: Dataset | Refused = await ahead
+        except Refused as refusal:
+            item = refusal
+        ahead = asyncio.create_task(asyncio.to_thread(datasets.prepare, folders[i + 1])) if i + 1 < len(folders) \
+            else None
+        yield item
+
+
+class Phases:
+    """Logs each phase of a bulk load with the time the previous one took."""
+
+    def __init__(self, log: Callable[[str], None], bar: tqdm) -> None:
+        self.log, self.bar, self.began, self.name = log, bar, time.monotonic(), "copy"
+
+    def __call__(self, name: str) -> None:
+        self.bar.close()
+        now = time.monotonic()
+        self.log(f"  {self.name}: {now - self.began:.1f} s")
+        self.began, self.name = now, name
+
+    def end(self) -> None:
+        self("")
+
+
 async def load_all(target: Target, folders: list[Path], production_views: bool = False, comment: str | None = None,
                    quiet: bool = False, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
                    with_documents: bool = True) -> Summary:
-    """The whole catalogue replaced by these folders (any refusal refuses the load; nothing changes)."""
+    """The whole catalogue replaced by these folders: any refusal refuses the load, and nothing changes."""
     summary, began = Summary(), time.monotonic()
-    prepared, refusals = [], []
-    for folder in tqdm(folders, desc="checking", unit=" datasets", file=sys.stderr, disable=quiet, mininterval=1.0):
-        try:
-            prepared.append(await asyncio.to_thread(datasets.prepare, folder))
-        except Refused as refusal:
-            refusals.append(refusal)
-    if refusals:
-        summary.refusals = refusals
-        summary.outcomes = {r.dataset_id: "refused" for r in refusals}
-        return summary
-    total = sum(d.rows.num_rows for d in prepared)
+    loaded: list[store.Loaded] = []
+    documents_: list[dict] = []
     conn = await connect(target)
     try:
-        with progress_bar(total, "perturb_seq", quiet) as bar:
-            await store.load_all(conn, prepared, production_views, comment, progress=bar.update,
-                                 phase=lambda name: (bar.close(), log(f"  {name} ...")))
+        started = await store.start_bulk(conn)
+        with progress_bar(0, "perturb_seq", quiet) as bar:
+            phases = Phases(log, bar)
+            async for item in _checked(folders):
+                if isinstance(item, Refused):
+                    summary.refusals.append(item)
+                elif not summary.refusals:  # after a refusal, only checking goes on: every refusal is reported
+                    bar.total += item.rows.num_rows
+                    await store.copy_rows(conn, item, started, schema=store.STAGING, progress=bar.update)
+                    loaded.append(store.Loaded(item.dataset_id, item.checksum, item.rows.num_rows))
+                    documents_.append(item.document)
+            if summary.refusals:
+                await store.abandon_bulk(conn)
+                summary.outcomes = {r.dataset_id: "refused" for r in summary.refusals}
+                return summary
+            await store.finish_bulk(conn, loaded, started, production_views, comment, phase=phases)
+            phases.end()
     finally:
         await conn.close()
     if with_documents:
         es = Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
         try:
-            documents.replace_all(es, target.es_index, [d.document for d in prepared])
+            documents.replace_all(es, target.es_index, documents_)
         finally:
             es.close()
-    summary.outcomes = {d.dataset_id: "loaded" for d in prepared}
-    summary.rows, summary.seconds = total, time.monotonic() - began
+    summary.outcomes = {d.dataset_id: "loaded" for d in loaded}
+    summary.rows, summary.seconds = sum(d.rows for d in loaded), time.monotonic() - began
     return summary

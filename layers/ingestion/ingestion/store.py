@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -148,17 +149,35 @@ async def _drop_public(conn: asyncpg.Connection) -> str:
                    if n in kinds)
 
 
-async def load_all(conn: asyncpg.Connection, datasets: list[Dataset], production_views: bool = False,
-                   comment: str | None = None, progress: Progress | None = None,
-                   phase: Callable[[str], None] = lambda _: None) -> None:
-    """Replaces the whole catalogue by `datasets` (already checked), in bulk, swapped in by one transaction."""
-    started = datetime.now(UTC)
+@dataclass(frozen=True)
+class Loaded:
+    """What the load record keeps of a dataset copied by a bulk load."""
+    dataset_id: str
+    checksum: str
+    rows: int
+
+
+async def start_bulk(conn: asyncpg.Connection) -> datetime:
+    """A whole-catalogue load begins: an empty perturb_seq in the staging schema; its rows are then COPYed there
+    (copy_rows with schema=STAGING), without indexes (bulk index builds are far faster than row by row)."""
     await conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE; CREATE SCHEMA {STAGING}; "
-                       f"SET search_path = {STAGING}; {sql('table.sql')}")
-    for dataset in datasets:
-        await copy_rows(conn, dataset, started, schema=STAGING, progress=progress)
-    phase("indexes and derived relations")
-    await conn.execute(sql("indexes.sql") + relations.build_all(production_views))
+                       f"SET search_path = {STAGING}; {sql('table.sql')}; RESET search_path")
+    return datetime.now(UTC)
+
+
+async def abandon_bulk(conn: asyncpg.Connection) -> None:
+    await conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
+
+
+async def finish_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime,
+                      production_views: bool = False, comment: str | None = None,
+                      phase: Callable[[str], None] = lambda _: None) -> None:
+    """Indexes and derived relations built in bulk, then one transaction swaps the staged catalogue in."""
+    await conn.execute(f"SET search_path = {STAGING}")
+    phase("indexes")
+    await conn.execute(sql("indexes.sql"))
+    phase("derived relations")
+    await conn.execute(relations.build_all(production_views))
     phase("vacuum")
     # Like production's long-settled tables: hint bits and the visibility map set now, not by the first queries.
     await conn.execute("VACUUM (ANALYZE) perturb_seq")
@@ -166,6 +185,7 @@ async def load_all(conn: asyncpg.Connection, datasets: list[Dataset], production
     if comment is not None:
         await conn.execute(f"COMMENT ON TABLE perturb_seq IS {quote(comment)}")
     await conn.execute("RESET search_path")
+    phase("swap")
     await conn.execute(sql("loads.sql"))
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
@@ -173,9 +193,9 @@ async def load_all(conn: asyncpg.Connection, datasets: list[Dataset], production
                         f"{STAGING}.{r.name} SET SCHEMA public;" for r in relations.ALL)
         await conn.execute(await _drop_public(conn) + f"ALTER TABLE {STAGING}.perturb_seq SET SCHEMA public;"
                            + moves + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
-        await conn.execute(FORGOTTEN, started, [d.dataset_id for d in datasets])
-        for dataset in datasets:
-            await record(conn, dataset.dataset_id, "loaded", started, dataset.checksum, dataset.rows.num_rows)
+        await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
+        for d in loaded:
+            await record(conn, d.dataset_id, "loaded", started, d.checksum, d.rows)
 
 
 # A whole-catalogue load removes every dataset it does not hold: the record says so, or a later load of such a
