@@ -14,11 +14,14 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import boto3
+import load_data
 import pg_server
 import pytest
 from catalogue import clients
@@ -378,3 +381,63 @@ def test_every_store_call_is_a_traced_subsegment_named_after_its_store(catalogue
     assert [(s["name"], s["annotations"], s["open"]) for s in provider.subsegments] == [
         ("## postgresql", {"store": "postgresql"}, False),
         ("## elasticsearch", {"store": "elasticsearch"}, False)]
+
+
+def _terminate_backend(pid: int) -> None:
+    """pg_terminate_backend from another thread and loop: the layer's loop does not run meanwhile, as between two
+    invocations of a Lambda environment, so its idle connection reads the server's FATAL only on its next call."""
+    async def terminate() -> None:
+        connection = await asyncpg.connect(load_data.PG_DSN.format(database="postgres"))
+        try:
+            assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await connection.close()
+    thread = threading.Thread(target=lambda: asyncio.run(terminate()))
+    thread.start()
+    thread.join()
+    time.sleep(0.2)  # the FATAL and the close are in the socket's buffer before the next call
+
+
+@pytest.mark.parametrize("statement", ["prepared", "new"])
+def test_a_pooled_connection_the_server_ended_while_idle_is_replaced_not_a_500(catalogue: dict, statement: str):
+    """Found by `make load` (500 internal from the functions whose pooled connections the restart ended as they were
+    used). The server ends a pooled connection (a restart's fast shutdown, pg_terminate_backend, a failover) and the
+    next call reaches it before the loop has processed the close: asyncpg's protocol is still consuming the server's
+    FATAL and refuses the call ("cannot switch to state 12; another operation (2) is in progress",
+    InternalClientError). SPEC 4.3: the connection is re-established transparently, the call retried on a fresh one,
+    the broken one never reused. Made deterministic by ending the backend while the layer's loop does not run; with
+    the statement asyncpg has prepared on that connection (bind and execute) and with a new one (prepare first)."""
+    stores = clients.Stores(Settings.from_env(), LOOP)
+    try:
+        for attempt in range(3):
+            [[before]] = run(stores.fetch("SELECT pg_backend_pid()"))
+            _terminate_backend(before)
+            sql = "SELECT pg_backend_pid()" + ("" if statement == "prepared" else f" -- {attempt}")
+            [[after]] = run(stores.fetch(sql))
+            assert after != before
+    finally:
+        run(stores.close())
+
+
+def test_an_elasticsearch_503_while_shards_are_unassigned_is_503_store_unavailable(catalogue: dict, with_stores):
+    """Found by `make load` (500 internal for the last seconds of an Elasticsearch start). A node that answers HTTP
+    but has not yet recovered the index's primary shard answers a search with its own 503
+    (search_phase_execution_exception, all shards failed): the store cannot serve the request, SPEC 4.1's 503
+    store_unavailable, not 500 internal. Reproduced with an index whose primary shard can never be allocated."""
+    from elasticsearch import Elasticsearch
+
+    from tests import api
+    es, index = Elasticsearch("http://127.0.0.1:59200"), "test-unassigned-dataset-summary-v1"
+    es.options(ignore_status=404).indices.delete(index=index)
+    es.indices.create(index=index, wait_for_active_shards="0", settings={
+        "number_of_shards": 1, "number_of_replicas": 0, "index.routing.allocation.require._name": "no-such-node"})
+    try:
+        with_stores(es_index=index)
+        async def search() -> dict:
+            return await clients.stores().search(query={"match_all": {}}, size=0)
+        with pytest.raises(StoreUnavailable):
+            run(search())
+        for path in ("/v1/summary", "/v1/datasets", "/v1/search"):
+            api.error(api.get(path), 503, "store_unavailable")
+    finally:
+        es.options(ignore_status=404).indices.delete(index=index)

@@ -28,10 +28,14 @@ from .errors import StoreTimeout, StoreUnavailable
 logger, tracer = Logger(), Tracer()
 
 # A pooled connection that died while the environment was idle or frozen (server restart, idle close, proxy
-# recycling): the read is retried once on a fresh connection.
+# recycling): the read is retried once on a fresh connection. InternalClientError too: when the server has ended a
+# pooled connection (a restart's fast shutdown, pg_terminate_backend, a failover) and a call reaches it before the
+# loop has processed the close, asyncpg's protocol is still consuming the server's FATAL ("cannot switch to state 12;
+# another operation (2) is in progress"); that connection is terminated, never reused.
+OUT_OF_STEP = asyncpg.InternalClientError
 CONNECTION_LOST = (
     asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
-    asyncpg.CannotConnectNowError, OSError,
+    asyncpg.CannotConnectNowError, OSError, OUT_OF_STEP,
 )
 
 
@@ -158,7 +162,7 @@ class Stores:
             held.append(connection)
             try:
                 return await work(connection)
-            except (TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError, OUT_OF_STEP):
                 connection.terminate()
                 raise
             finally:
@@ -221,6 +225,12 @@ class Stores:
             raise StoreTimeout("The search engine did not answer in time.") from error
         except elasticsearch.ConnectionError as error:
             raise StoreUnavailable("The search engine cannot be reached.") from error
+        except elasticsearch.ApiError as error:
+            # The node answers but cannot serve: 503 while the index's primary shards are not (yet) allocated, as
+            # during a start (search_phase_execution_exception), or a cluster block; 429 when it rejects work.
+            if error.meta.status in (429, 503):
+                raise StoreUnavailable("The search engine cannot be reached.") from error
+            raise
 
 
 @contextlib.asynccontextmanager
