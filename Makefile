@@ -8,9 +8,14 @@ SAM_VERSION := 1.170.0
 ROWS ?= 200000
 SEED ?= 1
 DATASETS ?= 12
+FUZZ_REQUESTS ?= 10000
+FUZZ_SECONDS ?= 900
+LOAD_SECONDS ?= 60
+LOAD_USERS ?= 16
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: up down data demo-files ingest ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod bench-ingest
+.PHONY: up down data demo-files ingest ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod bench-ingest \
+	fuzz load
 
 $(VENV)/.installed: requirements-dev.txt layers/catalogue/requirements.txt layers/ingestion/requirements.txt
 	@command -v $(PYTHON3) >/dev/null || { echo "make: $(PYTHON3) is required (set PYTHON3=...)" >&2; exit 1; }
@@ -68,6 +73,16 @@ bench: up
 # Ingestion at 20 M rows (QUICK=1: 1 M): full load from files, one 100 k-row dataset replaced both ways; BENCHMARKS.md
 bench-ingest: up
 	@$(LAYERS) $(PY) devtools/bench_ingest.py $(if $(QUICK),--quick) $(if $(RELOAD),--reload)
+
+# Schemathesis against the local server on the loaded catalogue: at least FUZZ_REQUESTS requests within FUZZ_SECONDS,
+# no 5xx, no answer the served OpenAPI document does not declare; RELIABILITY.md
+fuzz: up
+	@$(PY) devtools/fuzz.py --requests $(FUZZ_REQUESTS) --seconds $(FUZZ_SECONDS)
+
+# Locust through the local server for LOAD_SECONDS, PostgreSQL then Elasticsearch restarted mid-run; connections,
+# memory, failures and recovery; RELIABILITY.md
+load: up
+	@$(PY) devtools/load.py --seconds $(LOAD_SECONDS) --users $(LOAD_USERS)
 
 validate: $(SAM)
 	$(SAM) validate --lint

@@ -1,0 +1,356 @@
+"""Load through the local server with Locust (devtools/locustfile.py), restarting each store once during the run.
+
+    python devtools/load.py [--seconds 60] [--users 16] [--environments 2] [--no-faults]
+    make load [LOAD_SECONDS=60] [LOAD_USERS=16]
+
+Starts devtools/serve.py (every function of template.yaml, N warm environments each; PS_DB / ES_INDEX choose the
+catalogue), then runs Locust headless for a fixed time: front-end-like users over every catalogue route. Meanwhile:
+
+* every 0.5 s, the PostgreSQL connections of the API: pg_stat_activity rows with application_name 'catalogue-api'
+  in the served database, and per function environment its TCP connections to PostgreSQL (psutil); the limit is
+  2 per environment (the pool's max_size);
+* the memory of every function process, VmRSS and VmHWM from /proc/<pid>/status (not ru_maxrss: a spawned child
+  inherits its parent's peak), before the load, after a warm-up (15 % of the run) and at the end;
+* faults: at 25 % of the run PostgreSQL is stopped (pg_ctl fast: every connection is closed) and started again
+  FAULT seconds later; at 55 % Elasticsearch likewise (it takes ~6 s to start). Both are started again in any case.
+
+Every request is logged (devtools/locustfile.py). The report: throughput, p50/p99 and errors per route; per fault
+the requests that failed from the store's stop until the first success after it was back, whether each failure was
+SPEC's 503 store_unavailable / 504 store_timeout body (or /v1/health's 503 "degraded" body, SPEC 5.7), and the
+recovery time; failures outside the faults; connections; memory. Written to stdout and .local/load/last.json; the
+exit status is 1 if a failure was anything else, a failure happened outside a fault, or a limit was exceeded.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import es_server
+import pg_server
+import psutil
+import serve
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / ".local" / "load"
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+POOL_MAX = 2  # connections per environment (layers/catalogue/catalogue/clients.py: max_size)
+MEMORY_GROWTH_LIMIT_KB = 10_240  # "flat": VmRSS grows by at most this from the warm sample to the end
+# Which store each route reads (a route not listed reads neither).
+NEEDS = {
+    "postgresql": {"/v1/search", "/v1/datasets", "/v1/datasets/{dataset_id}", "/v1/datasets/{dataset_id}/rows",
+                   "/v1/genes", "/v1/summary", "/v1/health"},
+    "elasticsearch": {"/v1/search", "/v1/datasets", "/v1/datasets/{dataset_id}", "/v1/datasets/{dataset_id}/rows",
+                      "/v1/summary", "/v1/health"},
+}
+EXPECTED = {(503, "store_unavailable"), (504, "store_timeout")}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Fault:
+    store: str
+    stop_at: float = 0.0  # epoch seconds: stop requested
+    stopped_at: float = 0.0
+    start_at: float = 0.0  # start requested
+    back_at: float = 0.0  # the store answers again (pg_ctl -w; Elasticsearch's primaries recovered)
+
+
+@dataclass
+class Monitor:
+    """PostgreSQL connections of the API, sampled every `every` seconds while the load runs."""
+
+    server_pid: int
+    database: str
+    every: float = 0.5
+    samples: int = 0
+    pg_stat_max: int = 0
+    pg_stat_errors: int = 0  # samples missed while PostgreSQL was down
+    per_environment_max: dict[str, int] = field(default_factory=dict)  # "<function> <pid>" -> max
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        asyncio.run(self._loop())
+
+    async def _loop(self) -> None:
+        connection: asyncpg.Connection | None = None
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'catalogue-api' AND datname = $1"
+        while not self._stop.is_set():
+            try:
+                if connection is None or connection.is_closed():
+                    connection = await asyncpg.connect(host="127.0.0.1", port=pg_server.PORT, user="postgres",
+                                                       database="postgres", timeout=1,
+                                                       server_settings={"application_name": "load-monitor"})
+                self.pg_stat_max = max(self.pg_stat_max, await connection.fetchval(sql, self.database, timeout=1))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                self.pg_stat_errors += 1
+                connection = None
+            for key, n in environment_connections(self.server_pid).items():
+                self.per_environment_max[key] = max(self.per_environment_max.get(key, 0), n)
+            self.samples += 1
+            await asyncio.sleep(self.every)
+        if connection is not None:
+            await connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def workers(server_pid: int) -> dict[int, str]:
+    """The server's function environments: pid -> function (each runs in its function's folder)."""
+    found = {}
+    for child in psutil.Process(server_pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            cwd = Path(child.cwd())
+            if cwd.parent.name == "functions":
+                found[child.pid] = cwd.name
+    return found
+
+
+def environment_connections(server_pid: int) -> dict[str, int]:
+    counts = {}
+    for pid, function in workers(server_pid).items():
+        with contextlib.suppress(psutil.Error):
+            counts[f"{function} {pid}"] = sum(1 for c in psutil.Process(pid).net_connections("tcp")
+                                              if c.raddr and c.raddr.port == pg_server.PORT
+                                              and c.status == psutil.CONN_ESTABLISHED)
+    return counts
+
+
+def memory(server_pid: int) -> dict[str, dict[str, int]]:
+    """VmRSS and VmHWM (kB) of every function process, from /proc."""
+    found = {}
+    for pid, function in workers(server_pid).items():
+        with contextlib.suppress(OSError):
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+            found[f"{function} {pid}"] = {k: int(fields[k].split()[0]) for k in ("VmRSS", "VmHWM")}
+    return found
+
+
+def server_pid(url: str) -> int:
+    port = url.rsplit(":", 1)[1]
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if any(part.endswith("serve.py") for part in cmdline) and port in cmdline:
+            return process.pid
+    raise RuntimeError(f"no serve.py process on port {port}")
+
+
+def inject(faults: list[tuple[float, Fault]], down_seconds: float, stop: threading.Event) -> None:
+    """At each (epoch, fault): stop the store, keep it down `down_seconds`, start it, note when it answers."""
+    control = {"postgresql": (pg_server.stop, pg_server.start), "elasticsearch": (es_server.stop, es_server.start)}
+    for at, fault in faults:
+        if stop.wait(max(0.0, at - time.time())):
+            return
+        halt, start = control[fault.store]
+        log(f"fault: stopping {fault.store}")
+        fault.stop_at = time.time()
+        with contextlib.redirect_stdout(sys.stderr):
+            halt()
+        fault.stopped_at = time.time()
+        stop.wait(down_seconds)
+        fault.start_at = time.time()
+        with contextlib.redirect_stdout(sys.stderr):
+            start()
+        fault.back_at = time.time()
+        log(f"fault: {fault.store} back after {fault.back_at - fault.stop_at:.1f} s")
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))] if ordered else 0.0
+
+
+def analyse(requests: list[dict[str, Any]], faults: list[Fault]) -> dict[str, Any]:
+    requests.sort(key=lambda r: r["t"])
+    began, ended = requests[0]["t"], max(r["t"] + r["ms"] / 1000 for r in requests)
+    failed = [r for r in requests if r["status"] != 200]
+    routes = {}
+    for route in sorted({r["route"] for r in requests}):
+        mine = [r for r in requests if r["route"] == route]
+        ms = [r["ms"] for r in mine]
+        routes[route] = {"requests": len(mine), "per_second": round(len(mine) / (ended - began), 1),
+                         "p50_ms": round(percentile(ms, 50), 1), "p99_ms": round(percentile(ms, 99), 1),
+                         "errors": sum(1 for r in mine if r["status"] != 200)}
+    attributed: set[int] = set()
+    fault_reports = []
+    for fault in faults:
+        if not fault.back_at:
+            fault_reports.append({"store": fault.store, "injected": False})
+            continue
+        needs = NEEDS[fault.store]
+        # Recovered: the first success of a route reading this store among requests sent once it was back.
+        after = [r for r in requests if r["t"] >= fault.back_at and r["route"] in needs and r["status"] == 200]
+        recovered = (after[0]["t"] + after[0]["ms"] / 1000) if after else ended
+        window = [r for r in failed if fault.stop_at <= r["t"] <= recovered or
+                  (r["t"] < fault.stop_at and r["t"] + r["ms"] / 1000 >= fault.stop_at)]
+        attributed.update(id(r) for r in window)
+        kinds = Counter(f"{r['status']} {r['code']}" for r in window)
+        spec = [r for r in window if (r["status"], r["code"]) in EXPECTED
+                or (r["route"] == "/v1/health" and r["status"] == 503 and str(r["code"]).startswith("degraded:"))]
+        fault_reports.append({
+            "store": fault.store, "injected": True,
+            "down_s": round(fault.back_at - fault.stop_at, 1), "stop_s": round(fault.stopped_at - fault.stop_at, 1),
+            "start_s": round(fault.back_at - fault.start_at, 1),
+            "requests_during": sum(1 for r in requests if fault.stop_at <= r["t"] <= recovered),
+            "failed": len(window), "failures": dict(kinds), "all_spec_bodies": len(spec) == len(window),
+            "recovery_s": round(recovered - fault.back_at, 2) if after else None,
+            "last_failure_after_back_s": round(max(r["t"] + r["ms"] / 1000 for r in window) - fault.back_at, 2)
+            if window else None,
+        })
+    outside = [r for r in failed if id(r) not in attributed]
+    return {
+        "requests": len(requests), "seconds": round(ended - began, 1),
+        "per_second": round(len(requests) / (ended - began), 1),
+        "statuses": dict(sorted(Counter(r["status"] for r in requests).items())),
+        "p50_ms": round(percentile([r["ms"] for r in requests], 50), 1),
+        "p99_ms": round(percentile([r["ms"] for r in requests], 99), 1),
+        "routes": routes, "faults": fault_reports, "failed": len(failed),
+        "failed_outside_faults": len(outside),
+        "outside_examples": [f"{r['route']} {r['status']} {r['code']}" for r in outside[:10]],
+    }
+
+
+def run(seconds: float, users: int, environments: int, faults: bool, down_seconds: float) -> dict[str, Any]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    request_log = OUT / "requests.jsonl"
+    request_log.unlink(missing_ok=True)
+    database = os.environ.get("PS_DB", "catalogue")
+    injected = [Fault("postgresql"), Fault("elasticsearch")] if faults else []
+    stop = threading.Event()
+    try:
+        with serve.background(environments=environments) as (url, _):
+            pid = server_pid(url)
+            cold = memory(pid)
+            monitor = Monitor(pid, database)
+            sampler = threading.Thread(target=monitor.run, daemon=True)
+            sampler.start()
+            command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
+                       "-r", str(users), "-t", f"{int(seconds)}s", "--host", url, "--only-summary",
+                       "--stop-timeout", "5", "--loglevel", "WARNING"]
+            log(f"locust: {users} users for {seconds:.0f} s against {url} (PS_DB={database}, "
+                f"{environments} environments per function)")
+            locust = subprocess.Popen(command, env={**os.environ, "LOAD_REQUEST_LOG": str(request_log)},
+                                      stdout=sys.stderr, stderr=sys.stderr)
+            # The run's clock starts with its first request (Locust first reads the catalogue from the API).
+            while locust.poll() is None and not (request_log.exists() and request_log.stat().st_size):
+                time.sleep(0.05)
+            began = time.time()
+            schedule = [(began + seconds * share, fault) for share, fault in zip((0.25, 0.55), injected, strict=False)]
+            injector = threading.Thread(target=inject, args=(schedule, down_seconds, stop), daemon=True)
+            injector.start()
+            stop.wait(seconds * 0.15)  # warm: every environment has served requests, before the first fault
+            warm = memory(pid)
+            locust.wait(timeout=seconds + 120)
+            stop.set()
+            injector.join(timeout=120)
+            end = memory(pid)
+            monitor.stop()
+            sampler.join(timeout=10)
+    finally:
+        stop.set()
+        # Never leave a store stopped.
+        with contextlib.redirect_stdout(sys.stderr):
+            pg_server.start()
+            es_server.start()
+    requests = [json.loads(line) for line in request_log.read_text().splitlines() if line.strip()]
+    result = analyse(requests, injected)
+    result.update(
+        users=users, environments=environments, database=database, load_seconds=seconds,
+        fault_down_seconds=down_seconds, injected=[asdict(f) for f in injected],
+        connections={"pg_stat_activity_max": monitor.pg_stat_max, "samples": monitor.samples,
+                     "missed_while_down": monitor.pg_stat_errors,
+                     "per_environment_max": max(monitor.per_environment_max.values(), default=0),
+                     "environments_seen": len(monitor.per_environment_max),
+                     "limit_per_environment": POOL_MAX},
+        memory={key: {"cold": cold.get(key), "warm": warm.get(key), "end": end.get(key)}
+                for key in sorted(set(warm) | set(end))},
+        machine={"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+                 "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+    )
+    (OUT / "last.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def verdict(result: dict[str, Any]) -> list[str]:
+    problems = []
+    if any(not f["all_spec_bodies"] for f in result["faults"] if f["injected"]):
+        problems.append("a failure during a fault was not a SPEC 503/504 store body")
+    if result["failed_outside_faults"]:
+        problems.append(f"{result['failed_outside_faults']} failures outside the faults")
+    if result["connections"]["per_environment_max"] > POOL_MAX:
+        problems.append("an environment held more than 2 PostgreSQL connections")
+    growth = [m["end"]["VmRSS"] - m["warm"]["VmRSS"] for m in result["memory"].values() if m["warm"] and m["end"]]
+    if any(g > MEMORY_GROWTH_LIMIT_KB for g in growth):
+        problems.append("a function process grew by more than 10 MB")
+    return problems
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = [f"{result['requests']:,} requests in {result['seconds']} s: {result['per_second']}/s; "
+             f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; statuses {result['statuses']}",
+             f"{'route':<34}{'requests':>9}{'/s':>7}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"]
+    for route, r in result["routes"].items():
+        lines.append(f"{route:<34}{r['requests']:>9,}{r['per_second']:>7}{r['p50_ms']:>9}{r['p99_ms']:>9}"
+                     f"{r['errors']:>8}")
+    for f in result["faults"]:
+        if not f["injected"]:
+            lines.append(f"fault {f['store']}: not injected (the run ended first)")
+            continue
+        lines.append(f"fault {f['store']}: down {f['down_s']} s (stop {f['stop_s']} s, start {f['start_s']} s); "
+                     f"{f['failed']} of {f['requests_during']} requests failed: {f['failures']}; all SPEC bodies: "
+                     f"{f['all_spec_bodies']}; first success {f['recovery_s']} s after it was back, last failure "
+                     f"{f['last_failure_after_back_s']} s")
+    lines.append(f"failures outside faults: {result['failed_outside_faults']} {result['outside_examples']}")
+    c = result["connections"]
+    lines.append(f"PostgreSQL connections: pg_stat_activity max {c['pg_stat_activity_max']} "
+                 f"({c['samples']} samples, {c['missed_while_down']} while down); per environment max "
+                 f"{c['per_environment_max']} (limit {c['limit_per_environment']}, {c['environments_seen']} seen)")
+    lines.append(f"{'memory (kB)':<34}{'cold RSS':>10}{'warm RSS':>10}{'end RSS':>10}{'warm HWM':>10}{'end HWM':>10}")
+    for key, m in result["memory"].items():
+        row = [m[s]["VmRSS"] if m[s] else "-" for s in ("cold", "warm", "end")]
+        row += [m[s]["VmHWM"] if m[s] else "-" for s in ("warm", "end")]
+        lines.append(f"{key:<34}" + "".join(f"{v:>10}" for v in row))
+    growth = [m["end"]["VmRSS"] - m["warm"]["VmRSS"] for m in result["memory"].values() if m["warm"] and m["end"]]
+    if growth:
+        lines.append(f"VmRSS growth warm -> end: min {min(growth)} kB, median {statistics.median(growth):.0f} kB, "
+                     f"max {max(growth)} kB")
+    problems = verdict(result)
+    lines.append("verdict: " + ("; ".join(problems) if problems else "ok"))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60, help="how long Locust runs")
+    parser.add_argument("--users", type=int, default=16, help="concurrent Locust users")
+    parser.add_argument("--environments", type=int, default=2, help="warm environments per function")
+    parser.add_argument("--fault-seconds", type=float, default=5, help="how long each store stays stopped")
+    parser.add_argument("--no-faults", action="store_true", help="do not stop the stores")
+    args = parser.parse_args()
+    if not args.no_faults and args.seconds < 40:
+        parser.error("faults need --seconds 40 or more (or --no-faults)")
+    result = run(args.seconds, args.users, args.environments, not args.no_faults, args.fault_seconds)
+    print(report(result))
+    sys.exit(1 if verdict(result) else 0)
+
+
+if __name__ == "__main__":
+    main()

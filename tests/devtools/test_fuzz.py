@@ -1,0 +1,20 @@
+"""A short slice of `make fuzz` (devtools/fuzz.py): Schemathesis against the local server on the test catalogue, the
+schema read from the server's own /v1/openapi.json; no 5xx and no answer the document does not declare."""
+from __future__ import annotations
+
+import fuzz
+import serve
+
+REQUESTS = 800  # the coverage phase (~500 requests: every operation, valid and invalid) and then fuzzing
+
+
+def test_fuzzing_every_route_finds_no_violation(catalogue: dict):
+    with serve.background(environments=1) as (url, _):
+        result = fuzz.run(url, requests=REQUESTS, seconds=300, seed=10)
+    print(result.report())
+    assert result.requests >= REQUESTS, result.report()
+    assert result.server_errors == 0 and not result.violations and not result.errors, result.report()
+    # The schema is the served one, every operation of it included (the document's own too).
+    assert len(result.operations) == 8, result.report()
+    assert {phase.split()[0] for phase in result.phases} >= {"coverage", "fuzzing"}, result.report()
+    assert {phase.split()[1] for phase in result.phases} == {"positive", "negative"}, result.report()
