@@ -43,7 +43,10 @@ def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
 
 
 async def connect(target: Target) -> asyncpg.Connection:
-    return await asyncpg.connect(**target.dsn_parts, server_settings={"application_name": "catalogue-ingest"})
+    # Commits wait for their WAL (whatever the server's default): VACUUM cannot mark a page all-visible while its
+    # rows' asynchronous commit is not yet flushed, and a bulk load vacuums right after its COPY.
+    return await asyncpg.connect(**target.dsn_parts, server_settings={"application_name": "catalogue-ingest",
+                                                                      "synchronous_commit": "on"})
 
 
 async def load(target: Target, folders: list[Path], quiet: bool = False,
