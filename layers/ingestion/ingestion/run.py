@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -42,6 +43,10 @@ def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
                 mininterval=1.0, dynamic_ncols=True)
 
 
+def search_engine(target: Target) -> Elasticsearch:
+    return Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
+
+
 async def connect(target: Target) -> asyncpg.Connection:
     # Commits wait for their WAL (whatever the server's default): VACUUM cannot mark a page all-visible while its
     # rows' asynchronous commit is not yet flushed, and a bulk load vacuums right after its COPY.
@@ -53,15 +58,16 @@ async def load(target: Target, folders: list[Path], quiet: bool = False,
                log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> Summary:
     """Each dataset folder replaced as one unit (or left as it was when refused or unchanged)."""
     summary, began = Summary(), time.monotonic()
-    es = Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
+    es = search_engine(target)
     conn = await connect(target)
     try:
         await store.ensure_schema(conn)
         for folder in folders:
+            started = datetime.now(UTC)  # the refusal's record covers its checks
             try:
                 prepared = await asyncio.to_thread(datasets.prepare, folder)
             except Refused as refusal:
-                await store.record(conn, folder.name, "refused", store.datetime.now(store.UTC),
+                await store.record(conn, folder.name, "refused", started,
                                    datasets.checksum(folder), detail=refusal.problems.report())
                 summary.outcomes[folder.name], summary.refusals = "refused", [*summary.refusals, refusal]
                 log(f"{folder.name}: refused ({refusal.problems.total} problems)")
@@ -81,7 +87,7 @@ async def load(target: Target, folders: list[Path], quiet: bool = False,
 
 
 async def delete(target: Target, dataset_id: str) -> bool:
-    es = Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
+    es = search_engine(target)
     conn = await connect(target)
     try:
         await store.ensure_schema(conn)
@@ -152,7 +158,7 @@ async def load_all(target: Target, folders: list[Path], production_views: bool =
     finally:
         await conn.close()
     if with_documents:
-        es = Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
+        es = search_engine(target)
         try:
             documents.replace_all(es, target.es_index, documents_)
         finally:
