@@ -13,6 +13,8 @@ FUZZ_SECONDS ?= 900
 LOAD_SECONDS ?= 60
 LOAD_USERS ?= 16
 export SAM_CLI_TELEMETRY := 0
+# The layers as Lambda puts them on sys.path, for every tool the targets run.
+export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
 
 .PHONY: up down data demo-files ingest ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod bench-ingest \
 	fuzz load
@@ -34,10 +36,9 @@ up: $(VENV)/.installed
 down: $(VENV)/.installed
 	@$(PY) devtools/services.py down
 
-LAYERS := PYTHONPATH=layers/catalogue:layers/ingestion
 
 data: up
-	@$(LAYERS) $(PY) devtools/load_data.py --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+	@$(PY) devtools/load_data.py --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
 
 # SPEC 7 input files of the demo data (one folder per dataset), e.g. to try `make ingest` on.
 demo-files: $(VENV)/.installed
@@ -48,11 +49,11 @@ demo-files: $(VENV)/.installed
 # Load (replace) every dataset folder under SOURCE, or the one SOURCE is; remove one dataset.
 ingest: up
 	@test -n "$(SOURCE)" || { echo "usage: make ingest SOURCE=<folder>" >&2; exit 2; }
-	@$(LAYERS) $(PY) -m ingestion load "$(SOURCE)"
+	@$(PY) -m ingestion load "$(SOURCE)"
 
 ingest-delete: up
 	@test -n "$(DATASET)" || { echo "usage: make ingest-delete DATASET=<dataset_id>" >&2; exit 2; }
-	@$(LAYERS) $(PY) -m ingestion delete "$(DATASET)"
+	@$(PY) -m ingestion delete "$(DATASET)"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -67,12 +68,12 @@ demo: data serve
 
 # 20 M rows, built once into catalogue_bench (QUICK=1: 1 M rows; EXTRA_INDEXES=1: with devtools/sql/extra_indexes.sql)
 bench: up
-	@$(LAYERS) $(PY) devtools/bench.py $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
+	@$(PY) devtools/bench.py $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
 		$(if $(EXTRA_INDEXES),--extra-indexes)
 
 # Ingestion at 20 M rows (QUICK=1: 1 M): full load from files, one 100 k-row dataset replaced both ways; BENCHMARKS.md
 bench-ingest: up
-	@$(LAYERS) $(PY) devtools/bench_ingest.py $(if $(QUICK),--quick) $(if $(RELOAD),--reload)
+	@$(PY) devtools/bench_ingest.py $(if $(QUICK),--quick) $(if $(RELOAD),--reload)
 
 # Schemathesis against the local server on the loaded catalogue: at least FUZZ_REQUESTS requests within FUZZ_SECONDS,
 # no 5xx, no answer the served OpenAPI document does not declare; RELIABILITY.md

@@ -50,6 +50,7 @@ from catalogue.endpoints import search
 from catalogue.endpoints.search import query as queries
 from catalogue.endpoints.search.response import search_results
 from catalogue.parameters import check
+from catalogue_common.settings import settings
 from elasticsearch import Elasticsearch
 from lambda_events import http_api_event, load_template
 from lambda_runtime import LambdaContext, load_function
@@ -212,7 +213,7 @@ def in_process(loop: asyncio.AbstractEventLoop, mix: list[Shape], reps: int, han
 
 def round_trips(loop: asyncio.AbstractEventLoop, mix: list[Shape]) -> None:
     """PostgreSQL round trips and Elasticsearch requests per warm request, through counting proxies."""
-    pg, es = RoundTripCounter(55432), RoundTripCounter(59200)
+    pg, es = RoundTripCounter(settings().ps_port), RoundTripCounter(settings().es_port)
     original = clients._stores  # the clients the timed rounds used, on this loop
     proxied = clients.Stores(replace(original.config, ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}"), loop)
     clients._stores = proxied
@@ -241,7 +242,7 @@ def scans_of_perturb_seq(plan: dict) -> list[tuple[str, str]]:
 def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> None:
     """EXPLAIN ANALYZE of each shape's query: the scans of perturb_seq, and the server's execution time."""
     async def explain() -> None:
-        conn = await asyncpg.connect(load_data.PG_DSN.format(database=database),
+        conn = await asyncpg.connect(settings().superuser_dsn(database),
                                      server_settings={"plan_cache_mode": "force_custom_plan"})
         try:
             for shape in mix:
@@ -512,7 +513,7 @@ async def set_extra_indexes(database: str, wanted: bool) -> None:
     """Builds devtools/sql/extra_indexes.sql, or drops what it builds, so each run states which indexes it had."""
     sql = next(p for p in EXTRA_INDEXES if p.exists()).read_text()
     names = [line.split()[5] for line in sql.splitlines() if line.startswith("CREATE INDEX")]
-    conn = await asyncpg.connect(load_data.PG_DSN.format(database=database))
+    conn = await asyncpg.connect(settings().superuser_dsn(database))
     try:
         present = await conn.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = ANY($1)", names)
         if wanted and present < len(names):
@@ -539,10 +540,10 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # Mangum adopts the current loop: the handler shares the layer's clients
     rows, database, _ = SCALES[scale]
-    conn = loop.run_until_complete(asyncpg.connect(load_data.PG_DSN.format(database=database)))
+    conn = loop.run_until_complete(asyncpg.connect(settings().superuser_dsn(database)))
     versions = loop.run_until_complete(conn.fetchval("SHOW server_version"))
     loop.run_until_complete(conn.close())
-    es_version = Elasticsearch(load_data.ES_URL).info()["version"]["number"]
+    es_version = Elasticsearch(**settings().elasticsearch_options()).info()["version"]["number"]
     store = ROOT / ".local" / "bench" / f"{scale}{'-extra' if args.extra_indexes else ''}"
     try:
         if args.only != "catalogue":
@@ -565,7 +566,7 @@ def search_part(loop: asyncio.AbstractEventLoop, args: argparse.Namespace, scale
                 es_version: str, store: Path) -> None:
     """GET /v1/search: every shape, ours against the baseline, in process, over HTTP, and cold starts."""
     rows, database, _ = SCALES[scale]
-    conn = loop.run_until_complete(asyncpg.connect(load_data.PG_DSN.format(database=database)))
+    conn = loop.run_until_complete(asyncpg.connect(settings().superuser_dsn(database)))
     genes = loop.run_until_complete(pick_genes(conn))
     loop.run_until_complete(conn.close())
     mix = shapes(genes)

@@ -20,12 +20,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import asyncpg
-import load_data
 from bench import log, percentiles, scans_of_perturb_seq, stdout_discarded, write_benchmarks_md
 from catalogue import clients
 from catalogue.endpoints import datasets as datasets_endpoint
 from catalogue.endpoints import rows as rows_endpoint
 from catalogue.parameters import check
+from catalogue_common.settings import settings
 from lambda_events import Route, http_api_event, routes_from_template
 from lambda_runtime import LambdaContext, load_function
 from roundtrips import RoundTripCounter
@@ -195,7 +195,7 @@ def summary(shape: Shape, body: str) -> dict[str, Any]:
 def round_trips(loop: asyncio.AbstractEventLoop, mix: list[Shape], functions: dict[str, Callable]) -> None:
     """PostgreSQL round trips and Elasticsearch requests of one warm request, through counting proxies; and the
     PostgreSQL queries it ran (for EXPLAIN)."""
-    pg, es = RoundTripCounter(55432), RoundTripCounter(59200)
+    pg, es = RoundTripCounter(settings().ps_port), RoundTripCounter(settings().es_port)
     original = clients._stores  # the clients the timed rounds used, on this loop
     proxied = clients.Stores(replace(original.config, ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}"), loop)
     recorded: list[tuple[str, tuple]] = []
@@ -234,7 +234,7 @@ def scans(plan: dict) -> list[tuple[str, str, str]]:
 def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) of each query a shape's request ran, on a connection with the API's settings."""
     async def explain() -> None:
-        conn = await asyncpg.connect(load_data.PG_DSN.format(database=database), server_settings=API_SETTINGS)
+        conn = await asyncpg.connect(settings().superuser_dsn(database), server_settings=API_SETTINGS)
         try:
             for shape in mix:
                 explained = []
@@ -364,7 +364,7 @@ def report(result: dict[str, Any], previous: dict[str, Any] | None) -> str:
 def run(loop: asyncio.AbstractEventLoop, *, scale: str, variant: str, rows: int, database: str, reps: int,
         store: Path, common: dict[str, Any]) -> str:
     """The catalogue routes' benchmark on `loop` (the one the layer's clients live on); returns the section text."""
-    conn = loop.run_until_complete(asyncpg.connect(load_data.PG_DSN.format(database=database)))
+    conn = loop.run_until_complete(asyncpg.connect(settings().superuser_dsn(database)))
     try:
         pick = loop.run_until_complete(picks(conn))
     finally:

@@ -2,7 +2,7 @@
 one 100 k-row dataset with the chosen design (per-dataset maintained relations) and with the global refresh of
 production's materialised views.
 
-    PYTHONPATH=layers/catalogue:layers/ingestion python devtools/bench_ingest.py [--quick]   # make bench-ingest
+    PYTHONPATH=layers/common:layers/catalogue:layers/ingestion python devtools/bench_ingest.py [--quick]   # make bench-ingest
 
 1. The full load: the demo files of the benchmark catalogue (the one `make bench` measures search on) loaded by the
    ingestion's bulk path, timed (and skipped with the figure of the last run when the data is already in place and
@@ -32,8 +32,8 @@ import asyncpg
 import bench
 import demo_data
 import load_data
+from catalogue_common.settings import Settings, settings
 from ingestion import dataset, relations, run, store
-from ingestion.config import Target
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".local" / "bench" / "ingest"
@@ -81,7 +81,7 @@ async def timed(coroutine) -> float:  # noqa: ANN001
     return time.perf_counter() - began
 
 
-async def replacements(target: Target) -> dict:
+async def replacements(target: Settings) -> dict:
     a, b = version(77), version(78)
     out: dict[str, list[float]] = {"add_s": [], "replace_s": [], "global_refresh_s": [], "concurrent_refresh_s": []}
     out["add_s"].append(await timed(run.load(target, [a], quiet=True)))
@@ -118,7 +118,7 @@ async def _concurrent(conn: asyncpg.Connection) -> None:
         await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")
 
 
-async def settle(target: Target) -> dict:
+async def settle(target: Settings) -> dict:
     await run.delete(target, DATASET_ID)
     conn = await run.connect(target)
     try:
@@ -160,7 +160,7 @@ def main() -> None:
     figures: dict = {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                      "machine": ", ".join(f"{k} {v}" for k, v in bench.machine().items())}
     figures["full_load"] = full_load(scale, args.reload)
-    target = Target.from_env(database, index)
+    target = settings("ingest").at(database, index)
     log("replacing a 100 k-row dataset ...")
     figures["replace"] = asyncio.run(replacements(target))
     figures["settle"] = asyncio.run(settle(target))

@@ -1,4 +1,5 @@
-"""Local Elasticsearch 8 (one node, no security) on http://127.0.0.1:59200, data under `.local/es`.
+"""Local Elasticsearch 8 (one node, no security) on 127.0.0.1 at the port of ES_URL (default 59200, from the settings),
+data under `.local/es`.
 
 The node is the `org.elasticsearch:elasticsearch` server jar and its Netty4 plugin from Maven Central, embedded by
 the small launcher in `devtools/elasticsearch` (see its pom.xml). Needs `java` (17 or newer) and `mvn`; Maven
@@ -24,6 +25,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from catalogue_common.settings import settings
+
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "devtools" / "elasticsearch"
 TARGET = PROJECT / "target"
@@ -32,7 +35,7 @@ LIB = TARGET / "lib"
 STAMP = TARGET / "es-launcher.stamp"
 M2 = ROOT / ".local" / "m2"
 HOME = ROOT / ".local" / "es"
-PORT = 59200
+PORT = settings().es_port  # the port of ES_URL, which every client reads from the same settings
 MAIN_CLASS = "catalogue.devtools.EsLauncher"
 # Appended to by ES_JAVA_OPTS (e.g. ES_JAVA_OPTS="-Xmx2g"); later flags win.
 JVM_OPTIONS = ("-Xms512m", "-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Dfile.encoding=UTF-8", "-Djava.awt.headless=true")

@@ -20,16 +20,14 @@ from pathlib import Path
 
 import asyncpg
 import demo_data
+from catalogue_common.settings import settings
 from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import ApiError as ElasticsearchApiError
 from elasticsearch.exceptions import TransportError
 from ingestion import relations, run, store
-from ingestion.config import Target
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ROOT / ".local" / "demo-files"
-PG_DSN = "postgresql://postgres@127.0.0.1:55432/{database}"
-ES_URL = "http://127.0.0.1:59200"
 
 
 def log(message: str) -> None:
@@ -55,7 +53,7 @@ def demo_files(rows: int, datasets: int, seed: int) -> Path:
 
 
 async def ensure_database(database: str) -> None:
-    conn = await asyncpg.connect(PG_DSN.format(database="postgres"))
+    conn = await asyncpg.connect(settings().superuser_dsn("postgres"))
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             await conn.execute(f'CREATE DATABASE "{database}"')
@@ -66,7 +64,7 @@ async def ensure_database(database: str) -> None:
 async def loaded(database: str) -> dict | None:
     """What a demo load put into `database` (rows, datasets, seed, schema), or None."""
     try:
-        conn = await asyncpg.connect(PG_DSN.format(database=database))
+        conn = await asyncpg.connect(settings().superuser_dsn(database))
     except asyncpg.InvalidCatalogNameError:  # no such database
         return None
     try:
@@ -88,7 +86,7 @@ def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed
         return False
     if es_index is None:
         return True
-    es = Elasticsearch(ES_URL)
+    es = Elasticsearch(**settings().elasticsearch_options())
     return bool(es.indices.exists(index=es_index)) and es.count(index=es_index)["count"] == datasets
 
 
@@ -114,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
                           "schema": schema_version(), "production_views": args.production_views})
     try:
         asyncio.run(ensure_database(args.database))
-        summary = asyncio.run(run.load_all(Target.from_env(args.database, args.es_index),
+        summary = asyncio.run(run.load_all(settings("ingest").at(args.database, args.es_index),
                                            sorted(p for p in folder.iterdir() if p.is_dir()),
                                            args.production_views, comment, with_documents=not args.no_es))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ElasticsearchApiError, TransportError) as error:

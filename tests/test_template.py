@@ -158,10 +158,12 @@ def test_every_functions_folder_is_in_the_template() -> None:
 
 
 def test_the_api_functions_have_the_api_layer_and_the_ingestion_function_only_its_own() -> None:
-    """Lambda's 250 MB limit: the ingestion layer (pyarrow) and the API's layer are never both on one function."""
+    """Lambda's 250 MB limit: the ingestion layer (pyarrow) and the API's layer are never both on one function; the
+    common layer (one settings module, TLS included) is on every function."""
     for logical_id, properties in functions_of_template().items():
         layers = [ref["Ref"] for ref in properties["Layers"]]
-        assert layers == (["IngestionLayer"] if logical_id == "IngestFunction" else ["CatalogueLayer"]), logical_id
+        own = "IngestionLayer" if logical_id == "IngestFunction" else "CatalogueLayer"
+        assert layers == ["CommonLayer", own], logical_id
 
 
 def test_the_ingestion_function_is_started_by_marker_objects_and_reads_only_its_secrets() -> None:
@@ -255,8 +257,8 @@ def test_event_file_is_what_api_gateway_sends(path: Path) -> None:
 # Runs in `python -I -S`: no site-packages, no PYTHONPATH, no script folder; only the stdlib is on sys.path.
 INVOKE = """
 import importlib.util, json, sys, traceback
-out, function_dir, layer_dir, runtime_file, repo, *events = sys.argv[1:]
-sys.path[:0] = [function_dir, layer_dir]
+out, function_dir, layer_dirs, runtime_file, repo, *events = sys.argv[1:]
+sys.path[:0] = [function_dir, *layer_dirs.split(":")]
 assert not any(p.startswith(repo) for p in sys.path), sys.path
 # The fake Lambda runtime (stdlib only) is loaded from its file, without putting the repository on sys.path.
 spec = importlib.util.spec_from_file_location("lambda_runtime", runtime_file)
@@ -285,12 +287,13 @@ def responses(build_dir: Path, catalogue: dict, tmp_path_factory: pytest.TempPat
     results: dict[Path, Any] = {}
     for events_dir in sorted({p.parent for p in API_EVENTS}):
         function = function_of(events_dir.name)
-        [layer] = [ref["Ref"] for ref in load_template(TEMPLATE)["Resources"][function]["Properties"]["Layers"]]
-        assert layer in resources and function in resources
+        layers = [ref["Ref"] for ref in load_template(TEMPLATE)["Resources"][function]["Properties"]["Layers"]]
+        assert all(layer in resources for layer in layers) and function in resources
         out = work / f"{function}.json"
         events = sorted(str(p) for p in events_dir.glob("*.json"))
         command = [sys.executable, "-I", "-S", "-c", INVOKE, str(out), str(build_dir / function)]
-        command += [str(build_dir / layer / "python"), str(ROOT / "devtools" / "lambda_runtime.py"), str(ROOT), *events]
+        command += [":".join(str(build_dir / layer / "python") for layer in layers),
+                    str(ROOT / "devtools" / "lambda_runtime.py"), str(ROOT), *events]
         run = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=600, check=False)
         if run.returncode != 0:
             message = f"{function} from the build, in a fresh interpreter:\n{run.stderr[-4000:]}"

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from tests.catalogue.reference import CatalogueReference, Row
-from tests.support import fetch
+from tests.support import fetch, search_engine
 
 
 @pytest.fixture(scope="session")
@@ -13,6 +12,6 @@ def ref(catalogue: dict) -> CatalogueReference:
     rows = [Row(*r) for r in fetch(catalogue["database"],
                                    "SELECT dataset_id, perturbed_target_symbol, gene, log2foldchange, padj, basemean"
                                    " FROM perturb_seq")]
-    es = Elasticsearch("http://127.0.0.1:59200")
+    es = search_engine()
     documents = [h["_source"] for h in es.search(index=catalogue["index"], size=10_000)["hits"]["hits"]]
     return CatalogueReference(rows, documents)

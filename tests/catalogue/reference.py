@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from tests.support import search_engine
 
 LABELS = ("tissue", "cell_type", "cell_line", "sex", "developmental_stage", "disease", "library_perturbation_type")
 
@@ -219,7 +219,7 @@ class CatalogueReference(Reference):
 
 def relevance_order(index: str, text: str) -> list[str]:
     """The spec orders by Elasticsearch relevance: the scores of the text over the eight fields, ties by id."""
-    es = Elasticsearch("http://127.0.0.1:59200")
+    es = search_engine()
     fields = ["dataset_id", "tissue_labels", "cell_type_labels", "cell_line_labels", "sex_labels",
               "developmental_stage_labels", "disease_labels", "library_perturbation_type_labels"]
     hits = es.search(index=index, size=10_000, query={"multi_match": {

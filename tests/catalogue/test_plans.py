@@ -64,7 +64,7 @@ def test_no_sequential_scan_of_perturb_seq_in_any_shape(genes: dict[str, list[st
 def plan_of(sql: str, args: list, analyze: bool = False) -> dict:
     """The plan with the API's session settings (no parallel plans)."""
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
-    return json.loads(fetch(DATABASE, f"EXPLAIN ({options}) " + sql, *args, settings=API_SETTINGS)[0][0])[0]
+    return json.loads(fetch(DATABASE, f"EXPLAIN ({options}) " + sql, *args, server_settings=API_SETTINGS)[0][0])[0]
 
 
 def perturb_seq_nodes(plan: dict) -> list[dict]:

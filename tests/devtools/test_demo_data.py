@@ -9,9 +9,8 @@ import demo_data
 import load_data
 import numpy as np
 import pytest
-from elasticsearch import Elasticsearch
 
-from tests.support import fetch, load_catalogue, run
+from tests.support import fetch, load_catalogue, run, search_engine
 
 REPRO_DB = "catalogue_repro"
 
@@ -89,7 +88,7 @@ def test_facets_have_several_values_some_shared():
 
 def test_catalogue_of_160_datasets_has_160_documents_and_160_datasets(catalogue):
     assert catalogue["datasets"] == 160
-    es = Elasticsearch("http://127.0.0.1:59200")
+    es = search_engine()
     assert es.count(index=catalogue["index"])["count"] == 160
     assert fetch(catalogue["database"], "SELECT count(DISTINCT dataset_id) FROM perturb_seq")[0][0] == 160
     documents = [h["_source"] for h in es.search(index=catalogue["index"], size=200)["hits"]["hits"]]

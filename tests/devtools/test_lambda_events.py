@@ -134,7 +134,7 @@ def test_routes_from_the_project_template() -> None:
     search = routes["GET /v1/search"]
     assert (search.function, search.handler) == ("SearchFunction", "app.handler")
     assert search.code_uri == "functions/search/"
-    assert search.layers == ("layers/catalogue/",)
+    assert search.layers == ("layers/common/", "layers/catalogue/")
     assert (search.timeout, search.memory_size) == (10, 512)
 
 

@@ -5,9 +5,9 @@ import math
 
 import asyncpg
 import pytest
-from elasticsearch import Elasticsearch
+from catalogue_common.settings import settings
 
-from tests.support import fetch, run
+from tests.support import fetch, run, search_engine
 
 SPEC_INDEXES = {
     "idx_dataset_padj": "(dataset_id, padj)",
@@ -59,7 +59,7 @@ def test_views_agree_with_a_brute_force_group_by(catalogue, view, key, extra):
 ])
 def test_the_api_role_can_read_but_not_write(catalogue, statement):
     async def attempt() -> None:
-        conn = await asyncpg.connect(host="127.0.0.1", port=55432, user="catalogue_api", password="catalogue_api",
+        conn = await asyncpg.connect(host=settings().ps_host, port=settings().ps_port, user="catalogue_api",
                                      database=catalogue["database"])
         try:
             assert await conn.fetchval("SELECT count(*) FROM perturb_seq") == catalogue["rows"]
@@ -71,7 +71,7 @@ def test_the_api_role_can_read_but_not_write(catalogue, statement):
 
 
 def test_elasticsearch_index_has_the_dynamic_mapping(catalogue):
-    es = Elasticsearch("http://127.0.0.1:59200")
+    es = search_engine()
     properties = es.indices.get_mapping(index=catalogue["index"])[catalogue["index"]]["mappings"]["properties"]
     for field in ("dataset_id", "tissue_labels", "cell_type_labels", "library_perturbation_type_labels"):
         assert properties[field]["type"] == "text"

@@ -11,6 +11,7 @@ import asyncpg
 import es_server
 import pg_server
 import pytest
+from catalogue_common.settings import settings
 from elasticsearch import AsyncElasticsearch
 
 from tests.support import fetch, run
@@ -62,8 +63,8 @@ def test_elasticsearch_starts_from_an_empty_directory_and_passes_the_product_che
 
 
 def test_the_development_services_listen_on_loopback_only(stores_up):
-    assert pg_server.is_up(55432) and es_server.is_up(59200)
+    assert pg_server.is_up(settings().ps_port) and es_server.is_up(settings().es_port)
     assert fetch("postgres", "SHOW listen_addresses")[0][0] == "127.0.0.1"
-    with urllib.request.urlopen("http://127.0.0.1:59200/_nodes/_local/settings") as response:
+    with urllib.request.urlopen(f"{settings().es_url}/_nodes/_local/settings") as response:
         node = next(iter(json.load(response)["nodes"].values()))
     assert node["settings"]["network"]["host"] == "127.0.0.1"

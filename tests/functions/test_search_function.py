@@ -7,10 +7,11 @@ from pathlib import Path
 import pg_server
 import pytest
 from catalogue import clients
+from catalogue_common.settings import settings
 from lambda_runtime import LambdaContext, load_function
 from roundtrips import RoundTripCounter
 
-from tests.support import body, fetch
+from tests.support import body, fetch, search_engine
 
 EVENTS = sorted((Path(__file__).resolve().parents[2] / "events" / "search").glob("*.json"))
 
@@ -84,7 +85,7 @@ def test_store_down_answers_503_without_internals(function, catalogue: dict, wit
                                    "phenotype_gene_name=GAPDH", "perturbation_gene_name=TP53&group_by=effect_gene_name",
                                    "dataset_metadata=blood&phenotype_gene_name=MYC&change_direction=increased"])
 def test_one_database_round_trip_and_one_search_per_request(function, catalogue: dict, with_stores, query: str):
-    pg, es = RoundTripCounter(55432), RoundTripCounter(59200)
+    pg, es = RoundTripCounter(settings().ps_port), RoundTripCounter(settings().es_port)
     try:
         with_stores(ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}")
         assert invoke(function, event(query))["statusCode"] == 200  # connects and prepares: not counted
@@ -112,8 +113,7 @@ def test_store_timeout_answers_504(function, catalogue: dict, with_stores):
 
 
 def test_label_list_with_two_entries_answers_500_data_integrity(function, catalogue: dict, with_stores):
-    from elasticsearch import Elasticsearch
-    es, index = Elasticsearch("http://127.0.0.1:59200"), "test-integrity-dataset-summary-v1"
+    es, index = search_engine(), "test-integrity-dataset-summary-v1"
     es.index(index=index, id="datlinger_2017", refresh=True, document={
         "dataset_id": "datlinger_2017", "tissue_labels": ["blood", "lymph node"], "cell_type_labels": ["T cell"]})
     invoke(function, event())

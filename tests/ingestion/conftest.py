@@ -8,16 +8,16 @@ from pathlib import Path
 import demo_data
 import load_data
 import pytest
+from catalogue_common.settings import Settings, settings
 from ingestion import run
-from ingestion.config import Target
 
 from tests.support import LOOP
 
 DATABASE, INDEX = "catalogue_ingest_test", "test-ingest-dataset-summary-v1"
 
 
-def target(database: str = DATABASE, index: str = INDEX) -> Target:
-    return Target.from_env(database, index)
+def target(database: str = DATABASE, index: str = INDEX) -> Settings:
+    return settings("ingest").at(database, index)
 
 
 def ingest(coroutine):

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-from elasticsearch import Elasticsearch
+from catalogue_common.settings import settings
 from lambda_runtime import LambdaContext, load_function
 from moto import mock_aws
 
-from tests.support import fetch
+from tests.support import fetch, search_engine
 
 from .conftest import DATABASE, INDEX
 
@@ -33,6 +33,7 @@ def s3(monkeypatch, catalogue_a: Path):
     for name, value in {"AWS_DEFAULT_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "PS_DB": DATABASE, "ES_INDEX": INDEX}.items():
         monkeypatch.setenv(name, value)
+    settings.cache_clear()  # the function reads its settings when it starts: these, not the suite's
     with mock_aws():
         client = boto3.client("s3")
         bucket = event("ready")["Records"][0]["s3"]["bucket"]["name"]
@@ -84,7 +85,7 @@ def test_a_delete_marker_removes_the_dataset_from_both_stores(s3):
     result = load_function("ingest").handler(event("delete"), LambdaContext("IngestFunction", 900, 3008))
     assert result["results"] == [{"dataset_id": "datlinger_2017", "outcome": "deleted"}]
     assert rows("datlinger_2017") == 0
-    assert not Elasticsearch("http://127.0.0.1:59200").exists(index=INDEX, id="datlinger_2017")
+    assert not search_engine().exists(index=INDEX, id="datlinger_2017")
 
 
 def test_other_objects_are_ignored(s3):
@@ -95,8 +96,8 @@ def test_other_objects_are_ignored(s3):
 
 INVOKE = """
 import json, sys
-out, function_dir, layer_dir, runtime_dir, event_file = sys.argv[1:]
-sys.path[:0] = [function_dir, layer_dir]
+out, function_dir, layer_dirs, runtime_dir, event_file = sys.argv[1:]
+sys.path[:0] = [function_dir, *layer_dirs.split(":")]
 sys.path.append(runtime_dir)  # what the Lambda runtime provides: boto3
 from app import handler
 class Context:
@@ -136,8 +137,9 @@ def test_the_built_function_loads_a_dataset_from_s3(build_dir: Path, catalogue_a
         client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
         upload(client, bucket, demo_files / "b" / "datlinger_2017")
         out = tmp_path / "result.json"
-        command = [sys.executable, "-I", "-S", "-c", INVOKE, str(out), str(build_dir / "IngestFunction"),
-                   str(build_dir / "IngestionLayer" / "python"), str(runtime), str(EVENTS / "ready.json")]
+        layers = ":".join(str(build_dir / layer / "python") for layer in ("CommonLayer", "IngestionLayer"))
+        command = [sys.executable, "-I", "-S", "-c", INVOKE, str(out), str(build_dir / "IngestFunction"), layers,
+                   str(runtime), str(EVENTS / "ready.json")]
         run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-4000:]
     finally:

@@ -7,17 +7,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from elasticsearch import Elasticsearch
+from catalogue_common.settings import settings
 from ingestion import relations, run
 
 from tests.catalogue.reference import Reference, Row, approx_equal
 from tests.catalogue.test_search_contract import call, expected, random_cases
-from tests.support import fetch
+from tests.support import fetch, search_engine
 
 from .conftest import DATABASE, INDEX, fresh, ingest, target
 
 REFERENCE = "catalogue_ingest_reference"
-ES = Elasticsearch("http://127.0.0.1:59200")
+ES = search_engine()
 
 
 def contents(database: str) -> dict[str, list[tuple]]:
@@ -148,9 +148,9 @@ def test_the_writer_role_loads_and_deletes_but_cannot_change_the_schema(catalogu
     shutil.rmtree(catalogue_a / "datlinger_2017")
     shutil.copytree(demo_files / "b" / "datlinger_2017", catalogue_a / "datlinger_2017")
     monkeypatch.setenv("PS_USER", "catalogue_ingest")
-    monkeypatch.setenv("PS_PASSWORD", "catalogue_ingest")
+    settings.cache_clear()
     writer = target()
-    assert writer.dsn_parts["user"] == "catalogue_ingest"
+    assert writer.ps_user == "catalogue_ingest"
     assert ingest(run.load(writer, [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
         "datlinger_2017": "loaded"}
     assert ingest(run.delete(writer, "adamson_2016_pilot")) is True
@@ -166,6 +166,7 @@ def test_the_writer_role_loads_and_deletes_but_cannot_change_the_schema(catalogu
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             ingest(attempt(statement))
     monkeypatch.undo()  # the reference build is made by the superuser
+    settings.cache_clear()
     shutil.rmtree(catalogue_a / "adamson_2016_pilot")
     assert_as_bulk_built(sorted(catalogue_a.iterdir()))
 

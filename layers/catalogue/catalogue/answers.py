@@ -7,10 +7,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from catalogue_common.settings import settings
 from starlette.requests import Request
 from starlette.responses import Response
-
-from .config import settings
 
 JSON = "application/json"
 

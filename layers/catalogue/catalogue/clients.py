@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
@@ -20,9 +19,9 @@ from typing import Any, TypeVar
 import asyncpg
 import elasticsearch
 from aws_lambda_powertools import Logger, Tracer
+from catalogue_common.settings import Settings, settings
 from elasticsearch import AsyncElasticsearch
 
-from .config import Settings, settings
 from .errors import StoreTimeout, StoreUnavailable
 
 logger, tracer = Logger(), Tracer()
@@ -89,32 +88,13 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     statements and never changes session state (no SET, LISTEN, advisory locks or temporary tables)."""
 
 
-def postgres_tls(config: Settings) -> ssl.SSLContext | str | bool:
-    """asyncpg's `ssl` for PS_SSLMODE, as libpq reads sslmode. verify-ca and verify-full check the server's
-    certificate against PS_SSLROOTCERT only, or the system's trusted CAs when it is unset (RDS Proxy presents a
-    publicly trusted certificate); verify-full checks its host name too. The other modes do not verify."""
-    mode = config.ps_sslmode
-    if mode == "disable":
-        return False
-    if mode in ("allow", "prefer", "require"):
-        return mode
-    context = ssl.create_default_context(cafile=config.ps_sslrootcert)
-    context.check_hostname = mode == "verify-full"
-    return context
-
-
 class Stores:
     def __init__(self, config: Settings, loop: asyncio.AbstractEventLoop) -> None:
         self.config, self.loop = config, loop
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
-        self.postgres_tls = postgres_tls(config)
-        # An https URL is always verified: against ES_CA_CERTS when set, else certifi's bundle.
-        tls = ({"verify_certs": True, **({"ca_certs": config.es_ca_certs} if config.es_ca_certs else {})}
-               if config.es_url.startswith("https://") else {})
-        self.es = AsyncElasticsearch(
-            config.es_url, request_timeout=config.store_timeout, max_retries=1, retry_on_timeout=False,
-            basic_auth=(config.es_username, config.es_password or "") if config.es_username else None, **tls)
+        self.es = AsyncElasticsearch(**config.elasticsearch_options(), request_timeout=config.store_timeout,
+                                     max_retries=1, retry_on_timeout=False)
 
     async def _postgres_password(self) -> str | None:
         """Called by asyncpg for every new connection. Reading a secret may reach Secrets Manager or SSM (when its
@@ -127,11 +107,9 @@ class Stores:
                 c = self.config
                 # One request at a time per Lambda environment: two connections cover a replacement in flight.
                 self._pool = await asyncpg.create_pool(
-                    host=c.ps_host, port=c.ps_port, user=c.ps_user, password=self._postgres_password, database=c.ps_db,
+                    **c.postgres_options(password=self._postgres_password),
                     min_size=0, max_size=2, timeout=c.store_timeout, command_timeout=c.store_timeout,
-                    ssl=self.postgres_tls,
-                    statement_cache_size=c.ps_statement_cache_size, max_inactive_connection_lifetime=300,
-                    reset=_keep_session,
+                    max_inactive_connection_lifetime=300, reset=_keep_session,
                     server_settings={"application_name": "catalogue-api",
                                      "statement_timeout": str(int(c.store_timeout * 1000)),
                                      # The best plan depends on the genes asked for (common, rare, absent):

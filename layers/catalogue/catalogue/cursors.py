@@ -14,8 +14,8 @@ import hmac
 from typing import Any
 
 import orjson
+from catalogue_common.settings import settings
 
-from .config import settings
 from .errors import InvalidParameter
 
 MAX_LENGTH = 1000

@@ -1,7 +1,6 @@
 """One Lambda function = a FastAPI app + a Mangum handler wrapped in Powertools; a function file adds its route."""
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,16 +8,17 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from catalogue_common.settings import ConfigurationError, settings
 from fastapi import APIRouter, FastAPI
 from mangum import Mangum
 
 from . import errors
 from .clients import request_deadline
-from .config import DEADLINE_MARGIN_SECONDS, ConfigurationError, settings
 
-# The template sets POWERTOOLS_METRICS_NAMESPACE per stage; the default keeps local runs valid.
 logger, tracer = Logger(), Tracer()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "PerturbationCatalogue"))
+metrics = Metrics()  # its namespace is set from the settings when a function starts (make_function)
+# A request's store calls must end this long before the function's own timeout, so that the 504 gets out.
+DEADLINE_MARGIN_SECONDS = 0.5
 Handler = Callable[[dict, Any], dict]
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 
@@ -83,7 +83,7 @@ def make_function(router: APIRouter) -> tuple[FastAPI, Handler]:
     configuration is validated here, when the environment starts: a malformed variable fails the start with a log
     line naming it, rather than every request with an anonymous 500."""
     try:
-        settings()
+        metrics.namespace = settings().metrics_namespace
     except ConfigurationError as error:
         logger.error("invalid configuration", extra={"error": str(error)})
         raise

@@ -1,7 +1,8 @@
 """python -m ingestion load SOURCE | delete DATASET_ID | history [DATASET_ID]
 
 SOURCE is one dataset folder (holding metadata.json) or a folder of dataset folders. Connection settings come
-from the environment (see ingestion.config); exit status 1 when a dataset was refused, 2 on an error.
+from the environment, read by catalogue_common.settings like the API's (TLS included); exit status 1 when a dataset
+was refused, 2 on an error (a malformed setting among them).
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import sys
 from pathlib import Path
 
 import asyncpg
+from catalogue_common.settings import ConfigurationError, Settings, settings
 from elasticsearch.exceptions import ApiError, TransportError
 
 from . import dataset, run
-from .config import Target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("delete", help="remove a dataset from both stores").add_argument("dataset_id")
     commands.add_parser("history", help="the load record").add_argument("dataset_id", nargs="?")
     args = parser.parse_args(argv)
-    target = Target.from_env(args.database, args.es_index)
+    try:
+        target = settings("ingest").at(args.database, args.es_index)
+    except ConfigurationError as error:
+        print(f"ingestion: {error}", file=sys.stderr)
+        return 2
     try:
         if args.command == "load":
             if not args.source.is_dir():
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-async def history(target: Target, dataset_id: str | None) -> list[str]:
+async def history(target: Settings, dataset_id: str | None) -> list[str]:
     conn = await run.connect(target)
     try:
         records = await conn.fetch("SELECT * FROM catalogue_loads WHERE $1::text IS NULL OR dataset_id = $1 "

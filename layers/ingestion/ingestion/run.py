@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from catalogue_common.settings import Settings
 from elasticsearch import Elasticsearch
 from tqdm import tqdm
 
 from . import dataset as datasets
 from . import documents, store
-from .config import Target
 from .dataset import Dataset
 from .problems import Refused
 
@@ -43,18 +43,20 @@ def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
                 mininterval=1.0, dynamic_ncols=True)
 
 
-def search_engine(target: Target) -> Elasticsearch:
-    return Elasticsearch(target.es_url, basic_auth=target.es_auth, request_timeout=60)
+def search_engine(target: Settings) -> Elasticsearch:
+    """The writer's Elasticsearch client: the settings' node, credentials and certificate verification."""
+    return Elasticsearch(**target.elasticsearch_options(), request_timeout=60)
 
 
-async def connect(target: Target) -> asyncpg.Connection:
+async def connect(target: Settings) -> asyncpg.Connection:
+    """The writer's PostgreSQL connection, with the settings' TLS (PS_SSLMODE, PS_SSLROOTCERT) like the API's."""
     # Commits wait for their WAL (whatever the server's default): VACUUM cannot mark a page all-visible while its
     # rows' asynchronous commit is not yet flushed, and a bulk load vacuums right after its COPY.
-    return await asyncpg.connect(**target.dsn_parts, server_settings={"application_name": "catalogue-ingest",
-                                                                      "synchronous_commit": "on"})
+    return await asyncpg.connect(**target.postgres_options(), timeout=60,
+                                 server_settings={"application_name": "catalogue-ingest", "synchronous_commit": "on"})
 
 
-async def load(target: Target, folders: list[Path], quiet: bool = False,
+async def load(target: Settings, folders: list[Path], quiet: bool = False,
                log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> Summary:
     """Each dataset folder replaced as one unit (or left as it was when refused or unchanged)."""
     summary, began = Summary(), time.monotonic()
@@ -86,7 +88,7 @@ async def load(target: Target, folders: list[Path], quiet: bool = False,
     return summary
 
 
-async def delete(target: Target, dataset_id: str) -> bool:
+async def delete(target: Settings, dataset_id: str) -> bool:
     es = search_engine(target)
     conn = await connect(target)
     try:
@@ -129,7 +131,7 @@ class Phases:
         self("")
 
 
-async def load_all(target: Target, folders: list[Path], production_views: bool = False, comment: str | None = None,
+async def load_all(target: Settings, folders: list[Path], production_views: bool = False, comment: str | None = None,
                    quiet: bool = False, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
                    with_documents: bool = True) -> Summary:
     """The whole catalogue replaced by these folders: any refusal refuses the load, and nothing changes."""

@@ -20,12 +20,17 @@ from urllib.parse import unquote_plus
 
 import boto3
 from aws_lambda_powertools import Logger
+from catalogue_common.settings import ConfigurationError, settings
 
 from . import results, run
-from .config import Target
 from .dataset import METADATA
 
 logger = Logger(service="perturbation-catalogue-ingest")
+try:  # validated when the function starts: a malformed variable fails the start with a log line naming it
+    settings("ingest")
+except ConfigurationError as error:
+    logger.error("invalid configuration", extra={"error": str(error)})
+    raise
 MARKERS = ("_READY", "_DELETE")
 REPORT = "_REFUSED.txt"
 INPUTS = (METADATA, *results.NAMES)
@@ -48,7 +53,7 @@ async def handle(bucket: str, key: str, s3: Any) -> dict[str, Any]:
     dataset_id = prefix.rpartition("/")[2]
     if marker not in MARKERS or not dataset_id:
         return {"key": key, "outcome": "ignored"}
-    target = Target.from_env()
+    target = settings("ingest")
     if marker == "_DELETE":
         await run.delete(target, dataset_id)
         return {"dataset_id": dataset_id, "outcome": "deleted"}

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
+from catalogue_common.settings import settings
 from fastapi import APIRouter
 from pydantic import Field
 from starlette.responses import Response
@@ -18,7 +19,6 @@ from starlette.responses import Response
 from .. import schemas
 from ..answers import to_json
 from ..clients import stores
-from ..config import settings
 from ..parameters import StrictRoute
 
 CHECK_SECONDS = 1.0

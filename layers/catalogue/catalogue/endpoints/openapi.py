@@ -10,13 +10,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from catalogue_common.settings import settings
 from fastapi import APIRouter
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 
 from .. import schemas
 from ..answers import answer, to_json
-from ..config import settings
 from ..function import make_app
 from ..parameters import StrictRoute
 from . import dataset, datasets, genes, health, rows, search, summary

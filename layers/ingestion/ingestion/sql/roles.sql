@@ -1,12 +1,13 @@
 -- Two login roles. The API's may read the catalogue and nothing else; the writer (ingestion) may change its rows
--- but not its structure. Passwords here are the local development ones; deployed stages set their own.
+-- but not its structure. No password is set here: the local server trusts loopback, and a deployed stage sets each
+-- role's password itself (ALTER ROLE ... PASSWORD), kept in the secrets the template names.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'catalogue_api') THEN
-        CREATE ROLE catalogue_api LOGIN PASSWORD 'catalogue_api';
+        CREATE ROLE catalogue_api LOGIN;
     END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'catalogue_ingest') THEN
-        CREATE ROLE catalogue_ingest LOGIN PASSWORD 'catalogue_ingest';
+        CREATE ROLE catalogue_ingest LOGIN;
     END IF;
 END $$;
 ALTER ROLE catalogue_api SET default_transaction_read_only = on;
