@@ -1,8 +1,13 @@
 # The project's whole interface: every target installs what it needs first and is safe to re-run.
 SHELL := /bin/bash
-PYTHON3 ?= python3.11
+# Python 3.13, the functions' runtime: found on PATH, else in pyenv's versions (PYTHON=... to choose another).
+PYTHON ?= $(firstword $(foreach p,python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) \
+	/usr/local/bin/python3.13 /usr/bin/python3.13,$(shell $(p) -c 'import sys; assert sys.version_info[:2] == (3, 13); \
+	print(sys.executable)' 2>/dev/null)))
 VENV := .venv
 PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+UV := .local/uv/bin/uv
 SAM := .local/sam/bin/sam
 SAM_VERSION := 1.170.0
 ROWS ?= 200000
@@ -15,25 +20,37 @@ LOAD_USERS ?= 16
 export SAM_CLI_TELEMETRY := 0
 # The layers as Lambda puts them on sys.path, for every tool the targets run.
 export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
+# `sam build` looks for python3.13 on PATH.
+export PATH := $(dir $(PYTHON)):$(PATH)
 
 .PHONY: up down data demo-files ingest ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod bench-ingest \
 	fuzz load
 
-$(VENV)/.installed: requirements-dev.txt layers/catalogue/requirements.txt layers/ingestion/requirements.txt
-	@command -v $(PYTHON3) >/dev/null || { echo "make: $(PYTHON3) is required (set PYTHON3=...)" >&2; exit 1; }
+$(UV):
+	@test -n "$(PYTHON)" || { echo "make: Python 3.13 is required (set PYTHON=/path/to/python3.13)" >&2; exit 1; }
 	@command -v java >/dev/null && command -v mvn >/dev/null || { echo "make: a JDK (17+) and Maven are required" >&2; exit 1; }
-	$(PYTHON3) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PYTHON) -m venv .local/uv
+	.local/uv/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+# The demo's packages only (a fresh clone's first answer waits for them); the test and fuzz tools come on top.
+$(VENV)/.demo: requirements-demo.txt layers/catalogue/requirements.txt layers/ingestion/requirements.txt | $(UV)
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || rm -rf $(VENV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(PY) -r requirements-demo.txt
 	touch $@
 
-$(SAM):
-	$(PYTHON3) -m venv .local/sam
-	.local/sam/bin/pip install -q --disable-pip-version-check aws-sam-cli==$(SAM_VERSION)
+$(VENV)/.installed: requirements-dev.txt $(VENV)/.demo
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	touch $@
 
-up: $(VENV)/.installed
+$(SAM): | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .local/sam
+	$(UV) pip install --quiet --python .local/sam/bin/python aws-sam-cli==$(SAM_VERSION)
+
+up: $(VENV)/.demo
 	@$(PY) devtools/services.py up
 
-down: $(VENV)/.installed
+down: $(VENV)/.demo
 	@$(PY) devtools/services.py down
 
 
@@ -41,7 +58,7 @@ data: up
 	@$(PY) devtools/load_data.py --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
 
 # SPEC 7 input files of the demo data (one folder per dataset), e.g. to try `make ingest` on.
-demo-files: $(VENV)/.installed
+demo-files: $(VENV)/.demo
 	@test -n "$(DIR)" || { echo "usage: make demo-files DIR=<folder> [ROWS=...] [SEED=...] [DATASETS=...]" >&2; exit 2; }
 	@$(PY) devtools/demo_data.py "$(DIR)" --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
 	@echo "demo files in $(DIR)"
@@ -77,12 +94,12 @@ bench-ingest: up
 
 # Schemathesis against the local server on the loaded catalogue: at least FUZZ_REQUESTS requests within FUZZ_SECONDS,
 # no 5xx, no answer the served OpenAPI document does not declare; RELIABILITY.md
-fuzz: up
+fuzz: up $(VENV)/.installed
 	@$(PY) devtools/fuzz.py --requests $(FUZZ_REQUESTS) --seconds $(FUZZ_SECONDS)
 
 # Locust through the local server for LOAD_SECONDS, PostgreSQL then Elasticsearch restarted mid-run; connections,
 # memory, failures and recovery; RELIABILITY.md
-load: up
+load: up $(VENV)/.installed
 	@$(PY) devtools/load.py --seconds $(LOAD_SECONDS) --users $(LOAD_USERS)
 
 validate: $(SAM)

@@ -2,7 +2,7 @@
 one 100 k-row dataset with the chosen design (per-dataset maintained relations) and with the global refresh of
 production's materialised views.
 
-    PYTHONPATH=layers/common:layers/catalogue:layers/ingestion python devtools/bench_ingest.py [--quick]   # make bench-ingest
+    python devtools/bench_ingest.py [--quick]   # make bench-ingest (which sets PYTHONPATH to the layers)
 
 1. The full load: the demo files of the benchmark catalogue (the one `make bench` measures search on) loaded by the
    ingestion's bulk path, timed (and skipped with the figure of the last run when the data is already in place and

@@ -34,6 +34,7 @@ def certificate_authority(name: str):
                    .serial_number(x509.random_serial_number())
                    .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
                    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
                    .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                                 content_commitment=False, key_encipherment=False,
                                                 data_encipherment=False, key_agreement=False, encipher_only=False,
@@ -54,6 +55,8 @@ def server_certificate(ca_key, ca: x509.Certificate):
                                                                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                                   critical=False)
                    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()),
+                                  critical=False)
                    .sign(ca_key, hashes.SHA256()))
     return key, certificate
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import elasticsearch
@@ -45,7 +45,6 @@ def connection_lost(error: BaseException) -> bool:
         return True
     return type(error) is asyncpg.InterfaceError and "closed" in str(error)
 TIMEOUTS = (asyncio.TimeoutError, asyncpg.QueryCanceledError)
-T = TypeVar("T")
 
 # When the current request must have its answer (time.monotonic()); None: no deadline but each call's own timeout.
 _deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
@@ -61,7 +60,7 @@ def request_deadline(at: float | None) -> Iterator[None]:
         _deadline.reset(token)
 
 
-async def _within(seconds: float, call: Awaitable[T], on_timeout: Callable[[], None] = lambda: None) -> T:
+async def _within[T](seconds: float, call: Awaitable[T], on_timeout: Callable[[], None] = lambda: None) -> T:
     """`call`'s result, or TimeoutError after `seconds` at once: the call is then abandoned (`on_timeout` first,
     then cancelled) without waiting for it to wind down, which may need the very server that does not answer."""
     task = asyncio.ensure_future(call)
@@ -128,7 +127,7 @@ class Stores:
             raise StoreTimeout(message)
         return left
 
-    async def _on_connection(self, seconds: float, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _on_connection[T](self, seconds: float, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """`work` on a pooled connection within `seconds`, connecting included. A connection that has not answered
         in time is terminated, not cancelled gracefully: asyncpg's cancel request (and the release that waits for
         it) would wait on the same unresponsive server. The next call connects afresh."""

@@ -13,7 +13,7 @@ import inspect
 import re
 import typing
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Path
 from fastapi.exceptions import RequestValidationError
@@ -55,9 +55,6 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # A second name of a parameter (other name -> the parameter's field): giving both is giving it twice.
     SYNONYMS: ClassVar[dict[str, str]] = {}
-
-
-M = TypeVar("M", bound=QueryModel)
 
 
 class NoParameters(QueryModel):
@@ -112,7 +109,7 @@ def refuse(problems: Problems) -> InvalidParameter:
                             [{"parameter": n, "problem": problems[n]} for n in names])
 
 
-def check(model: type[M], pairs: Iterable[tuple[str, str]]) -> M:
+def check[M: QueryModel](model: type[M], pairs: Iterable[tuple[str, str]]) -> M:
     """The validated parameters, or InvalidParameter naming every offending parameter at once."""
     values, problems = _as_input(model, pairs)
     try:

@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 Client = Literal["api", "ingest"]  # who connects: the API's read-only role, or the ingestion's writer
@@ -65,10 +65,7 @@ def _text(name: str, default: str) -> str:
     return _optional(name) or default
 
 
-Number = TypeVar("Number", int, float)
-
-
-def _number(name: str, default: Number, low: Number, high: Number) -> Number:
+def _number[Number: (int, float)](name: str, default: Number, low: Number, high: Number) -> Number:
     raw = _optional(name)
     kind = type(default)
     problem = f"{name} must be a{'n' if kind is int else ''} {kind.__name__} from {low} to {high}, not {raw!r}"
