@@ -20,11 +20,12 @@ from pathlib import Path
 
 import asyncpg
 import demo_data
+from catalogue_common import search
 from catalogue_common.settings import settings
 from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import ApiError as ElasticsearchApiError
 from elasticsearch.exceptions import TransportError
-from ingestion import relations, run, store
+from ingestion import answers, relations, run, store
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ROOT / ".local" / "demo-files"
@@ -36,7 +37,8 @@ def log(message: str) -> None:
 
 def schema_version() -> str:
     """A digest of the schema: data loaded by another schema is not reused."""
-    sources = [*sorted(store.SQL.glob("*.sql")), Path(relations.__file__)]
+    sources = [*sorted(store.SQL.glob("*.sql")), Path(relations.__file__), Path(answers.__file__),
+               *sorted(Path(search.__file__).parent.glob("*.py"))]
     return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
 
 

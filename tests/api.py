@@ -12,6 +12,8 @@ from jsonschema import Draft202012Validator
 from lambda_events import http_api_event, routes_from_template
 from lambda_runtime import LambdaContext, load_function
 
+from tests.support import payload
+
 ROOT = Path(__file__).resolve().parents[1]
 ROUTES = routes_from_template(ROOT / "template.yaml")
 _functions: dict[str, Any] = {}
@@ -70,7 +72,7 @@ def get(path: str, query: str | list[tuple[str, str]] = "", headers: dict[str, s
     event = http_api_event("GET", path, raw, headers, route.route_key, path_parameters=parameters or None)
     response = function(route.code_uri).handler(event, LambdaContext(route.function))
     answer = Answer(response["statusCode"], {k.lower(): v for k, v in response.get("headers", {}).items()},
-                    response.get("body") or "")
+                    payload(response).decode())
     if check:
         if not _spec:
             _spec.update(document())

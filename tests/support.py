@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import zlib
 from typing import Any
 
 import asyncpg
@@ -40,5 +42,13 @@ def run(awaitable: Any) -> Any:
     return LOOP.run_until_complete(awaitable)
 
 
+def payload(response: dict) -> bytes:
+    """The identity body of a Lambda HTTP response, as a client reads it: base64 and gzip undone."""
+    raw = response.get("body") or ""
+    data = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    return zlib.decompress(data, 31) if headers.get("content-encoding") == "gzip" else data
+
+
 def body(response: dict) -> Any:
-    return json.loads(response["body"])
+    return json.loads(payload(response))

@@ -40,6 +40,17 @@ def direction(log2fc: float | None) -> str | None:
     return "increased" if log2fc > 0 else "decreased"
 
 
+def passes(row: Row, perturbation: str | None = None, phenotype: str | None = None, effect: str | None = None,
+           max_padj: float | None = None, min_abs_log2fc: float | None = None) -> bool:
+    """A row qualifies: its genes and direction as given; padj <= max_padj and |log2fc| >= min_abs_log2fc, where
+    NULL and NaN never pass a threshold (and infinities pass the fold-change one)."""
+    return ((perturbation is None or row.perturbation == perturbation)
+            and (phenotype is None or row.phenotype == phenotype)
+            and (effect is None or direction(row.log2fc) == effect)
+            and (max_padj is None or (is_num(row.padj) and row.padj <= max_padj))
+            and (min_abs_log2fc is None or (is_num(row.log2fc) and abs(row.log2fc) >= min_abs_log2fc)))
+
+
 def padj_key(padj: float | None) -> tuple:
     """PostgreSQL's ascending order of double precision: numbers, then NaN, then NULL."""
     return (2, 0.0) if padj is None else (1, 0.0) if math.isnan(padj) else (0, padj)
@@ -93,15 +104,14 @@ class Reference:
                 "n_up": s["n_up"], "n_down": s["n_down"]}
 
     def search(self, dataset_order: list[str], perturbation: str | None = None, phenotype: str | None = None,
-               effect: str | None = None, group_by: str = "perturbation") -> list[dict]:
+               effect: str | None = None, group_by: str = "perturbation", max_padj: float | None = None,
+               min_abs_log2fc: float | None = None) -> list[dict]:
         """`dataset_order`: the candidate datasets in SPEC order (relevance or id)."""
         other = "phenotype" if group_by == "perturbation" else "perturbation"
         out = []
         for dataset_id in dataset_order:
             qualifying = [r for r in self.by_dataset[dataset_id]
-                          if (perturbation is None or r.perturbation == perturbation)
-                          and (phenotype is None or r.phenotype == phenotype)
-                          and (effect is None or direction(r.log2fc) == effect)]
+                          if passes(r, perturbation, phenotype, effect, max_padj, min_abs_log2fc)]
             groups: dict[str, list[Row]] = defaultdict(list)
             for r in qualifying:
                 groups[getattr(r, group_by)].append(r)
@@ -176,13 +186,11 @@ class CatalogueReference(Reference):
         return [self.gene(role, dataset_id, n) for n in names[:10]]
 
     def rows_of(self, dataset_id: str, perturbation: str | None = None, phenotype: str | None = None,
-                effect: str | None = None, max_padj: float | None = None) -> list[Row]:
+                effect: str | None = None, max_padj: float | None = None,
+                min_abs_log2fc: float | None = None) -> list[Row]:
         """Qualifying rows in SPEC 5.4 order: padj (numbers, NaN, NULL), then perturbation, then phenotype."""
         rows = [r for r in self.by_dataset.get(dataset_id, [])
-                if (perturbation is None or r.perturbation == perturbation)
-                and (phenotype is None or r.phenotype == phenotype)
-                and (effect is None or direction(r.log2fc) == effect)
-                and (max_padj is None or (is_num(r.padj) and r.padj <= max_padj))]
+                if passes(r, perturbation, phenotype, effect, max_padj, min_abs_log2fc)]
         return sorted(rows, key=lambda r: (padj_key(r.padj), byte_key(r.perturbation), byte_key(r.phenotype)))
 
     def row(self, r: Row) -> dict[str, Any]:

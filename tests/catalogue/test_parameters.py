@@ -22,7 +22,8 @@ def test_defaults_and_synonyms():
     assert (parsed.dataset_metadata, parsed.perturbation_gene_name, parsed.phenotype_gene_name, parsed.direction,
             parsed.group_by) == (None, None, None, None, "perturbation_gene_name")
     parsed = check(SearchParameters, [("change_direction", "decreased"), ("group_by", "effect_gene_name")])
-    assert parsed.direction == "decreased" and parsed.search([]).group_by == "phenotype"
+    assert parsed.direction == "decreased" and parsed.grouping == "phenotype"
+    assert (parsed.limit, parsed.cursor, parsed.max_padj, parsed.min_abs_log2fc) == (None, None, None, None)
 
 
 @pytest.mark.parametrize(("pairs", "name", "problem"), [

@@ -12,7 +12,8 @@ from catalogue.parameters import check
 
 from tests.support import fetch, run
 
-from .reference import Reference, approx_equal, relevance_order
+from . import reference as brute
+from .reference import LABELS, Reference, Row, approx_equal, relevance_order
 
 WORDS = ["blood", "T cell", "leukemia", "knockdown", "KNOCKOUT", "jurkat", "female adult", "Blood Knockdown",
          "chronic myelogenous leukemia", "liver hepatocyte", "normal", "activation", "zebrafish", "k562 cell",
@@ -25,47 +26,114 @@ def reference(ref: Reference) -> Reference:
 
 
 def call(**params: str) -> list:
-    return json.loads(run(search(check(SearchParameters, list(params.items())))))
+    body, _ = run(search(check(SearchParameters, list(params.items()))))
+    return json.loads(body)
+
+
+def walk(limit: int, **params: str) -> list:
+    """Every page of `limit` datasets, following the cursors; no page is longer than `limit`."""
+    elements, cursor = [], None
+    while True:
+        pairs = [*params.items(), ("limit", str(limit)), *([("cursor", cursor)] if cursor else [])]
+        body, cursor = run(search(check(SearchParameters, pairs)))
+        page = json.loads(body)
+        assert len(page) <= limit and (page or cursor is None)
+        elements += page
+        if cursor is None:
+            return elements
 
 
 def random_cases(reference: Reference, count: int, seed: int) -> list[dict[str, str]]:
+    """Parameter sets of two kinds: most are drawn around one significant row (its genes, its direction, words of
+    its dataset, thresholds it passes), so that they have an answer; the rest mix genes of different rows, absent
+    genes and other cases, so that they may have none."""
     rng = random.Random(seed)
-    cases = []
-    for _ in range(count):
-        row = rng.choice(reference.rows)
-        other = rng.choice(reference.rows)
-        params: dict[str, str] = {}
+    significant_rows = [r for r in reference.rows if r.padj is not None and r.padj <= 0.05]
+    return [_around(rng.choice(significant_rows), reference, rng) if rng.random() < 0.7
+            else _mixed(rng.choice(reference.rows), rng.choice(reference.rows), reference, rng) for _ in range(count)]
+
+
+def _around(row: Row, reference: Reference, rng: random.Random) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for role, name in (("perturbation", row.perturbation), ("phenotype", row.phenotype)):
         if rng.random() < 0.5:
-            params["perturbation_gene_name"] = rng.choice([row.perturbation, other.perturbation, "NOT_A_GENE",
-                                                          row.perturbation.lower()])
-        if rng.random() < 0.5:
-            params["phenotype_gene_name"] = rng.choice([row.phenotype, other.phenotype, "GAPDH", "MISSING1"])
-        if rng.random() < 0.5:
-            params[rng.choice(["effect_direction", "change_direction"])] = rng.choice(["increased", "decreased"])
-        if rng.random() < 0.3:
-            params["dataset_metadata"] = rng.choice(WORDS)
-        if rng.random() < 0.5:
-            params["group_by"] = rng.choice(["perturbation_gene_name", "phenotype_gene_name", "effect_gene_name"])
-        cases.append(params)
-    return cases
+            params[f"{role}_gene_name"] = name
+    if rng.random() < 0.4 and (own := brute.direction(row.log2fc)):
+        params[rng.choice(["effect_direction", "change_direction"])] = own
+    if rng.random() < 0.3:
+        labels = [v for n in LABELS for v in reference.documents[row.dataset_id].get(f"{n}_labels") or []]
+        params["dataset_metadata"] = rng.choice(labels)
+    if rng.random() < 0.3:
+        params["max_padj"] = rng.choice(["0.05", "0.5", "1"])
+    if rng.random() < 0.3 and row.log2fc is not None and not math.isnan(row.log2fc):
+        params["min_abs_log2fc"] = rng.choice(["0", str(round(abs(row.log2fc) / 2, 3))])
+    _group_by(params, rng)
+    return params
+
+
+def _mixed(row: Row, other: Row, reference: Reference, rng: random.Random) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if rng.random() < 0.6:
+        params["perturbation_gene_name"] = rng.choice([row.perturbation, other.perturbation, "NOT_A_GENE",
+                                                      row.perturbation.lower()])
+    if rng.random() < 0.6:
+        params["phenotype_gene_name"] = rng.choice([row.phenotype, other.phenotype, "GAPDH", "MISSING1"])
+    if rng.random() < 0.5:
+        params[rng.choice(["effect_direction", "change_direction"])] = rng.choice(["increased", "decreased"])
+    if rng.random() < 0.3:
+        params["dataset_metadata"] = rng.choice(WORDS)
+    if rng.random() < 0.25:
+        params["max_padj"] = rng.choice(["0", "0.001", "0.05", "0.5", "1"])
+    if rng.random() < 0.25:
+        params["min_abs_log2fc"] = rng.choice(["0", "0.3", "1", "2.5"])
+    _group_by(params, rng)
+    return params
+
+
+def _group_by(params: dict[str, str], rng: random.Random) -> None:
+    if rng.random() < 0.5:
+        params["group_by"] = rng.choice(["perturbation_gene_name", "phenotype_gene_name", "effect_gene_name"])
 
 
 def expected(reference: Reference, index: str, params: dict[str, str]) -> list:
     text = params.get("dataset_metadata")
     order = relevance_order(index, text) if text else sorted(reference.documents, key=str.encode)
     assert set(order) == reference.matching_datasets(text), "Elasticsearch matching is not words-ANDed"
+    number = lambda name: float(params[name]) if name in params else None  # noqa: E731
     return reference.search(
         order, params.get("perturbation_gene_name"), params.get("phenotype_gene_name"),
         params.get("effect_direction") or params.get("change_direction"),
         "perturbation" if params.get("group_by", "perturbation_gene_name") == "perturbation_gene_name"
-        else "phenotype")
+        else "phenotype", number("max_padj"), number("min_abs_log2fc"))
+
+
+NON_EMPTY_FLOOR = 0.5  # a batch where most cases compare [] with [] checks little
 
 
 @pytest.mark.parametrize("batch", range(6))
 def test_random_parameter_combinations_match_brute_force(reference: Reference, catalogue: dict, batch: int):
+    non_empty = 0
     for params in random_cases(reference, 60, seed=batch):
         got, want = call(**params), expected(reference, catalogue["index"], params)
         assert approx_equal(got, want), f"mismatch for ?{urlencode(params)}"
+        non_empty += bool(want)
+    assert non_empty >= NON_EMPTY_FLOOR * 60, f"only {non_empty} of 60 cases have a non-empty answer"
+
+
+PAGED = [{}, {"group_by": "phenotype_gene_name"}, {"effect_direction": "decreased"},
+         {"dataset_metadata": "blood"}, {"dataset_metadata": "knockdown", "group_by": "phenotype_gene_name"},
+         {"phenotype_gene_name": "GAPDH"}, {"perturbation_gene_name": "MYC", "group_by": "phenotype_gene_name"},
+         {"max_padj": "0.01", "min_abs_log2fc": "1"}, {"dataset_metadata": "blood", "phenotype_gene_name": "GAPDH"}]
+
+
+@pytest.mark.parametrize("limit", [1, 7, 50])
+@pytest.mark.parametrize("params", PAGED, ids=[urlencode(p) or "unfiltered" for p in PAGED])
+def test_walking_the_pages_gives_the_unpaged_answer(reference: Reference, catalogue: dict, limit: int,
+                                                     params: dict[str, str]):
+    """Paging by dataset (limit, cursor): every element once, in order, whatever the page size."""
+    unpaged = call(**params)
+    assert unpaged and approx_equal(unpaged, expected(reference, catalogue["index"], params))
+    assert walk(limit, **params) == unpaged
 
 
 @pytest.mark.parametrize("group_by", ["perturbation_gene_name", "phenotype_gene_name"])

@@ -1,8 +1,17 @@
-"""How a successful answer leaves (SPEC 5.1): a body, a strong ETag over it, Cache-Control, 304 for a matching
-If-None-Match, and a `Link: <...>; rel="next"` header when there is a next page."""
+"""How a successful answer leaves (docs/contract.md, "Conventions" and "HTTP"): a body, a strong ETag per
+representation, Cache-Control, 304 for a matching If-None-Match, `Link: <...>; rel="next"` when a next page exists,
+gzip when the client accepts it, `Content-Disposition` for files, and a refusal before the platform's size limit.
+
+Why not Starlette's GZipMiddleware: it compresses after the ETag is made, so the gzip representation would carry the
+identity one's validator (and a 304 would be decided on the wrong one). Here the representation is chosen first,
+and its own ETag, Vary and size check follow from it.
+"""
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import zlib
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,7 +20,14 @@ from catalogue_common.settings import settings
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .errors import AnswerTooLarge
+
 JSON = "application/json"
+TSV = "text/tab-separated-values"
+GZIP_MIN_BYTES = 1024  # smaller answers gain little and cost a header; they are never encoded
+FAST_GZIP_FROM_BYTES = 256 * 1024  # from here gzip level 1 (3x faster, about 15 % larger) instead of 6
+NOT_CONTROL = bytes(range(32, 256))  # bytes.translate deletes these: what is left are control characters
+GZIP_CODING = re.compile(r"^\s*(gzip|x-gzip|\*)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$", re.IGNORECASE)
 
 
 def to_json(payload: Any) -> bytes:
@@ -19,8 +35,11 @@ def to_json(payload: Any) -> bytes:
     return orjson.dumps(payload)
 
 
-def etag(body: bytes) -> str:
-    return f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+def etag(body: bytes, encoding: str | None = None) -> str:
+    """A strong validator of the identity body; the gzip representation's is distinct (suffixed), as RFC 9110
+    asks of two representations of one resource."""
+    digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+    return f'"{digest}-{encoding}"' if encoding else f'"{digest}"'
 
 
 def matches(if_none_match: str | None, tag: str) -> bool:
@@ -31,18 +50,83 @@ def matches(if_none_match: str | None, tag: str) -> bool:
     return "*" in candidates or tag in candidates
 
 
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether Accept-Encoding allows gzip: `gzip` (or `x-gzip`, or `*` when gzip is not named) with q > 0."""
+    allowed: dict[str, bool] = {}
+    for coding in (accept_encoding or "").split(","):
+        if found := GZIP_CODING.match(coding):
+            name, q = found.group(1).lower(), found.group(2)
+            try:
+                allowed[name] = q is None or float(q) > 0
+            except ValueError:
+                allowed[name] = False
+    named = [allowed[n] for n in ("gzip", "x-gzip") if n in allowed]
+    return any(named) if named else allowed.get("*", False)
+
+
+def gzip(body: bytes) -> bytes:
+    """The gzip encoding of `body`, deterministic (no time or name in its header)."""
+    level = 1 if len(body) >= FAST_GZIP_FROM_BYTES else 6
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: a gzip header and trailer
+    return compressor.compress(body) + compressor.flush()
+
+
+def oversize(payload: bytes, encoded: bool, limit: int) -> int | None:
+    """The answer's size inside the Lambda response when it is over `limit`, else None. A gzip body travels
+    base64-encoded; a text body as a JSON string (the runtime's json.dumps), where a quote or backslash gains a
+    backslash, a control character becomes an escape of up to six characters, and so does a non-ASCII one."""
+    if encoded:
+        size = 4 * ((len(payload) + 2) // 3)
+    elif 6 * len(payload) + 2 <= limit:  # fits even if every byte were escaped: no need to count
+        return None
+    elif not payload.isascii():
+        size = len(json.dumps(payload.decode()))
+    else:
+        controls = len(payload.translate(None, NOT_CONTROL))
+        size = len(payload) + 2 + payload.count(b'"') + payload.count(b"\\") + 5 * controls
+    return size if size > limit else None
+
+
 def next_link(request: Request, cursor: str) -> str:
     """The request's own URL (stage prefix included) with `cursor` set to the next page's."""
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"] + [("cursor", cursor)]
     return f'<{request.url.replace(query=urlencode(pairs))}>; rel="next"'
 
 
+def attachment(name: str) -> str:
+    """`Content-Disposition` of a file answer; the name keeps letters, digits, dot, dash and underscore."""
+    return f'attachment; filename="{re.sub(r"[^A-Za-z0-9._-]", "_", name)}"'
+
+
 def answer(request: Request, body: bytes, media_type: str = JSON, next_cursor: str | None = None,
-           cache: bool = True) -> Response:
-    tag = etag(body)
+           cache: bool = True, filename: str | None = None, narrower: str | None = None) -> Response:
+    """The answer for `body`: gzip-encoded when it is over GZIP_MIN_BYTES and the request accepts gzip, with the
+    representation's own ETag (a matching If-None-Match gets 304). AnswerTooLarge when it would not fit the
+    platform's response (MAX_ANSWER_BYTES); `narrower` tells the client how to ask for less."""
+    encodable = len(body) > GZIP_MIN_BYTES
+    encoded = encodable and accepts_gzip(request.headers.get("accept-encoding"))
+    tag = etag(body, "gzip" if encoded else None)
     headers = {"ETag": tag, "Cache-Control": f"public, max-age={settings().cache_max_age}" if cache else "no-store"}
+    if encodable:
+        headers["Vary"] = "Accept-Encoding"
     if next_cursor:
         headers["Link"] = next_link(request, next_cursor)
+    if filename:
+        headers["Content-Disposition"] = attachment(filename)
     if cache and matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
+    payload = gzip(body) if encoded else body
+    if size := oversize(payload, encoded, settings().max_answer_bytes):
+        raise too_large(size, encoded or not encodable, narrower)
+    if encoded:
+        headers["Content-Encoding"] = "gzip"
+    return Response(payload, media_type=media_type, headers=headers)
+
+
+def too_large(size: int, gzip_tried: bool, narrower: str | None) -> AnswerTooLarge:
+    ways = [narrower or "narrow the request with its filters"]
+    if not gzip_tried:
+        ways.append("send `Accept-Encoding: gzip` (the answer is then several times smaller)")
+    limit = settings().max_answer_bytes
+    return AnswerTooLarge(f"This answer would take {size:,} bytes, over the limit of {limit:,}: "
+                          f"{' or '.join(ways)}.", {"bytes": size, "limit": limit})

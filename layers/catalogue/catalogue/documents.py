@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalogue_common.vocabulary import LABELS
+
 from .clients import stores
 from .errors import NotFound
-from .objects import LABELS
 
 FIELDS = ["dataset_id", *(f"{name}_labels" for name in LABELS)]
 FACET_VALUES = 50  # SPEC 5.2: at most 50 values per facet
 SHARD_SIZE = 10_000  # exact counts on any number of shards while a facet has fewer distinct values
+PAGE = 10_000  # Elasticsearch's default result window; more hits are read with search_after
+ORDER = [{"_score": "desc"}, {"dataset_id.keyword": "asc"}]  # relevance, ties by dataset_id (byte order)
 Filters = dict[str, list[str]]  # facet -> accepted labels (ORed); facets are ANDed
 
 
@@ -51,3 +54,27 @@ async def one(dataset_id: str) -> dict[str, Any]:
     if not hits:
         raise NotFound(f"There is no dataset {dataset_id}.")
     return hits[0]["_source"]
+
+
+async def ranked(text: str | None, after: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Every hit of the text in output order (relevance, then dataset_id), after the sort values `after`: each hit
+    with its `_source` (the API's fields) and its `sort` values (a cursor's key)."""
+    hits: list[dict[str, Any]] = []
+    while True:
+        page = await stores().search(query=text_query(text), size=PAGE, source=FIELDS, track_total_hits=False,
+                                     sort=ORDER, **({"search_after": after} if after else {}))
+        found = page["hits"]["hits"]
+        hits += found
+        if len(found) < PAGE:
+            return hits
+        after = found[-1]["sort"]
+
+
+async def many(dataset_ids: list[str]) -> list[dict[str, Any]]:
+    """The documents of these datasets (matched on the field, not on _id), in no particular order; a dataset
+    without a document is absent."""
+    if not dataset_ids:
+        return []
+    page = await stores().search(query={"terms": {"dataset_id.keyword": dataset_ids}}, size=len(dataset_ids),
+                                 source=FIELDS, track_total_hits=False)
+    return [hit["_source"] for hit in page["hits"]["hits"]]

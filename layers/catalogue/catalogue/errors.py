@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from aws_lambda_powertools import Logger
 from fastapi import FastAPI, Request
@@ -11,11 +11,13 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 logger = Logger()
+ErrorCode = Literal["invalid_parameter", "ambiguous_gene", "answer_too_large", "not_found", "store_unavailable",
+                    "store_timeout", "data_integrity", "internal"]
 
 
 class ApiError(Exception):
-    status = 500
-    code = "internal"
+    status: ClassVar[int] = 500
+    code: ClassVar[ErrorCode] = "internal"
 
     def __init__(self, message: str, details: Any = None) -> None:
         super().__init__(message)
@@ -24,6 +26,11 @@ class ApiError(Exception):
 
 class InvalidParameter(ApiError):
     status, code = 400, "invalid_parameter"
+
+
+class AnswerTooLarge(ApiError):
+    """The answer would not fit the platform's response (MAX_ANSWER_BYTES): refused before it is sent."""
+    status, code = 400, "answer_too_large"
 
 
 class NotFound(ApiError):

@@ -34,6 +34,21 @@ def without_stage_prefix(app: ASGIApp) -> ASGIApp:
     return asgi
 
 
+def head_as_get(app: ASGIApp) -> ASGIApp:
+    """HEAD on every GET route (HTTP conventions): the request is routed as the GET it asks about, and the answer
+    leaves with that GET's status and headers (ETag, Content-Length, Vary...) and no body. One wrapper for every
+    route, rather than a HEAD route beside each GET."""
+    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        async def without_body(message: dict) -> None:
+            await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+        await app({**scope, "method": "GET"}, receive, without_body)
+    return asgi
+
+
 def within_deadline(app: ASGIApp) -> ASGIApp:
     """One deadline per request, which every store call of the request shares: the Lambda context's remaining time
     less a margin for the answer (Mangum puts the context in the scope). Without a context, no request deadline:
@@ -89,7 +104,7 @@ def make_function(router: APIRouter) -> tuple[FastAPI, Handler]:
         raise
     app = make_app(router)
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
-    handler = Mangum(observed(within_deadline(without_stage_prefix(app))), lifespan="off")
+    handler = Mangum(observed(within_deadline(without_stage_prefix(head_as_get(app)))), lifespan="off")
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
     handler = tracer.capture_lambda_handler(handler)
     return app, metrics.log_metrics(capture_cold_start_metric=True)(per_function(handler))

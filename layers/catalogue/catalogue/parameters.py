@@ -15,6 +15,7 @@ import typing
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Annotated, Any, ClassVar
 
+from catalogue_common.vocabulary import Direction
 from fastapi import Path
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -23,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import InvalidParameter
-from .sql import Direction
 
 MAX_LENGTH = 200
 # Printable, with at least one visible character: refuses empty and blank values and control characters.
@@ -148,8 +148,13 @@ class StrictRoute(APIRoute):
         return strict
 
 
+Padj = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Log2fc = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
 class GeneFilters(QueryModel):
-    """The row filters of SPEC 3.1 that /v1/search and /v1/datasets/{id}/rows share."""
+    """The row filters that /v1/search, /v1/datasets/{id}/rows and /v1/genes/{gene}/rows share: the genes, the
+    direction and the thresholds (docs/contract.md, "Search" and "Thresholds")."""
 
     SYNONYMS: ClassVar[dict[str, str]] = {"change_direction": "effect_direction"}
     perturbation_gene_name: Text | None = Field(None, description="Exact, case-sensitive perturbed gene symbol.")
@@ -157,10 +162,19 @@ class GeneFilters(QueryModel):
     effect_direction: Direction | None = Field(
         None, description="`increased`: log2 fold change > 0; `decreased`: < 0 (NULL and NaN never match).")
     change_direction: Direction | None = Field(None, description="Synonym of `effect_direction`.")
+    max_padj: Padj | None = Field(None, description="Only rows with padj <= max_padj (NULL and NaN never pass).")
+    min_abs_log2fc: Log2fc | None = Field(
+        None, description="Only rows with |log2 fold change| >= min_abs_log2fc (NULL and NaN never pass; "
+                          "+-Infinity do).")
 
     @property
     def direction(self) -> Direction | None:
         return self.effect_direction or self.change_direction
+
+    @property
+    def thresholds(self) -> list[float | None]:
+        """The thresholds as a cursor is bound to them."""
+        return [self.max_padj, self.min_abs_log2fc]
 
 
 Cursor = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import ErrorCode
+
 Number = float | None  # non-finite numbers are output as null (SPEC 3.2.6)
 
 
@@ -78,8 +80,7 @@ class Problem(Shape):
 
 
 class ErrorDetail(Shape):
-    code: Literal["invalid_parameter", "not_found", "store_unavailable", "store_timeout", "data_integrity",
-                  "internal"]
+    code: ErrorCode
     message: str
     details: list[Problem] | dict[str, Any] | None = None
 
@@ -88,21 +89,28 @@ class Error(Shape):
     error: ErrorDetail
 
 
-def page_headers(paged: bool) -> dict[str, Any]:
-    """Headers of a successful answer (SPEC 5.1), for the document."""
+def page_headers(paged: bool, file: bool = False) -> dict[str, Any]:
+    """Headers of a successful answer (conventions and HTTP), for the document."""
     headers: dict[str, Any] = {
-        "ETag": {"description": "Strong validator of the body; send it as If-None-Match to get a 304.",
+        "ETag": {"description": "Strong validator of this representation (the gzip one has its own); send it as "
+                                "If-None-Match to get a 304.", "schema": {"type": "string"}},
+        "Cache-Control": {"schema": {"type": "string"}},
+        "Vary": {"description": "`Accept-Encoding` on answers over 1 KB, which are gzip-encoded when it allows.",
                  "schema": {"type": "string"}},
-        "Cache-Control": {"schema": {"type": "string"}}}
+        "Content-Encoding": {"description": "`gzip` when the answer is gzip-encoded.", "schema": {"type": "string"}}}
     if paged:
         headers["Link"] = {"description": 'The next page: `<url>; rel="next"` (absent on the last page).',
                            "schema": {"type": "string"}}
+    if file:
+        headers["Content-Disposition"] = {"description": 'A tab-separated answer: `attachment; filename="..."`.',
+                                          "schema": {"type": "string"}}
     return headers
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Error, "description": "invalid_parameter: a parameter is unknown, repeated, empty, too long or "
-                                         "invalid; `details` names each."},
+                                         "invalid; `details` names each. answer_too_large: the answer would not fit "
+                                         "the platform's response; the message says how to ask for less."},
     404: {"model": Error, "description": "not_found: no such dataset, or no such endpoint."},
     500: {"model": Error, "description": "data_integrity or internal."},
     503: {"model": Error, "description": "store_unavailable: a store cannot be reached."},
@@ -111,8 +119,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def responses(model: Any, paged: bool = False, media: dict[str, Any] | None = None) -> dict[int | str, Any]:
-    """The `responses` of a route: its 200 (with headers), 304 and every error of SPEC 4.1."""
-    ok: dict[str, Any] = {"model": model, "description": "OK", "headers": page_headers(paged)}
+    """The `responses` of a route: its 200 (with headers), 304 and every error of the error model."""
+    ok: dict[str, Any] = {"model": model, "description": "OK", "headers": page_headers(paged, file=bool(media))}
     if media:
         ok["content"] = media
     return {200: ok, 304: {"description": "Not Modified: If-None-Match matched the ETag."}, **ERRORS}

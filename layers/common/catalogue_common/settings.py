@@ -29,6 +29,10 @@ SECRET_TTL_SECONDS = 300  # a rotated secret reaches new connections within this
 LOCAL_HOST = "127.0.0.1"
 LOCAL_POSTGRES_PORT = 55432
 LOCAL_ELASTICSEARCH_PORT = 59200
+# AWS Lambda's limit on a whole response (6 MB), less room for the response's envelope: status, headers (a Link
+# with its cursor is the longest) and the JSON around the body.
+LAMBDA_RESPONSE_BYTES = 6_291_456
+ENVELOPE_BYTES = 16_384
 SUPERUSER = "postgres"  # the local server's superuser (trust on loopback); development tools and tests use it
 # Locally the API reads as its read-only role; the ingestion writes as the superuser, which may create the schema.
 # Deployed, both are set (the template gives the ingestion function the writer role `catalogue_ingest`).
@@ -127,6 +131,7 @@ class Settings:
     cursor_secret: str  # CURSOR_SECRET: signs paging cursors; the same for every function of a stage
     version: str  # CATALOGUE_VERSION, reported by GET /v1/health
     metrics_namespace: str  # POWERTOOLS_METRICS_NAMESPACE
+    max_answer_bytes: int  # MAX_ANSWER_BYTES: the largest answer sent, as it travels (base64 or a JSON string)
 
     @classmethod
     def from_env(cls, client: Client = "api") -> Settings:
@@ -150,6 +155,8 @@ class Settings:
             cursor_secret=_text("CURSOR_SECRET", "perturbation-catalogue-local"),
             version=_text("CATALOGUE_VERSION", "0.3.0-local"),
             metrics_namespace=_text("POWERTOOLS_METRICS_NAMESPACE", "PerturbationCatalogue"),
+            max_answer_bytes=_number("MAX_ANSWER_BYTES", LAMBDA_RESPONSE_BYTES - ENVELOPE_BYTES, 1024,
+                                     LAMBDA_RESPONSE_BYTES),
         )
 
     def replace(self, **changes: Any) -> Settings:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SIGNIFICANT = "padj <= 0.05"  # NULL and NaN padj are not significant (NaN sorts above every number)
-UP = "log2foldchange > 0 AND log2foldchange <> 'NaN'"  # NaN compares above every number
-DOWN = "log2foldchange < 0"
+from catalogue_common.vocabulary import SUMMARY, direction_sql, significant
+
+# Over perturb_seq's own rows (no alias): the catalogue's one definition of each (catalogue_common.vocabulary).
+SIGNIFICANT, UP, DOWN = significant(), direction_sql("increased"), direction_sql("decreased")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Relation:
 
 
 SUMMARY_PERTURBATION = Relation(
-    "perturb_seq_summary_perturbation", f"""
+    SUMMARY["perturbation"], f"""
 SELECT dataset_id, perturbed_target_symbol, count(*) AS n_total,
        count(*) FILTER (WHERE {DOWN}) AS n_down, count(*) FILTER (WHERE {UP}) AS n_up
 FROM perturb_seq WHERE {SIGNIFICANT} AND {{where}} GROUP BY dataset_id, perturbed_target_symbol""",
@@ -42,7 +43,7 @@ FROM perturb_seq WHERE {SIGNIFICANT} AND {{where}} GROUP BY dataset_id, perturbe
     ("perturb_seq_summary_perturbation_rank ON perturb_seq_summary_perturbation (dataset_id, n_total DESC)",))
 
 SUMMARY_EFFECT = Relation(
-    "perturb_seq_summary_effect", f"""
+    SUMMARY["phenotype"], f"""
 SELECT dataset_id, gene, count(*) AS n_total,
        count(*) FILTER (WHERE {DOWN}) AS n_down, count(*) FILTER (WHERE {UP}) AS n_up, avg(basemean) AS base_mean
 FROM perturb_seq WHERE {SIGNIFICANT} AND {{where}} GROUP BY dataset_id, gene""",

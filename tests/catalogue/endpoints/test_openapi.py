@@ -9,7 +9,11 @@ def test_every_route_of_every_function_and_nothing_else():
     doc = document()
     assert doc["openapi"] == "3.1.0"
     assert set(doc["paths"]) == {r.path for r in ROUTES}
-    assert all(set(p) == {"get"} for p in doc["paths"].values())
+    assert all(set(p) == {"get", "head"} for p in doc["paths"].values())
+    for item in doc["paths"].values():  # HEAD: the GET's parameters and statuses, no bodies
+        assert item["head"]["parameters"] == item["get"]["parameters"] if "parameters" in item["get"] else True
+        assert set(item["head"]["responses"]) == set(item["get"]["responses"])
+        assert not any("content" in r for r in item["head"]["responses"].values())
 
 
 def test_parameters_carry_types_bounds_enumerations_and_repeatability():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalogue_common.objects import gene
 from fastapi import APIRouter
 from pydantic import Field
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from .. import documents, schemas
 from ..answers import answer, to_json
 from ..clients import stores, together
-from ..objects import dataset, gene, statistics
+from ..objects import dataset, statistics
 from ..parameters import DatasetId, StrictRoute
 
 TOP = 10

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from catalogue_common.vocabulary import LABELS
 from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.requests import Request
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from .. import cursors, documents, schemas
 from ..answers import answer, to_json
 from ..clients import stores
-from ..objects import LABELS, dataset, statistics
+from ..objects import dataset, statistics
 from ..parameters import Cursor, QueryModel, StrictRoute, Text, bounded, repeatable
 
 STATISTICS_SQL = """

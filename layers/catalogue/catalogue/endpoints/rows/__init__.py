@@ -12,18 +12,16 @@ from pydantic import Field
 from starlette.requests import Request
 
 from ... import cursors, documents, schemas
-from ...answers import answer, to_json
+from ...answers import TSV, answer, to_json
 from ...clients import stores, together
 from ...objects import dataset
 from ...parameters import Cursor, DatasetId, GeneFilters, StrictRoute, bounded
 from . import query, response
 
-TSV = "text/tab-separated-values"
-Padj = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+NARROWER = "ask for fewer rows per page with `limit`"
 
 
 class RowsParameters(GeneFilters):
-    max_padj: Padj | None = Field(None, description="Only rows with padj <= max_padj (NULL and NaN never pass).")
     limit: bounded(1, 1000) = 100
     cursor: Cursor | None = None
     format: Literal["json", "tsv"] = "json"
@@ -31,12 +29,12 @@ class RowsParameters(GeneFilters):
     def scope(self, dataset_id: str) -> list[Any]:
         """What a cursor is bound to: this endpoint, the dataset and the filters (not limit or format)."""
         return ["rows", dataset_id, self.perturbation_gene_name, self.phenotype_gene_name, self.direction,
-                self.max_padj]
+                *self.thresholds]
 
     def rows(self, dataset_id: str) -> query.Rows:
         after = _key(cursors.read(self.cursor, self.scope(dataset_id))) if self.cursor else None
         return query.Rows(dataset_id, self.perturbation_gene_name, self.phenotype_gene_name, self.direction,
-                          self.max_padj, self.limit, after)
+                          self.max_padj, self.min_abs_log2fc, self.limit, after)
 
 
 def _key(values: list[Any]) -> query.Key:
@@ -91,5 +89,7 @@ router = APIRouter(route_class=StrictRoute)
                 TSV: {"schema": {"type": "string"}}}))
 async def get_rows(request: Request, dataset_id: DatasetId, params: Annotated[RowsParameters, Query()]) -> Any:
     body, next_cursor = await page(dataset_id, params)
-    return answer(request, body, TSV if params.format == "tsv" else "application/json", next_cursor)
+    if params.format == "tsv":
+        return answer(request, body, TSV, next_cursor, filename=f"{dataset_id}.rows.tsv", narrower=NARROWER)
+    return answer(request, body, next_cursor=next_cursor, narrower=NARROWER)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...sql import DIRECTION_SQL, Direction, Params
+from catalogue_common.sql import Params
+from catalogue_common.vocabulary import Direction, direction_sql, max_padj_sql, min_abs_log2fc_sql
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Rows:
     phenotype: str | None = None
     direction: Direction | None = None
     max_padj: float | None = None
+    min_abs_log2fc: float | None = None
     limit: int = 100
     after: Key | None = None
 
@@ -42,7 +44,8 @@ class Rows:
     @property
     def filtered(self) -> bool:
         """Whether rows are filtered (then the number that qualify is not known without counting)."""
-        return any(v is not None for v in (self.perturbation, self.phenotype, self.direction, self.max_padj))
+        return any(v is not None for v in (self.perturbation, self.phenotype, self.direction, self.max_padj,
+                                           self.min_abs_log2fc))
 
 
 ORDER = 'r.perturbed_target_symbol COLLATE "C", r.gene COLLATE "C"'
@@ -59,7 +62,9 @@ def _filters(rows: Rows, params: Params, dataset: str) -> list[str]:
     if rows.phenotype is not None:
         where.append(f"r.gene = {params(rows.phenotype)}")
     if rows.direction is not None:
-        where.append(DIRECTION_SQL[rows.direction].format(r="r"))
+        where.append(direction_sql(rows.direction, "r"))
+    if rows.min_abs_log2fc is not None:
+        where.append(min_abs_log2fc_sql(params(rows.min_abs_log2fc)))
     return where
 
 
@@ -78,7 +83,7 @@ def _with_padj(rows: Rows, params: Params, where: list[str], limit: str) -> str 
     else:
         where.append("r.padj IS NOT NULL")
     if rows.max_padj is not None:
-        where.append(f"r.padj <= {params(rows.max_padj)}")  # NaN is above every number: it never passes
+        where.append(max_padj_sql(params(rows.max_padj)))
     return f"""SELECT 1 AS part, {COLUMNS} FROM perturb_seq r WHERE {' AND '.join(where)}
      ORDER BY r.padj, {ORDER} LIMIT {limit}"""
 

@@ -5,7 +5,8 @@ import math
 import re
 from typing import Any
 
-from ...objects import change, direction, finite, gene
+from catalogue_common.objects import change, finite, gene
+from catalogue_common.vocabulary import direction
 
 TSV_COLUMNS = ("perturbation_gene_name", "phenotype_gene_name", "direction", "log2fc", "padj", "base_mean",
                "perturbation_n_total", "perturbation_n_up", "perturbation_n_down",

@@ -1,21 +1,36 @@
-"""GET /v1/search (SPEC 3): one Elasticsearch search for the datasets, one PostgreSQL query for the rest."""
+"""GET /v1/search (docs/contract.md, "Search"): datasets, perturbations and phenotypes matching the filters, one
+element per dataset, optionally in pages of `limit` datasets.
+
+Two stores, one call each:
+* With free text, Elasticsearch chooses and orders the datasets (relevance, then dataset_id), from the cursor on;
+  PostgreSQL then answers for them, keeping the first `limit`.
+* Without it, PostgreSQL chooses the datasets (dataset_id order, from the cursor on) as it answers; then one
+  Elasticsearch request fetches exactly those datasets' documents.
+A search without gene filter or threshold reads each dataset's stored filter-free answer (written when the dataset
+was loaded: ingestion/answers.py); any other computes its answer with the shared query (catalogue_common.search).
+Either way the cost follows the datasets answered, not the catalogue's breadth.
+"""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from catalogue_common.search import answer as groups
+from catalogue_common.search import query
+from catalogue_common.sql import Params
+from catalogue_common.vocabulary import Role
 from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ... import documents, schemas
+from ... import cursors, documents, schemas
 from ...answers import answer, to_json
 from ...clients import stores
-from ...parameters import GeneFilters, StrictRoute, Text
-from . import query
-from .response import search_results
+from ...objects import dataset
+from ...parameters import Cursor, GeneFilters, StrictRoute, Text, bounded
+from .shapes import ByPerturbation, ByPhenotype
 
-PAGE = 10_000  # Elasticsearch's default result window; larger catalogues page with search_after
+NARROWER = "ask for fewer datasets per answer with `limit` (each answer's `Link` header leads to the next)"
 
 
 class SearchParameters(GeneFilters):
@@ -23,78 +38,111 @@ class SearchParameters(GeneFilters):
         None, description="Free text over the eight dataset fields: plain words, ANDed, case-insensitive.")
     group_by: Literal["perturbation_gene_name", "phenotype_gene_name", "effect_gene_name"] = Field(
         "perturbation_gene_name", description="`effect_gene_name` is a synonym of `phenotype_gene_name`.")
+    limit: bounded(1, 1000) | None = Field(
+        None, description="Datasets per answer; absent: every dataset with a result. With it, a `Link` header "
+                          "leads to the next page while more follow.")
+    cursor: Cursor | None = None
 
-    def search(self, dataset_ids: list[str]) -> query.Search:
-        group_by = "perturbation" if self.group_by == "perturbation_gene_name" else "phenotype"
-        return query.Search(dataset_ids, group_by, self.perturbation_gene_name, self.phenotype_gene_name,
-                            self.direction)
+    @property
+    def grouping(self) -> Role:
+        return "perturbation" if self.group_by == "perturbation_gene_name" else "phenotype"
 
+    @property
+    def scope(self) -> list[Any]:
+        """What a cursor is bound to: this endpoint and every filter (not `limit`)."""
+        return ["search", self.dataset_metadata, self.grouping, self.perturbation_gene_name,
+                self.phenotype_gene_name, self.direction, *self.thresholds]
 
-class PhenotypeChange(schemas.Shape):
-    change: schemas.Change
-    phenotype: schemas.Phenotype
-
-
-class PerturbationChange(schemas.Shape):
-    perturbation: schemas.Perturbation
-    change: schemas.Change
-
-
-class PerturbationGroup(schemas.Shape):
-    perturbation: schemas.Perturbation
-    change_phenotype: list[PhenotypeChange] = Field(min_length=1, max_length=query.ROWS_PER_GROUP)
-
-
-class PhenotypeGroup(schemas.Shape):
-    phenotype: schemas.Phenotype
-    perturbation_change: list[PerturbationChange] = Field(min_length=1, max_length=query.ROWS_PER_GROUP)
+    @property
+    def stored(self) -> bool:
+        """Whether each dataset's answer was written at load time: no gene filter and no threshold."""
+        return self.perturbation_gene_name is None and self.phenotype_gene_name is None and \
+            self.max_padj is None and self.min_abs_log2fc is None
 
 
-class ByPerturbation(schemas.Shape):
-    dataset: schemas.Dataset
-    by_perturbation: list[PerturbationGroup] = Field(min_length=1, max_length=query.GROUPS_PER_DATASET)
+STORED = """
+SELECT a.dataset_id, a.groups, {ord} AS ord
+FROM {source}
+WHERE a.group_by = $1 AND a.direction = $2 {after}
+ORDER BY {order}{limit}"""
 
 
-class ByPhenotype(schemas.Shape):
-    dataset: schemas.Dataset
-    by_phenotype: list[PhenotypeGroup] = Field(min_length=1, max_length=query.GROUPS_PER_DATASET)
+def stored_answers(params: SearchParameters, p: Params, ids: list[str] | None, after: str | None) -> str:
+    """The stored filter-free answers of the datasets `ids` (in their order), or of every dataset after `after`
+    in dataset_id order (an index range on the relation's key)."""
+    p(params.grouping)
+    p(params.direction or "any")
+    limit = f" LIMIT {p(params.limit + 1)}" if params.limit else ""
+    if ids is not None:
+        source = (f"unnest({p(ids)}::text[]) WITH ORDINALITY AS d(dataset_id, ord) "
+                  "JOIN perturb_seq_search_answers a ON a.dataset_id = d.dataset_id")
+        return STORED.format(ord="d.ord", source=source, after="", order="d.ord", limit=limit)
+    return STORED.format(ord="0", source="perturb_seq_search_answers a", order="a.dataset_id", limit=limit,
+                         after=f"AND a.dataset_id > {p(after)}" if after is not None else "")
 
 
-async def datasets(text: str | None) -> list[dict]:
-    """Dataset documents in output order: by relevance when searching text, else by dataset_id; ties by id."""
-    documents_: list[dict] = []
-    after: list | None = None
-    while True:
-        page = await stores().search(
-            query=documents.text_query(text), size=PAGE, source=documents.FIELDS, track_total_hits=False,
-            sort=[{"_score": "desc"}, {"dataset_id.keyword": "asc"}], **({"search_after": after} if after else {}))
-        hits = page["hits"]["hits"]
-        documents_ += [hit["_source"] for hit in hits]
-        if len(hits) < PAGE:
-            return documents_
-        after = hits[-1]["sort"]
+def computed_search(params: SearchParameters, ids: list[str] | None,
+                    after: str | None) -> tuple[query.Search, Params]:
+    """The shared search query for these filters; the gene filters are the stored symbols as given."""
+    p = Params()
+    genes = {role: p([name]) + "::text[]" for role, name in (("perturbation", params.perturbation_gene_name),
+                                                             ("phenotype", params.phenotype_gene_name)) if name}
+    return query.Search(params.grouping, genes, params.direction, params.max_padj, params.min_abs_log2fc, ids, after,
+                        params.limit), p
 
 
-async def prepare(params: SearchParameters) -> tuple[list[dict], query.Search]:
-    """Finds the datasets (the one Elasticsearch search) and describes the PostgreSQL query."""
-    found = await datasets(params.dataset_metadata)
-    return found, params.search([d["dataset_id"] for d in found])
+async def answered(params: SearchParameters, ids: list[str] | None,
+                   after: str | None) -> tuple[list[groups.DatasetGroups], bool]:
+    """The datasets that answer (at most `limit`, in order) with their groups, and whether more follow."""
+    if params.stored:
+        p = Params()
+        records = await stores().fetch(stored_answers(params, p, ids, after), *p.values)
+        found = [groups.DatasetGroups(r["ord"], r["dataset_id"], r["groups"].encode()) for r in records]
+    else:
+        search, p = computed_search(params, ids, after)
+        sql, args = query.build(search, p)
+        records = await stores().fetch(sql, *args)
+        found = list(groups.by_dataset(params.grouping, records))
+        if records and records[0]["more"]:
+            return found, True
+    if params.limit and len(found) > params.limit:
+        return found[:params.limit], True
+    return found, False
 
 
-async def search(params: SearchParameters) -> bytes:
-    found, request = await prepare(params)
+async def by_text(params: SearchParameters, after: list[Any] | None) -> tuple[list[bytes], Any]:
+    """Elasticsearch orders the datasets matching the text; PostgreSQL answers for them."""
+    found = await documents.ranked(params.dataset_metadata, after)
     if not found:
-        return b"[]"
-    sql, args = query.build(request)
-    records = await stores().fetch(sql, *args)
-    return to_json(search_results(request.group_by, found, records))
+        return [], None
+    answers, more = await answered(params, [hit["_source"]["dataset_id"] for hit in found], None)
+    elements = [groups.element(params.grouping, to_json(dataset(found[a.ord - 1]["_source"])), a.groups)
+                for a in answers]
+    return elements, found[answers[-1].ord - 1]["sort"] if more else None
+
+
+async def by_id(params: SearchParameters, after: list[Any] | None) -> tuple[list[bytes], Any]:
+    """PostgreSQL chooses the datasets in dataset_id order as it answers; Elasticsearch gives their documents."""
+    answers, more = await answered(params, None, after[0] if after else None)
+    found = {d["dataset_id"]: d for d in await documents.many([a.dataset_id for a in answers])}
+    # A dataset whose document is missing (a load half done) is never served: it is skipped, not an error.
+    elements = [groups.element(params.grouping, to_json(dataset(found[a.dataset_id])), a.groups)
+                for a in answers if a.dataset_id in found]
+    return elements, [answers[-1].dataset_id] if more else None
+
+
+async def search(params: SearchParameters) -> tuple[bytes, str | None]:
+    after = cursors.read(params.cursor, params.scope) if params.cursor else None
+    elements, last = await (by_text if params.dataset_metadata else by_id)(params, after)
+    return groups.listing(elements), cursors.make(params.scope, last) if last is not None else None
 
 
 router = APIRouter(route_class=StrictRoute)
 
 
 @router.get("/v1/search", response_class=Response, operation_id="search", tags=["search"],
-            summary="Datasets, perturbations and phenotypes matching the filters (SPEC 3)",
-            responses=schemas.responses(list[ByPerturbation | ByPhenotype]))
+            summary="Datasets, perturbations and phenotypes matching the filters",
+            responses=schemas.responses(list[ByPerturbation | ByPhenotype], paged=True))
 async def get_search(request: Request, params: Annotated[SearchParameters, Query()]) -> Any:
-    return answer(request, await search(params))
+    body, next_cursor = await search(params)
+    return answer(request, body, next_cursor=next_cursor, narrower=NARROWER)

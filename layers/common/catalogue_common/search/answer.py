@@ -1,0 +1,66 @@
+"""The search answer (docs/contract.md, "Search"): a list with one element per dataset, each the dataset object and
+its top groups with their top rows. Each dataset's groups are JSON bytes of their own, whether computed for the
+request or written by the ingestion when the dataset was loaded (its filter-free answers): an answer is assembled
+from them by concatenation, so the whole catalogue's answer costs no re-encoding of what was stored.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..objects import change, gene
+from ..vocabulary import Role, other
+
+# grouping -> (key of a dataset element's groups, key of a group's rows)
+LAYOUT: dict[Role, tuple[str, str]] = {"perturbation": ("by_perturbation", "change_phenotype"),
+                                       "phenotype": ("by_phenotype", "perturbation_change")}
+
+
+@dataclass(frozen=True)
+class DatasetGroups:
+    """One dataset's part of an answer: its position among the candidates (1-based) and its groups as JSON."""
+    ord: int
+    dataset_id: str
+    groups: bytes
+
+
+def by_dataset(group_by: Role, records: Iterable[Any]) -> Iterator[DatasetGroups]:
+    """The query's records (ordered by dataset, group rank, row rank) as each dataset's groups, in order."""
+    current: list[dict[str, Any]] = []
+    last: Any = None
+    for r in records:
+        if last is not None and r["ord"] != last["ord"]:
+            yield DatasetGroups(last["ord"], last["dataset_id"], orjson.dumps(current))
+            current = []
+        if last is None or r["ord"] != last["ord"] or r["rank"] != last["rank"]:
+            current.append(_group(group_by, r))
+        current[-1][LAYOUT[group_by][1]].append(_row(group_by, r))
+        last = r
+    if last is not None:
+        yield DatasetGroups(last["ord"], last["dataset_id"], orjson.dumps(current))
+
+
+def _group(group_by: Role, r: Any) -> dict[str, Any]:
+    return {group_by: gene(group_by, r["grp"], r["n_total"], r["n_up"], r["n_down"], r["base_mean"]),
+            LAYOUT[group_by][1]: []}
+
+
+def _row(group_by: Role, r: Any) -> dict[str, Any]:
+    partner = gene(other(group_by), r["other"], r["other_n_total"], r["other_n_up"], r["other_n_down"],
+                   r["other_base_mean"])
+    effect = change(r["log2foldchange"], r["padj"])
+    return {"change": effect, "phenotype": partner} if group_by == "perturbation" else \
+        {"perturbation": partner, "change": effect}
+
+
+def element(group_by: Role, dataset: bytes, groups: bytes) -> bytes:
+    """One element of the answer from the dataset object's JSON and its groups' JSON."""
+    return b'{"dataset":' + dataset + b',"' + LAYOUT[group_by][0].encode() + b'":' + groups + b"}"
+
+
+def listing(elements: Iterable[bytes]) -> bytes:
+    """The answer: a JSON list of the elements."""
+    return b"[" + b",".join(elements) + b"]"
