@@ -43,11 +43,11 @@ def document() -> dict[str, Any]:
     return answer.json
 
 
-def conforms(path_template: str, answer: Answer, spec: dict[str, Any]) -> None:
+def conforms(path_template: str, answer: Answer, spec: dict[str, Any], method: str = "GET") -> None:
     """The answer is one the document declares for this route: its status, media type and body schema."""
-    responses = spec["paths"][path_template]["get"]["responses"]
+    responses = spec["paths"][path_template][method.lower()]["responses"]
     assert str(answer.status) in responses, f"{path_template}: status {answer.status} is not documented"
-    if answer.status == 304:
+    if answer.status == 304 or method == "HEAD":
         assert answer.text == ""
         return
     media = answer.headers["content-type"].split(";")[0]
@@ -62,22 +62,27 @@ _spec: dict[str, Any] = {}
 
 
 def get(path: str, query: str | list[tuple[str, str]] = "", headers: dict[str, str] | None = None,
-        check: bool = True) -> Answer:
+        check: bool = True, method: str = "GET") -> Answer:
+    """The answer of the function API Gateway routes `method path` to (HEAD: the GET route's function)."""
     raw = query if isinstance(query, str) else urlencode(query)
     for route in ROUTES:
         if (parameters := route.match("GET", path)) is not None:
             break
     else:
         raise AssertionError(f"no route serves {path}")
-    event = http_api_event("GET", path, raw, headers, route.route_key, path_parameters=parameters or None)
+    event = http_api_event(method, path, raw, headers, route.route_key, path_parameters=parameters or None)
     response = function(route.code_uri).handler(event, LambdaContext(route.function))
     answer = Answer(response["statusCode"], {k.lower(): v for k, v in response.get("headers", {}).items()},
                     payload(response).decode())
     if check:
         if not _spec:
             _spec.update(document())
-        conforms(route.path, answer, _spec)
+        conforms(route.path, answer, _spec, method)
     return answer
+
+
+def head(path: str, query: str | list[tuple[str, str]] = "", headers: dict[str, str] | None = None) -> Answer:
+    return get(path, query, headers, method="HEAD")
 
 
 def error(answer: Answer, status: int, code: str) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def payload(response: dict) -> bytes:
     raw = response.get("body") or ""
     data = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
     headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
-    return zlib.decompress(data, 31) if headers.get("content-encoding") == "gzip" else data
+    return zlib.decompress(data, 31) if data and headers.get("content-encoding") == "gzip" else data
 
 
 def body(response: dict) -> Any:
