@@ -17,10 +17,8 @@ from functools import partial
 from typing import Any
 
 import asyncpg
-import elasticsearch
 from aws_lambda_powertools import Logger, Tracer
 from catalogue_common.settings import Settings, settings
-from elasticsearch import AsyncElasticsearch
 
 from .errors import StoreTimeout, StoreUnavailable
 
@@ -92,8 +90,7 @@ class Stores:
         self.config, self.loop = config, loop
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
-        self.es = AsyncElasticsearch(**config.elasticsearch_options(), request_timeout=config.store_timeout,
-                                     max_retries=1, retry_on_timeout=False)
+        self._es: Any = None  # made on first use: a function that never reads Elasticsearch never imports it
 
     async def _postgres_password(self) -> str | None:
         """Called by asyncpg for every new connection. Reading a secret may reach Secrets Manager or SSM (when its
@@ -177,6 +174,16 @@ class Stores:
         timeout = min(timeout, self.time_left("The database did not answer in time."))
         await self._on_connection(timeout, lambda connection: connection.fetchval("SELECT 1", timeout=timeout))
 
+    @property
+    def es(self) -> Any:
+        """The async Elasticsearch client (imported on first use: about a third of a second of a cold start)."""
+        if self._es is None:
+            from elasticsearch import AsyncElasticsearch
+            self._es = AsyncElasticsearch(**self.config.elasticsearch_options(),
+                                          request_timeout=self.config.store_timeout, max_retries=1,
+                                          retry_on_timeout=False)
+        return self._es
+
     async def ping_elasticsearch(self, timeout: float) -> None:
         """The cluster's health (no index is read), within `timeout`."""
         timeout = min(timeout, self.time_left("The search engine did not answer in time."))
@@ -184,7 +191,8 @@ class Stores:
 
     async def close(self) -> None:
         """For tools and tests that end their loop; a Lambda environment just freezes with its clients open."""
-        await self.es.close()
+        if self._es is not None:
+            await self._es.close()
         if self._pool is not None:
             self._pool.terminate()  # no graceful wait: the server may be gone already
 
@@ -193,6 +201,7 @@ class Stores:
             return await self._search(body)
 
     async def _search(self, body: dict) -> dict:
+        import elasticsearch  # loaded by the first `es` already
         left = self.time_left("The search engine did not answer in time.")
         try:
             # The client's own timeout closes the connection; _within also bounds its retry after a lost connection.
@@ -230,6 +239,18 @@ async def together(*calls: Awaitable[Any]) -> list[Any]:
 
 
 _stores: Stores | None = None
+
+
+def warm() -> None:
+    """Imports what the first Elasticsearch call would (a SnapStart snapshot then holds it already loaded)."""
+    import elasticsearch  # noqa: F401
+
+
+def forget() -> None:
+    """Drops the clients (after a SnapStart restore: connections made before the snapshot are not to be trusted,
+    and every restored environment must open its own); the next request makes new ones."""
+    global _stores
+    _stores = None
 
 
 def stores() -> Stores:

@@ -12,7 +12,7 @@ from catalogue_common.settings import ConfigurationError, settings
 from fastapi import APIRouter, FastAPI
 from mangum import Mangum
 
-from . import errors
+from . import clients, errors
 from .clients import request_deadline
 
 logger, tracer = Logger(), Tracer()
@@ -103,11 +103,24 @@ def make_function(router: APIRouter) -> tuple[FastAPI, Handler]:
         logger.error("invalid configuration", extra={"error": str(error)})
         raise
     app = make_app(router)
+    snapshot_hooks()
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
     handler = Mangum(observed(within_deadline(without_stage_prefix(head_as_get(app)))), lifespan="off")
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
     handler = tracer.capture_lambda_handler(handler)
     return app, metrics.log_metrics(capture_cold_start_metric=True)(per_function(handler))
+
+
+def snapshot_hooks() -> None:
+    """With SnapStart (python3.13, published versions), an environment is restored from a snapshot taken after its
+    initialisation: modules loaded lazily on the first request are loaded before the snapshot instead, and clients
+    made before it are dropped after the restore. The hooks' module is part of Lambda's Python runtime only."""
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:  # not in Lambda (locally, in tests)
+        return
+    register_before_snapshot(clients.warm)
+    register_after_restore(clients.forget)
 
 
 def per_function(handler: Handler) -> Handler:
