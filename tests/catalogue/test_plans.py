@@ -4,7 +4,6 @@ from __future__ import annotations
 import itertools
 import json
 
-import bench
 import pytest
 from catalogue.endpoints import dataset as dataset_endpoint
 from catalogue.endpoints import datasets as datasets_endpoint
@@ -14,6 +13,7 @@ from catalogue.endpoints.rows import query as rows_query
 from catalogue.endpoints.search import query as queries
 from catalogue.parameters import check
 
+from devtools.bench import harness
 from tests.support import fetch, load_catalogue
 
 DATABASE, ROWS = "catalogue_plans", 1_000_000
@@ -33,7 +33,7 @@ def genes(stores_up: None) -> dict[str, list[str]]:
 
 
 def scans_of_perturb_seq(plan: dict) -> list[str]:
-    return [node for node, _ in bench.scans_of_perturb_seq(plan)]
+    return [node for node, _ in harness.scans_of_perturb_seq(plan)]
 
 
 def shapes(genes: dict[str, list[str]], datasets: list[str]):

@@ -9,9 +9,9 @@ from pathlib import Path
 import boto3
 import pytest
 from catalogue_common.settings import settings
-from lambda_runtime import LambdaContext, load_function
 from moto import mock_aws
 
+from devtools.local.lambda_runtime import LambdaContext, load_function
 from tests.support import fetch, search_engine
 
 from .conftest import DATABASE, INDEX

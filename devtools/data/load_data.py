@@ -1,7 +1,7 @@
 """`make data`: deterministic demo data written as SPEC 7 input files, then loaded through the project's own
 ingestion (layers/ingestion), exactly as a group's own files would be.
 
-    python devtools/load_data.py [--rows 200000] [--seed 1] [--datasets 12] [--database catalogue]
+    python -m devtools.data.load_data [--rows 200000] [--seed 1] [--datasets 12] [--database catalogue]
 
 The files go to .local/demo-files/<rows>-<datasets>-<seed>/ (made once; the same arguments give the same bytes).
 A whole-catalogue load builds everything in a staging schema and swaps it in with one transaction, so a failed or
@@ -19,14 +19,15 @@ import time
 from pathlib import Path
 
 import asyncpg
-import demo_data
 from catalogue_common.settings import settings
 from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import ApiError as ElasticsearchApiError
 from elasticsearch.exceptions import TransportError
 from ingestion import relations, run, store
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools.data import demo_data
+
+ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / ".local" / "demo-files"
 
 

