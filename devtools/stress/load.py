@@ -145,12 +145,13 @@ def memory(server_pid: int) -> dict[str, dict[str, int]]:
 
 
 def server_pid(url: str) -> int:
+    """The local server's process listening at `url` (started as `python -m devtools.local.serve --port N`)."""
     port = url.rsplit(":", 1)[1]
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if any(part.endswith("serve.py") for part in cmdline) and port in cmdline:
+        if serve.MODULE in cmdline and port in cmdline:
             return process.pid
-    raise RuntimeError(f"no serve.py process on port {port}")
+    raise RuntimeError(f"no local server ({serve.MODULE}) on port {port}")
 
 
 def inject(faults: list[tuple[float, Fault]], down_seconds: float, stop: threading.Event) -> None:
