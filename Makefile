@@ -18,7 +18,8 @@ FUZZ_SECONDS ?= 900
 LOAD_SECONDS ?= 60
 LOAD_USERS ?= 16
 export SAM_CLI_TELEMETRY := 0
-# The layers as Lambda puts them on sys.path, for every tool the targets run.
+# The layers as Lambda puts them on sys.path, for every tool the targets run; the tools themselves run as
+# `python -m devtools.<room>.<module>` from here, the repository's root (which -m puts first on sys.path).
 export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
 # `sam build` looks for python3.13 on PATH.
 export PATH := $(dir $(PYTHON)):$(PATH)
@@ -48,19 +49,19 @@ $(SAM): | $(UV)
 	$(UV) pip install --quiet --python .local/sam/bin/python aws-sam-cli==$(SAM_VERSION)
 
 up: $(VENV)/.demo
-	@$(PY) devtools/services.py up
+	@$(PY) -m devtools.local.services up
 
 down: $(VENV)/.demo
-	@$(PY) devtools/services.py down
+	@$(PY) -m devtools.local.services down
 
 
 data: up
-	@$(PY) devtools/load_data.py --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+	@$(PY) -m devtools.data.load_data --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
 
 # SPEC 7 input files of the demo data (one folder per dataset), e.g. to try `make ingest` on.
 demo-files: $(VENV)/.demo
 	@test -n "$(DIR)" || { echo "usage: make demo-files DIR=<folder> [ROWS=...] [SEED=...] [DATASETS=...]" >&2; exit 2; }
-	@$(PY) devtools/demo_data.py "$(DIR)" --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+	@$(PY) -m devtools.data.demo_data "$(DIR)" --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
 	@echo "demo files in $(DIR)"
 
 # Load (replace) every dataset folder under SOURCE, or the one SOURCE is; remove one dataset.
@@ -79,28 +80,28 @@ test: $(VENV)/.installed $(SAM) up lint
 	$(PY) -m pytest
 
 serve: up
-	@$(PY) devtools/serve.py --port 3000
+	@$(PY) -m devtools.local.serve --port 3000
 
 demo: data serve
 
-# 20 M rows, built once into catalogue_bench (QUICK=1: 1 M rows; EXTRA_INDEXES=1: with devtools/sql/extra_indexes.sql)
+# 20 M rows, built once into catalogue_bench (QUICK=1: 1 M rows; EXTRA_INDEXES=1: with the ingestion's extra_indexes.sql)
 bench: up
-	@$(PY) devtools/bench.py $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
+	@$(PY) -m devtools.bench.api $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
 		$(if $(EXTRA_INDEXES),--extra-indexes)
 
 # Ingestion at 20 M rows (QUICK=1: 1 M): full load from files, one 100 k-row dataset replaced both ways; BENCHMARKS.md
 bench-ingest: up
-	@$(PY) devtools/bench_ingest.py $(if $(QUICK),--quick) $(if $(RELOAD),--reload)
+	@$(PY) -m devtools.bench.ingest $(if $(QUICK),--quick) $(if $(RELOAD),--reload)
 
 # Schemathesis against the local server on the loaded catalogue: at least FUZZ_REQUESTS requests within FUZZ_SECONDS,
 # no 5xx, no answer the served OpenAPI document does not declare; RELIABILITY.md
 fuzz: up $(VENV)/.installed
-	@$(PY) devtools/fuzz.py --requests $(FUZZ_REQUESTS) --seconds $(FUZZ_SECONDS)
+	@$(PY) -m devtools.stress.fuzz --requests $(FUZZ_REQUESTS) --seconds $(FUZZ_SECONDS)
 
 # Locust through the local server for LOAD_SECONDS, PostgreSQL then Elasticsearch restarted mid-run; connections,
 # memory, failures and recovery; RELIABILITY.md
 load: up $(VENV)/.installed
-	@$(PY) devtools/load.py --seconds $(LOAD_SECONDS) --users $(LOAD_USERS)
+	@$(PY) -m devtools.stress.load --seconds $(LOAD_SECONDS) --users $(LOAD_USERS)
 
 validate: $(SAM)
 	$(SAM) validate --lint

@@ -9,8 +9,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jsonschema import Draft202012Validator
-from lambda_events import http_api_event, routes_from_template
-from lambda_runtime import LambdaContext, load_function
+
+from devtools.local.lambda_events import http_api_event, routes_from_template
+from devtools.local.lambda_runtime import LambdaContext, load_function
 
 from tests.support import payload
 

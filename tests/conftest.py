@@ -10,13 +10,13 @@ TEST_ROWS, TEST_SEED, TEST_DATASETS = 40_000, 5, 160
 os.environ.update(PS_DB=TEST_DB, ES_INDEX=TEST_INDEX, POWERTOOLS_METRICS_NAMESPACE="PerturbationCatalogueTest",
                   POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 
-import load_data  # noqa: E402
 import pytest  # noqa: E402
-import services  # noqa: E402
 from catalogue import clients  # noqa: E402
 from catalogue_common.settings import settings  # noqa: E402
 from elasticsearch import helpers  # noqa: E402
 
+from devtools.data import load_data  # noqa: E402
+from devtools.local import services  # noqa: E402
 from tests.support import LOOP, load_catalogue, run, search_engine  # noqa: E402
 from tests.tls import make_tls, postgres_with_tls  # noqa: E402
 

@@ -8,9 +8,10 @@ import zlib
 from typing import Any
 
 import asyncpg
-import load_data
 from catalogue_common.settings import settings
 from elasticsearch import Elasticsearch
+
+from devtools.data import load_data
 
 # One loop for the whole session, as Mangum keeps one per Lambda environment: the layer's clients bind to it.
 LOOP = asyncio.new_event_loop()

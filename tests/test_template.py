@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
-from lambda_events import load_template, routes_from_template
+
+from devtools.local.lambda_events import load_template, routes_from_template
 
 from tests.support import payload
 
@@ -135,8 +136,8 @@ def test_every_api_function_has_its_three_alarms() -> None:
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "HEAD", "OPTIONS"])
 @pytest.mark.parametrize("path", ["/", "/v1/nothing-here", "/v1/search/extra", "/dev/v1/genes"])
 def test_the_not_found_function_answers_404_for_any_path_and_method(method: str, path: str) -> None:
-    from lambda_events import http_api_event
-    from lambda_runtime import LambdaContext, load_function
+    from devtools.local.lambda_events import http_api_event
+    from devtools.local.lambda_runtime import LambdaContext, load_function
     response = load_function("not_found").handler(http_api_event(method, path, "a=1", route_key="$default"),
                                                   LambdaContext("catalogue-not-found"))
     assert response["statusCode"] == 404 and response["headers"]["content-type"] == "application/json"
@@ -297,7 +298,7 @@ def responses(build_dir: Path, catalogue: dict, tmp_path_factory: pytest.TempPat
         events = sorted(str(p) for p in events_dir.glob("*.json"))
         command = [sys.executable, "-I", "-S", "-c", INVOKE, str(out), str(build_dir / function)]
         command += [":".join(str(build_dir / layer / "python") for layer in layers),
-                    str(ROOT / "devtools" / "lambda_runtime.py"), str(ROOT), *events]
+                    str(ROOT / "devtools" / "local" / "lambda_runtime.py"), str(ROOT), *events]
         run = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=600, check=False)
         if run.returncode != 0:
             message = f"{function} from the build, in a fresh interpreter:\n{run.stderr[-4000:]}"

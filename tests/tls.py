@@ -11,18 +11,18 @@ import os
 import shutil
 import socket
 import ssl
-import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pg_server
 from catalogue_common.settings import settings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from devtools.local import pg_server
 
 
 def certificate_authority(name: str):
@@ -95,8 +95,8 @@ def postgres_with_tls(tls: dict) -> Iterator[int]:
     bin = pg_server.bin_with_tls()
     if bin is None:
         raise RuntimeError("no PostgreSQL built with OpenSSL found for the TLS tests: `apt-get install postgresql`")
-    home, port = Path(tempfile.mkdtemp(prefix="pg-tls-test-", dir=pg_server.HOME.parent)), free_port()
-    home.chmod(0o755)
+    # Where the server's system user can reach it when run as root (beside the main server's home).
+    home, port = pg_server.new_home("pg-tls-test-"), free_port()
     try:
         pg_server.init(home, port, {"listen_addresses": "'127.0.0.1'", "ssl": "on", "ssl_cert_file": "'server.crt'",
                                     "ssl_key_file": "'server.key'", "fsync": "off", "logging_collector": "off"},

@@ -42,8 +42,8 @@ def test_errors_are_not_cached(catalogue):
 
 
 def test_link_header_points_at_the_next_page_with_the_stage_kept(catalogue):
-    from lambda_events import http_api_event
-    from lambda_runtime import LambdaContext, load_function
+    from devtools.local.lambda_events import http_api_event
+    from devtools.local.lambda_runtime import LambdaContext, load_function
     event = http_api_event("GET", "/v1/datasets", "tissue=blood&limit=2", stage="dev", route_key="GET /v1/datasets")
     response = load_function("datasets").handler(event, LambdaContext())
     link = response["headers"]["link"]

@@ -135,8 +135,8 @@ def test_the_local_default_is_sslmode_disable(monkeypatch):
 
 def test_the_handler_answers_503_store_unavailable_for_a_certificate_from_another_ca(tls_postgres: int, tls: dict,
                                                                                     with_stores):
-    from lambda_events import http_api_event
-    from lambda_runtime import LambdaContext, load_function
+    from devtools.local.lambda_events import http_api_event
+    from devtools.local.lambda_runtime import LambdaContext, load_function
     genes = load_function("genes")
     with_stores(ps_host="localhost", ps_port=tls_postgres, ps_user="postgres", ps_db="postgres",
                 ps_sslmode="verify-full", ps_sslrootcert=tls["wrong_ca"])

@@ -16,6 +16,7 @@ from catalogue.parameters import check
 from catalogue_common.search import query as queries
 from catalogue_common.sql import Params
 
+from devtools.bench import harness
 from tests.support import fetch, load_catalogue
 
 DATABASE, ROWS, DATASETS = "catalogue_plans", 1_000_000, 500
@@ -36,9 +37,7 @@ def genes(stores_up: None) -> dict[str, list[str]]:
 
 
 def scans_of_perturb_seq(plan: dict) -> list[str]:
-    """The node type of every plan node reading perturb_seq."""
-    own = [plan["Node Type"]] if plan.get("Relation Name") == "perturb_seq" else []
-    return own + [scan for child in plan.get("Plans", []) for scan in scans_of_perturb_seq(child)]
+    return [node for node, _ in harness.scans_of_perturb_seq(plan)]
 
 
 def computed(pairs: list[tuple[str, str]], ids: list[str] | None = None) -> tuple[str, list]:

@@ -80,7 +80,7 @@ def test_malformed_configuration_fails_at_once_naming_the_variable(monkeypatch, 
 
 
 def test_an_api_function_validates_its_configuration_when_it_starts(monkeypatch):
-    from lambda_runtime import load_function
+    from devtools.local.lambda_runtime import load_function
     monkeypatch.setenv("PS_PORT", "not-a-port")
     settings.cache_clear()
     try:

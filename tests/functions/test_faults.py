@@ -15,11 +15,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import es_server
-import pg_server
 import pytest
-from lambda_runtime import LambdaContext, load_function
 
+from devtools.local import es_server, pg_server
+from devtools.local.lambda_runtime import LambdaContext, load_function
 from tests.support import body
 
 LAMBDA_TIMEOUT = 3.0  # seconds: the function's timeout, as the Lambda context reports it

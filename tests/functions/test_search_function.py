@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pg_server
 import pytest
 from catalogue import clients
 from catalogue_common.settings import settings
-from lambda_runtime import LambdaContext, load_function
-from roundtrips import RoundTripCounter
 
+from devtools.bench.roundtrips import RoundTripCounter
+from devtools.local import pg_server
+from devtools.local.lambda_runtime import LambdaContext, load_function
 from tests.support import body, fetch, search_engine
 
 EVENTS = sorted((Path(__file__).resolve().parents[2] / "events" / "search").glob("*.json"))
@@ -183,7 +183,7 @@ def test_a_client_side_database_error_is_a_logged_500_not_an_outage(function, ca
 def test_metrics_of_each_function_are_their_own_series(function, catalogue: dict, capsys):
     """Issue 10, finding 6: every function's metrics carry its name as the `function` dimension (the alarms in
     template.yaml select on it), so two functions' latencies and status counts never merge into one series."""
-    from lambda_events import http_api_event
+    from devtools.local.lambda_events import http_api_event
     genes = load_function("genes")
     capsys.readouterr()
     assert function.handler(event(), LambdaContext("catalogue-search-dev"))["statusCode"] == 200

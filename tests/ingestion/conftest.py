@@ -5,12 +5,11 @@ import asyncio
 import shutil
 from pathlib import Path
 
-import demo_data
-import load_data
 import pytest
 from catalogue_common.settings import Settings, settings
 from ingestion import run
 
+from devtools.data import demo_data, load_data
 from tests.support import LOOP
 
 DATABASE, INDEX = "catalogue_ingest_test", "test-ingest-dataset-summary-v1"

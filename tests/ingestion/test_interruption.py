@@ -8,8 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import demo_data
-
+from devtools.data import demo_data
 from tests.support import fetch
 
 from .conftest import DATABASE, INDEX

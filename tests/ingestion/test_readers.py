@@ -10,8 +10,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-import serve
 from ingestion import run
+
+from devtools.local import serve
 
 from .conftest import DATABASE, INDEX, ingest, target
 

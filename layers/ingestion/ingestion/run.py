@@ -131,8 +131,8 @@ class Phases:
         self("")
 
 
-async def load_all(target: Settings, folders: list[Path], production_views: bool = False, comment: str | None = None,
-                   quiet: bool = False, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+async def load_all(target: Settings, folders: list[Path], production_views: bool = False, quiet: bool = False,
+                   log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
                    with_documents: bool = True) -> Summary:
     """The whole catalogue replaced by these folders: any refusal refuses the load, and nothing changes."""
     summary, began = Summary(), time.monotonic()
@@ -155,7 +155,7 @@ async def load_all(target: Settings, folders: list[Path], production_views: bool
                 await store.abandon_bulk(conn)
                 summary.outcomes = {r.dataset_id: "refused" for r in summary.refusals}
                 return summary
-            await store.finish_bulk(conn, loaded, started, production_views, comment, phase=phases)
+            await store.finish_bulk(conn, loaded, started, production_views, phase=phases)
             phases.end()
     finally:
         await conn.close()

@@ -172,8 +172,7 @@ async def abandon_bulk(conn: asyncpg.Connection) -> None:
 
 
 async def finish_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime,
-                      production_views: bool = False, comment: str | None = None,
-                      phase: Callable[[str], None] = lambda _: None) -> None:
+                      production_views: bool = False, phase: Callable[[str], None] = lambda _: None) -> None:
     """Indexes and derived relations built in bulk, then one transaction swaps the staged catalogue in."""
     await conn.execute(f"SET search_path = {STAGING}")
     phase("indexes")
@@ -190,8 +189,6 @@ async def finish_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: d
     await conn.execute(answers.CREATE)
     await answers.write(conn, [r[0] for r in await conn.fetch("SELECT dataset_id FROM perturb_seq_dataset_statistics")])
     await conn.execute(f"ANALYZE {answers.NAME}")
-    if comment is not None:
-        await conn.execute(f"COMMENT ON TABLE perturb_seq IS {quote(comment)}")
     await conn.execute("RESET search_path")
     phase("swap")
     await conn.execute(sql("loads.sql"))
@@ -215,7 +212,3 @@ SELECT dataset_id, 0, $1, now(), 'deleted', 'not in a whole-catalogue load'
 FROM (SELECT DISTINCT ON (dataset_id) dataset_id, outcome FROM catalogue_loads
       WHERE outcome IN ('loaded', 'deleted') ORDER BY dataset_id, id DESC) last
 WHERE outcome = 'loaded' AND dataset_id <> ALL($2::text[])"""
-
-
-def quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -1,14 +1,14 @@
 """Schemathesis against the local server: every route of the document the API serves (GET /v1/openapi.json).
 
-    python devtools/fuzz.py [--requests 10000] [--seconds 900] [--environments 2] [--workers 2] [--seed N]
+    python -m devtools.stress.fuzz [--requests 10000] [--seconds 900] [--environments 2] [--workers 2] [--seed N]
     make fuzz [FUZZ_REQUESTS=10000] [FUZZ_SECONDS=900]
 
-Starts devtools/serve.py (every function of template.yaml, warm environments; it reads PS_DB / ES_INDEX like the
-functions) unless --url names a running server, loads the schema from the server's own /v1/openapi.json and runs
-Schemathesis's phases (examples, coverage, fuzzing, stateful; valid and invalid data) until --requests requests were
-sent or --seconds ran out, whichever comes first. The run fails unless at least --requests requests were sent and
-no check failed: no 5xx, every status, content type, body and documented header as the document declares, and
-every request the document says is invalid refused (4xx).
+Starts the local server (devtools/local/serve.py, as `make serve` does: every function of template.yaml, warm
+environments; it reads PS_DB / ES_INDEX like the functions) unless --url names a running server, loads the schema
+from the server's own /v1/openapi.json and runs Schemathesis's phases (examples, coverage, fuzzing, stateful; valid
+and invalid data) until --requests requests were sent or --seconds ran out, whichever comes first. The run fails
+unless at least --requests requests were sent and no check failed: no 5xx, every status, content type, body and
+documented header as the document declares, and every request the document says is invalid refused (4xx).
 
 Checks left out, and why:
   positive_data_acceptance  a cursor is valid only when the API signed it, and a parameter and its synonym
@@ -36,13 +36,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Hypothesis and Schemathesis keep their state under .local/, not in the working tree.
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(ROOT / ".local" / "hypothesis"))
 
 import schemathesis  # noqa: E402
 from schemathesis.engine import events, from_schema  # noqa: E402
 from schemathesis.engine.recorder import ScenarioRecorder  # noqa: E402
+
+from devtools.local import serve  # noqa: E402
 
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "response_headers_conformance", "negative_data_rejection")
@@ -187,8 +189,6 @@ def _server(url: str | None, environments: int) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    import serve  # devtools/serve.py, next to this file
-
     with serve.background(environments=environments) as (served, _):
         yield served
 
@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--environments", type=int, default=2, help="warm environments per function")
     parser.add_argument("--workers", type=int, default=2, help="concurrent Schemathesis workers")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--url", help="a running server instead of starting devtools/serve.py")
+    parser.add_argument("--url", help="a running server instead of starting the local server")
     args = parser.parse_args()
     with _server(args.url, args.environments) as url:
         print(f"fuzzing {url} (PS_DB={os.environ.get('PS_DB', 'catalogue')}, "

@@ -1,11 +1,16 @@
 """`make data`: deterministic demo data written as SPEC 7 input files, then loaded through the project's own
 ingestion (layers/ingestion), exactly as a group's own files would be.
 
-    python devtools/load_data.py [--rows 200000] [--seed 1] [--datasets 12] [--database catalogue]
+    python -m devtools.data.load_data [--rows 200000] [--seed 1] [--datasets 12] [--database catalogue]
 
 The files go to .local/demo-files/<rows>-<datasets>-<seed>/ (made once; the same arguments give the same bytes).
 A whole-catalogue load builds everything in a staging schema and swaps it in with one transaction, so a failed or
 interrupted load leaves the previous data untouched and re-running is always safe.
+
+After the load, this module (not the ingestion, which has no use for it) records what was loaded in the table's
+comment: rows, datasets, seed and a digest of the schema. `in_place` reads it back, so `make data`, the benchmarks
+and the tests reuse a catalogue that already holds their load. The swap replaces the table, comment and all, so a
+comment never outlives the data it describes; an interrupted run leaves none, and the next run loads again.
 """
 from __future__ import annotations
 
@@ -17,9 +22,9 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
-import demo_data
 from catalogue_common import search
 from catalogue_common.settings import settings
 from elasticsearch import Elasticsearch
@@ -27,7 +32,9 @@ from elasticsearch.exceptions import ApiError as ElasticsearchApiError
 from elasticsearch.exceptions import TransportError
 from ingestion import answers, relations, run, store
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools.data import demo_data
+
+ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / ".local" / "demo-files"
 
 
@@ -59,6 +66,16 @@ async def ensure_database(database: str) -> None:
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+
+
+async def record(database: str, key: dict[str, Any]) -> None:
+    """`key` (what was loaded) kept as the comment of the table just loaded."""
+    conn = await asyncpg.connect(settings().superuser_dsn(database))
+    try:
+        literal = await conn.fetchval("SELECT quote_literal($1)", json.dumps(key))
+        await conn.execute(f"COMMENT ON TABLE public.perturb_seq IS {literal}")
     finally:
         await conn.close()
 
@@ -110,13 +127,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"make data: {error}")
     log(f"loading {args.rows:,} rows in {args.datasets} datasets (seed {args.seed}) into {args.database}")
     folder = demo_files(args.rows, args.datasets, args.seed)
-    comment = json.dumps({"rows": args.rows, "datasets": args.datasets, "seed": args.seed,
-                          "schema": schema_version(), "production_views": args.production_views})
+    key = {"rows": args.rows, "datasets": args.datasets, "seed": args.seed, "schema": schema_version(),
+           "production_views": args.production_views}
     try:
         asyncio.run(ensure_database(args.database))
         summary = asyncio.run(run.load_all(settings("ingest").at(args.database, args.es_index),
                                            sorted(p for p in folder.iterdir() if p.is_dir()),
-                                           args.production_views, comment, with_documents=not args.no_es))
+                                           args.production_views, with_documents=not args.no_es))
+        if not summary.refusals:
+            asyncio.run(record(args.database, key))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ElasticsearchApiError, TransportError) as error:
         sys.exit(f"\nmake data failed: {error!r}\nThe previous data is untouched. Is `make up` running?")
     if summary.refusals:

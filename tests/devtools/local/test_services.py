@@ -5,15 +5,13 @@ import json
 import shutil
 import socket
 import urllib.request
-import uuid
 
 import asyncpg
-import es_server
-import pg_server
 import pytest
 from catalogue_common.settings import settings
 from elasticsearch import AsyncElasticsearch
 
+from devtools.local import es_server, pg_server
 from tests.support import fetch, run
 
 
@@ -25,7 +23,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def fresh_home():
-    home = pg_server.ROOT / ".local" / f"test-{uuid.uuid4().hex[:8]}"
+    home = pg_server.new_home("test-")  # beside the main server's home, which its system user can reach as root
     yield home
     shutil.rmtree(home, ignore_errors=True)
 

@@ -1,8 +1,9 @@
-"""devtools/load.py's reading of a run's request log: throughput and percentiles per route, failures attributed to
-the fault they fell in, SPEC bodies told from anything else, recovery measured from the store's return."""
+"""devtools/stress/load.py's reading of a run's request log: throughput and percentiles per route, failures
+attributed to the fault they fell in, SPEC bodies told from anything else, recovery measured from the store's
+return."""
 from __future__ import annotations
 
-import load
+from devtools.stress import load
 
 
 def request(t: float, route: str, status: int = 200, code: str | None = None, ms: float = 10.0) -> dict:

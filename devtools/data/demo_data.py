@@ -1,5 +1,7 @@
 """Deterministic, realistic Perturb-seq demo data: the same (rows, seed, datasets) gives byte-identical output.
 
+    python -m devtools.data.demo_data <folder> [--rows 200000] [--seed 1] [--datasets 12]   # make demo-files
+
 Each dataset is a grid of perturbations x measured phenotype genes (one differential-expression row per pair).
 Sizes span three orders of magnitude and the largest dataset holds 40 % of the rows. Most rows are not
 significant; a per-perturbation strength decides how many are, with padj down to 1e-40 and heavy-tailed

@@ -1,6 +1,6 @@
 """Serve every function in template.yaml like `sam local start-api`, but with warm environments.
 
-    python devtools/serve.py [--host 127.0.0.1] [--port 3000] [--environments 2]
+    python -m devtools.local.serve [--host 127.0.0.1] [--port 3000] [--environments 2] [--functions search ...]
 
 Each function runs in N worker processes, each one Lambda execution environment: it imports the function's
 handler once (function folder and layers on sys.path) and then handles one event at a time, so module-level
@@ -9,6 +9,9 @@ state such as connection pools is reused across invocations exactly as in a warm
 CORS is answered as API Gateway answers it, from the HttpApi's CorsConfiguration in the template: preflights
 (OPTIONS with Origin and Access-Control-Request-Method) get 204 without reaching a function, and a request with an
 allowed Origin gets the CORS headers on its response (any the function sent are dropped, as API Gateway drops them).
+
+`make serve` runs it in the foreground; `background()` runs the same command in a child process for the tests, the
+benchmark and the stress tools (--functions: only some functions, as the benchmark serves search alone).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,10 +40,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lambda_events import Route, http_api_event, load_template, routes_from_template
-from lambda_runtime import LambdaContext
+from devtools.local.lambda_events import Route, http_api_event, load_template, routes_from_template
+from devtools.local.lambda_runtime import LambdaContext
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+MODULE = "devtools.local.serve"  # what `make serve` runs, and background() too
+STOP_SECONDS = 30  # background(): how long the server may take to stop its environments
 SPAWN = mp.get_context("spawn")  # a fresh interpreter per environment, as on Lambda; fork would share state
 
 
@@ -355,11 +361,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--environments", type=int, default=2, help="warm environments per function")
     parser.add_argument("--template", type=Path, default=TEMPLATE, help="e.g. .aws-sam/build/template.yaml")
+    parser.add_argument("--functions", nargs="+", metavar="NAME",
+                        help="serve only these functions (their folder under functions/, e.g. search)")
     args = parser.parse_args()
 
     for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start us with it ignored
         signal.signal(signum, _interrupt)
-    routes = routes_from_template(args.template, with_default=True)  # $default last: what no other route serves
+    routes = served_routes(args.template, args.functions)
     one_route_each = {route.function: route for route in routes}.values()
     functions: dict[str, Function] = {}
     try:
@@ -381,19 +389,35 @@ def main() -> None:
             function.stop()
 
 
+def served_routes(template: Path, functions: Sequence[str] | None = None) -> list[Route]:
+    """The template's routes, $default last (what no other route serves); only those of `functions` if given."""
+    routes = routes_from_template(template, with_default=True)
+    if functions:
+        routes = [route for route in routes if Path(route.code_uri).name in functions]
+        if not routes:
+            sys.exit(f"no function of {template} is one of {', '.join(functions)}")
+    return routes
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def background(environments: int = 2) -> Iterator[tuple[str, list[str]]]:
-    """This server in a child process on a free port (for tests and benchmarks): yields its URL and start-up log
-    once it serves, stops it afterwards. The children inherit this process's environment (PS_DB, ES_INDEX, ...)."""
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, __file__, "--port", str(port), "--environments", str(environments)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def background(environments: int = 2, functions: Sequence[str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """This server, started as `make serve` starts it but in a child process on a free port (for the tests, the
+    benchmark and the stress tools): yields its URL and start-up log once it serves, stops it afterwards. The
+    children inherit this process's environment (PS_DB, ES_INDEX, ...). `functions`: as --functions."""
+    port = _free_port()
+    command = [sys.executable, "-m", MODULE, "--port", str(port), "--environments", str(environments)]
+    command += ["--functions", *functions] if functions else []
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     # Drained for the server's whole life: it logs every request, and a full pipe would block it.
     threading.Thread(target=lambda: [*map(lines.put, process.stderr), lines.put("")], daemon=True).start()
@@ -402,13 +426,18 @@ def background(environments: int = 2) -> Iterator[tuple[str, list[str]]]:
         while (line := lines.get(timeout=300)) and not line.startswith("Serving on"):
             log.append(line)
         if not line:
-            raise RuntimeError(f"serve.py exited before serving:\n{''.join(log)}")
+            raise RuntimeError(f"the local server exited before serving:\n{''.join(log)}")
         yield f"http://127.0.0.1:{port}", log
     finally:
         process.terminate()
-        code = process.wait(timeout=30)
+        try:
+            code = process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"the local server did not stop within {STOP_SECONDS} s and was killed") from None
     if code != 0:
-        raise RuntimeError(f"serve.py exited with status {code} when asked to stop")
+        raise RuntimeError(f"the local server exited with status {code} when asked to stop")
 
 
 if __name__ == "__main__":

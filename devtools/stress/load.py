@@ -1,10 +1,12 @@
-"""Load through the local server with Locust (devtools/locustfile.py), restarting each store once during the run.
+"""Load through the local server with Locust (devtools/stress/locustfile.py), restarting each store once during the
+run.
 
-    python devtools/load.py [--seconds 60] [--users 16] [--environments 2] [--no-faults]
+    python -m devtools.stress.load [--seconds 60] [--users 16] [--environments 2] [--no-faults]
     make load [LOAD_SECONDS=60] [LOAD_USERS=16]
 
-Starts devtools/serve.py (every function of template.yaml, N warm environments each; PS_DB / ES_INDEX choose the
-catalogue), then runs Locust headless for a fixed time: front-end-like users over every catalogue route. Meanwhile:
+Starts the local server (devtools/local/serve.py, as `make serve` does: every function of template.yaml, N warm
+environments each; PS_DB / ES_INDEX choose the catalogue), then runs Locust headless for a fixed time: front-end-like
+users over every catalogue route. Meanwhile:
 
 * every 0.5 s, the PostgreSQL connections of the API: pg_stat_activity rows with application_name 'catalogue-api'
   in the served database, and per function environment its TCP connections to PostgreSQL (psutil); the limit is
@@ -14,7 +16,7 @@ catalogue), then runs Locust headless for a fixed time: front-end-like users ove
 * faults: at 25 % of the run PostgreSQL is stopped (pg_ctl fast: every connection is closed) and started again
   FAULT seconds later; at 55 % Elasticsearch likewise (it takes ~6 s to start). Both are started again in any case.
 
-Every request is logged (devtools/locustfile.py). The report: throughput, p50/p99 and errors per route; per fault
+Every request is logged (devtools/stress/locustfile.py). The report: throughput, p50/p99 and errors per route; per fault
 the requests that failed from the store's stop until the first success after it was back, whether each failure was
 SPEC's 503 store_unavailable / 504 store_timeout body (or /v1/health's 503 "degraded" body, SPEC 5.7), and the
 recovery time; failures outside the faults; connections; memory. Written to stdout and .local/load/last.json; the
@@ -39,12 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import es_server
-import pg_server
 import psutil
-import serve
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools.local import es_server, pg_server, serve
+
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".local" / "load"
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 POOL_MAX = 2  # connections per environment (layers/catalogue/catalogue/clients.py: max_size)
@@ -144,12 +145,13 @@ def memory(server_pid: int) -> dict[str, dict[str, int]]:
 
 
 def server_pid(url: str) -> int:
+    """The local server's process listening at `url` (started as `python -m devtools.local.serve --port N`)."""
     port = url.rsplit(":", 1)[1]
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if any(part.endswith("serve.py") for part in cmdline) and port in cmdline:
+        if serve.MODULE in cmdline and port in cmdline:
             return process.pid
-    raise RuntimeError(f"no serve.py process on port {port}")
+    raise RuntimeError(f"no local server ({serve.MODULE}) on port {port}")
 
 
 def inject(faults: list[tuple[float, Fault]], down_seconds: float, stop: threading.Event) -> None:

@@ -1,9 +1,10 @@
-"""A short slice of `make fuzz` (devtools/fuzz.py): Schemathesis against the local server on the test catalogue, the
-schema read from the server's own /v1/openapi.json; no 5xx and no answer the document does not declare."""
+"""A short slice of `make fuzz` (devtools/stress/fuzz.py): Schemathesis against the local server on the test
+catalogue, the schema read from the server's own /v1/openapi.json; no 5xx and no answer the document does not
+declare."""
 from __future__ import annotations
 
-import fuzz
-import serve
+from devtools.local import serve
+from devtools.stress import fuzz
 
 REQUESTS = 800  # the coverage phase (~500 requests: every operation, valid and invalid) and then fuzzing
 

@@ -1,4 +1,4 @@
-"""Locust users browsing the catalogue as a front-end does (run by devtools/load.py; `locust -f` works too).
+"""Locust users browsing the catalogue as a front-end does (run by devtools/stress/load.py; `locust -f` works too).
 
 Route weights: gene autocomplete and search most, then browsing datasets with facets, one dataset, "View all" rows
 pages following next_cursor, the landing page's summary, and a health probe now and then. The values asked for

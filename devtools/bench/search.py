@@ -1,48 +1,34 @@
-"""Benchmark GET /v1/search on 20 M rows (QUICK: 1 M): every query shape, ours against a baseline; then the
-catalogue routes (devtools/bench_catalogue.py).
+"""Benchmark GET /v1/search on the benchmark catalogue (20 M rows; QUICK: 1 M): every query shape, ours against a
+baseline. Part of `make bench` (devtools/bench/api.py, which builds the data and runs this, then the catalogue
+routes):
 
-    PYTHONPATH=layers/catalogue python devtools/bench.py [--quick] [--reps 200] [--only search|catalogue]
-    make bench [QUICK=1] [REPS=n]
+    python -m devtools.bench.api [--quick] [--reps 200] --only search
 
-Builds the data set once (SEED=1, 12 datasets; reused while the loaded data says it is that set), then per
-shape: p50/p95/p99 of the query layer alone (warm pool, one connection in use), of the Lambda handler end to
-end, and of HTTP through the local server at concurrency 1 and 8; PostgreSQL round trips and Elasticsearch
-calls per request; the plan's node types on perturb_seq; and the baseline (top groups from the summary view,
-then one detail query per group) alternating with ours. Then cold start and peak RSS of a function process.
---extra-indexes builds extra_indexes.sql (EXTRA_INDEXES) first (without it they are dropped). Writes
-.local/bench/<scale>[-extra].json and this variant's figures section of BENCHMARKS.md; the catalogue part its own
-file and section.
+Per shape: p50/p95/p99 of the query layer alone (warm pool, one connection in use), of the Lambda handler end to
+end, and of HTTP through the local server (`make serve`'s, serving the search function alone) at concurrency 1 and
+8; PostgreSQL round trips and Elasticsearch calls per request; the plan's node types on perturb_seq; and the
+baseline (top groups from the summary view, then one detail query per group) alternating with ours. Then cold start
+and peak RSS of a function process. Writes .local/bench/<scale>[-extra].json and this variant's figures section of
+BENCHMARKS.md.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import http.client
 import json
-import os
-import platform
-import queue
-import socket
 import statistics
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import asyncpg
-import load_data
-import serve
-import yaml
 
-# Settings are read on first use, after configure().
+# Settings are read on first use, after harness.configure().
 from catalogue import clients
 from catalogue.answers import to_json
 from catalogue.clients import stores
@@ -51,27 +37,25 @@ from catalogue.endpoints.search import query as queries
 from catalogue.endpoints.search.response import search_results
 from catalogue.parameters import check
 from catalogue_common.settings import settings
-from elasticsearch import Elasticsearch
-from lambda_events import http_api_event, load_template
-from lambda_runtime import LambdaContext, load_function
-from roundtrips import RoundTripCounter
 
-ROOT = Path(__file__).resolve().parent.parent
-SCALES = {"20M": (20_000_000, "catalogue_bench", "bench-dataset-summary-v1"),
-          "1M": (1_000_000, "catalogue_bench_quick", "bench-quick-dataset-summary-v1")}
-SEED, DATASETS = 1, 12
+from devtools.bench.harness import (
+    SCALES,
+    cold_starts,
+    counted_stores,
+    log,
+    machine,
+    percentiles,
+    previous_and_store,
+    scans_of_perturb_seq,
+    stdout_discarded,
+    timed,
+    write_benchmarks_md,
+)
+from devtools.local import serve
+from devtools.local.lambda_events import http_api_event
+from devtools.local.lambda_runtime import LambdaContext, load_function
+
 TARGETS = {"p50_ms": 15, "p99_ms": 50, "baseline_ratio": 3, "cold_start_s": 1.5, "overhead_p50_ms": 2}
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def configure(scale: str) -> None:
-    """Before the layer's first use: the bench catalogue, and Lambda's environment as `sam local` gives it."""
-    _, database, index = SCALES[scale]
-    os.environ.update(PS_DB=database, ES_INDEX=index, AWS_SAM_LOCAL="true", POWERTOOLS_SERVICE_NAME="bench",
-                      AWS_LAMBDA_FUNCTION_NAME="catalogue-search-bench")
 
 
 @dataclass
@@ -160,33 +144,6 @@ async def baseline(query: list[tuple[str, str]]) -> tuple[bytes, int, int]:
 
 # --- measuring -------------------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def stdout_discarded() -> Iterator[None]:
-    """The function's JSON logs and EMF metrics are written (as on Lambda, where stdout is its log) but discarded.
-    At the file-descriptor level: Powertools' logger holds on to the stream it was created with."""
-    sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-def timed(loop: asyncio.AbstractEventLoop, make: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
-    began = time.perf_counter()
-    result = loop.run_until_complete(make())
-    return time.perf_counter() - began, result
-
-
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(seconds, n=100, method="inclusive")
-    return {"p50": q[49] * 1000, "p95": q[94] * 1000, "p99": q[98] * 1000, "n": len(seconds)}
-
-
 def in_process(loop: asyncio.AbstractEventLoop, mix: list[Shape], reps: int, handler: Callable) -> None:
     """Round robin over the shapes, so no shape runs on caches warmed by its own repetitions; per shape the query
     layer, the baseline and the handler alternate."""
@@ -213,30 +170,13 @@ def in_process(loop: asyncio.AbstractEventLoop, mix: list[Shape], reps: int, han
 
 def round_trips(loop: asyncio.AbstractEventLoop, mix: list[Shape]) -> None:
     """PostgreSQL round trips and Elasticsearch requests per warm request, through counting proxies."""
-    pg, es = RoundTripCounter(settings().ps_port), RoundTripCounter(settings().es_port)
-    original = clients._stores  # the clients the timed rounds used, on this loop
-    proxied = clients.Stores(replace(original.config, ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}"), loop)
-    clients._stores = proxied
-    try:
+    with counted_stores(loop) as (pg, es, _):
         for shape in mix:
             # warm: connection and prepared statement
             loop.run_until_complete(search.search(check(search.SearchParameters, shape.query)))
             pg.round_trips = es.round_trips = 0
             loop.run_until_complete(search.search(check(search.SearchParameters, shape.query)))
             shape.facts.update(pg_round_trips=pg.round_trips, es_calls=es.round_trips)
-    finally:
-        loop.run_until_complete(proxied.close())
-        clients._stores = original
-        pg.close()
-        es.close()
-
-
-def scans_of_perturb_seq(plan: dict) -> list[tuple[str, str]]:
-    """(node type, index) of every plan node reading perturb_seq; a bitmap heap scan's index is in its child."""
-    children = plan.get("Plans", [])
-    index = plan.get("Index Name") or ",".join(c["Index Name"] for c in children if "Index Name" in c)
-    own = [(plan["Node Type"], index)] if plan.get("Relation Name") == "perturb_seq" else []
-    return own + [scan for child in children for scan in scans_of_perturb_seq(child)]
 
 
 def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> None:
@@ -262,57 +202,8 @@ def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> N
     loop.run_until_complete(explain())
 
 
-def search_only_template() -> Path:
-    """template.yaml with the search function only (its paths made absolute), under .local/bench/: the local
-    server starts `environments` warm environments of every function of its template, and the HTTP part calls
-    only /v1/search (8 environments of each of nine functions: 72 processes, which also outlast serve.background's
-    30 s to stop)."""
-    template = load_template(ROOT / "template.yaml")
-    resources = template["Resources"]
-    for name, resource in list(resources.items()):
-        properties = resource.get("Properties", {})
-        if resource.get("Type") == "AWS::Serverless::Function" and Path(properties["CodeUri"]).name != "search":
-            del resources[name]
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str):
-                properties[key] = str(ROOT / properties[key])
-    path = ROOT / ".local" / "bench" / "template-search.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(template, sort_keys=False))
-    return path
-
-
-@contextlib.contextmanager
-def search_server(environments: int) -> Iterator[str]:
-    """devtools/serve.py serving search_only_template() on a free port (as serve.background does for the whole
-    template); yields its URL once it serves, stops it afterwards."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, serve.__file__, "--port", str(port), "--environments",
-                                str(environments), "--template", str(search_only_template())],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    # Drained for the server's whole life: it logs every request, and a full pipe would block it.
-    threading.Thread(target=lambda: [*map(lines.put, process.stderr), lines.put("")], daemon=True).start()
-    log_lines: list[str] = []
-    try:
-        while (line := lines.get(timeout=300)) and not line.startswith("Serving on"):
-            log_lines.append(line)
-        if not line:
-            raise RuntimeError(f"serve.py exited before serving:\n{''.join(log_lines)}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def over_http(mix: list[Shape], reps: int) -> dict[str, Any]:
-    """Through the local server (8 warm environments): one client, then eight at once."""
+    """Through the local server (8 warm environments of the search function): one client, then eight at once."""
     def client(url: str) -> Callable[[str], float]:
         parts = urlsplit(url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
@@ -326,7 +217,8 @@ def over_http(mix: list[Shape], reps: int) -> dict[str, Any]:
             return time.perf_counter() - began
         return get
 
-    with search_server(environments=8) as url:
+    # The search function alone: 8 environments of every function would be 72 processes.
+    with serve.background(environments=8, functions=["search"]) as (url, _):
         with ThreadPoolExecutor(8) as pool:  # every environment warm before measuring
             list(pool.map(lambda _: [client(url)(s.query_string) for s in mix], range(16)))
         get = client(url)
@@ -349,56 +241,7 @@ def over_http(mix: list[Shape], reps: int) -> dict[str, Any]:
     return {"c8_requests_per_s": 8 * reps * len(mix) / elapsed}
 
 
-COLD = """
-import time
-began, began_wall = time.perf_counter(), time.time()
-import json, os, sys
-result = os.fdopen(os.dup(1), "w")
-os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the function's logs and metrics
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
-from lambda_runtime import LambdaContext, load_function
-from lambda_events import http_api_event
-function = load_function("search")
-imported = time.perf_counter()
-events = [http_api_event("GET", "/v1/search", q) for q in json.loads(sys.argv[3])]
-assert function.handler(events[0], LambdaContext())["statusCode"] == 200
-first = time.perf_counter()
-for _ in range(20):
-    for event in events:
-        assert function.handler(event, LambdaContext())["statusCode"] == 200
-result.write(json.dumps({"interpreter_s": began_wall - float(sys.argv[4]), "import_s": imported - began,
-                         "first_answer_s": first - began,
-                         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent (this
-                         # benchmark process), VmHWM is this process's own.
-                         "peak_rss_mb": int(next(line.split()[1] for line in open("/proc/self/status")
-                                                 if line.startswith("VmHWM:"))) / 1024}))
-result.flush()
-"""
-
-
-def cold_starts(mix: list[Shape], times: int = 5) -> dict[str, Any]:
-    """A fresh interpreter: import of the function and the layer, the first answer; then warm, for peak RSS."""
-    runs = []
-    for _ in range(times):
-        out = subprocess.run([sys.executable, "-c", COLD, str(ROOT / "layers" / "catalogue"), str(ROOT / "devtools"),
-                              json.dumps([s.query_string for s in mix]), repr(time.time())],
-                             capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"cold start run failed:\n{out.stderr[-3000:]}")
-        runs.append(json.loads(out.stdout))
-    return {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {"runs": times}
-
-
 # --- report -----------------------------------------------------------------------------------------------------
-
-def machine() -> dict[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))) / 1024 ** 2
-    return {"cpu": f"{os.cpu_count()} x {cpu}", "memory": f"{memory:.0f} GiB", "os": platform.platform(),
-            "python": platform.python_version()}
-
 
 def report(result: dict[str, Any], previous: dict[str, Any] | None) -> str:
     ms = "{:.1f}".format
@@ -472,136 +315,49 @@ def targets(shapes_out: list[dict], cold: dict[str, Any]) -> list[tuple[str, boo
             (f"no sequential scan of perturb_seq ({', '.join(seq) or 'none'})", not seq)]
 
 
-def write_benchmarks_md(variant: str, text: str, heading: str | None = None) -> None:
-    """Replaces this variant's figures in BENCHMARKS.md (between its markers); the prose around them stays. A new
-    variant's section is appended under `heading` (default: "Figures: <variant>")."""
-    path = ROOT / "BENCHMARKS.md"
-    begin, end = f"<!-- bench:{variant} -->", f"<!-- /bench:{variant} -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in current:
-        head, rest = current.split(begin, 1)
-        current = head + block + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip() + f"\n\n## {heading or f'Figures: {variant}'}\n\n{block}\n"
-    path.write_text(current)
+# --- the run ------------------------------------------------------------------------------------------------------
 
-
-# --- main ---------------------------------------------------------------------------------------------------------
-
-DEVNULL = open(os.devnull, "w")
-
-
-def ensure_data(scale: str) -> None:
-    rows, database, index = SCALES[scale]
-    if load_data.in_place(database, index, rows, DATASETS, SEED):
-        log(f"data: {database} already holds {rows:,} rows (seed {SEED}, {DATASETS} datasets)")
-        return
-    log(f"data: building {rows:,} rows into {database} (once; later runs reuse it)")
-    # In a child process: the load reads whole input files (GBs at 20 M rows), and this process's high-water RSS
-    # would otherwise stay that high for the rest of the run.
-    subprocess.run([sys.executable, load_data.__file__, "--rows", str(rows), "--seed", str(SEED), "--datasets",
-                    str(DATASETS), "--database", database, "--es-index", index], check=True)
-
-
-# Where the optional indexes are declared (the ingestion layer's SQL; devtools/sql before it).
-EXTRA_INDEXES = [ROOT / "layers" / "ingestion" / "ingestion" / "sql" / "extra_indexes.sql",
-                 ROOT / "devtools" / "sql" / "extra_indexes.sql"]
-
-
-async def set_extra_indexes(database: str, wanted: bool) -> None:
-    """Builds devtools/sql/extra_indexes.sql, or drops what it builds, so each run states which indexes it had."""
-    sql = next(p for p in EXTRA_INDEXES if p.exists()).read_text()
-    names = [line.split()[5] for line in sql.splitlines() if line.startswith("CREATE INDEX")]
-    conn = await asyncpg.connect(settings().superuser_dsn(database))
-    try:
-        present = await conn.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = ANY($1)", names)
-        if wanted and present < len(names):
-            log(f"extra indexes: building {', '.join(names)} (a minute or two at 20 M rows)")
-            await conn.execute("SET maintenance_work_mem = '1GB';" + sql)
-        elif not wanted and present:
-            await conn.execute("".join(f"DROP INDEX IF EXISTS {name};" for name in names))
-    finally:
-        await conn.close()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 M rows instead of 20 M")
-    parser.add_argument("--reps", type=int, default=200, help="repetitions per shape and series")
-    parser.add_argument("--extra-indexes", action="store_true", help="with the optional extra_indexes.sql")
-    parser.add_argument("--only", choices=("search", "catalogue"), help="one part only (default: both)")
-    args = parser.parse_args()
-    scale = "1M" if args.quick else "20M"
-    configure(scale)
-    ensure_data(scale)
-    asyncio.run(set_extra_indexes(SCALES[scale][1], args.extra_indexes))
-    variant = f"{scale}, SPEC 2.2 indexes" + (" + extra indexes" if args.extra_indexes else "")
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)  # Mangum adopts the current loop: the handler shares the layer's clients
-    rows, database, _ = SCALES[scale]
-    conn = loop.run_until_complete(asyncpg.connect(settings().superuser_dsn(database)))
-    versions = loop.run_until_complete(conn.fetchval("SHOW server_version"))
-    loop.run_until_complete(conn.close())
-    es_version = Elasticsearch(**settings().elasticsearch_options()).info()["version"]["number"]
-    store = ROOT / ".local" / "bench" / f"{scale}{'-extra' if args.extra_indexes else ''}"
-    try:
-        if args.only != "catalogue":
-            search_part(loop, args, scale, variant, versions, es_version, store.with_name(f"{store.name}.json"))
-        if args.only != "search":
-            import bench_catalogue  # imports this module's helpers
-            log(f"catalogue routes: {args.reps} rounds ...")
-            text = bench_catalogue.run(
-                loop, scale=scale, variant=variant, rows=rows, database=database, reps=args.reps,
-                store=store.with_name(f"{store.name}-catalogue.json"),
-                common={"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-                        "servers": f"PostgreSQL {versions}, Elasticsearch {es_version}"})
-            print(text)
-    finally:
-        if clients._stores is not None:
-            loop.run_until_complete(clients._stores.close())
-
-
-def search_part(loop: asyncio.AbstractEventLoop, args: argparse.Namespace, scale: str, variant: str, versions: str,
-                es_version: str, store: Path) -> None:
-    """GET /v1/search: every shape, ours against the baseline, in process, over HTTP, and cold starts."""
-    rows, database, _ = SCALES[scale]
+def measure(loop: asyncio.AbstractEventLoop, database: str, reps: int) -> tuple[dict, list[Shape], dict, dict, int]:
+    """Every measurement, in order: (genes, shapes with timings and facts, HTTP, cold start, pool size)."""
     conn = loop.run_until_complete(asyncpg.connect(settings().superuser_dsn(database)))
     genes = loop.run_until_complete(pick_genes(conn))
     loop.run_until_complete(conn.close())
     mix = shapes(genes)
     log(f"{len(mix)} shapes; genes {genes}")
     handler = load_function("search").handler
-    log(f"in process: layer, baseline and handler, {args.reps} rounds ...")
+    log(f"in process: layer, baseline and handler, {reps} rounds ...")
     with stdout_discarded():
-        in_process(loop, mix, args.reps, handler)
+        in_process(loop, mix, reps, handler)
     log("plans and round trips ...")  # after the rounds: on warm caches, as the timed requests ran
     plans(loop, mix, database)
     round_trips(loop, mix)
+    assert clients._stores is not None
     backends = loop.run_until_complete(clients._stores.pool()).get_size()
     log("HTTP ...")
-    http = over_http(mix, max(20, args.reps // 4))
+    http = over_http(mix, max(20, reps // 4))
     log("cold starts ...")
-    cold = cold_starts(mix)
+    cold = cold_starts("search", "/v1/search", [s.query_string for s in mix])
+    return genes, mix, http, cold, backends
+
+
+def run(loop: asyncio.AbstractEventLoop, *, scale: str, variant: str, reps: int, postgresql: str, es_version: str,
+        store: Path) -> str:
+    """GET /v1/search: every shape, ours against the baseline, in process, over HTTP, and cold starts, on `loop`
+    (the one the layer's clients live on); returns the section text it wrote to BENCHMARKS.md."""
+    rows, database, _ = SCALES[scale]
+    genes, mix, http, cold, backends = measure(loop, database, reps)
     out = []
     for shape in mix:
         p = {series: percentiles(seconds) for series, seconds in shape.timings.items()}
         out.append({"name": shape.name, "query": shape.query_string, "facts": shape.facts, "percentiles": p,
                     "overhead_p50_ms": p["handler"]["p50"] - p["layer"]["p50"],
                     "ratio": p["baseline"]["p50"] / p["layer"]["p50"]})
-    result = {"scale": scale, "variant": variant, "rows": rows, "reps": args.reps,
+    result = {"scale": scale, "variant": variant, "rows": rows, "reps": reps,
               "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-              "servers": f"PostgreSQL {versions}, Elasticsearch {es_version}, pool connections open after the "
+              "servers": f"PostgreSQL {postgresql}, Elasticsearch {es_version}, pool connections open after the "
                          f"in-process run: {backends}",
               "genes": genes, "shapes": out, "http": http, "cold_start": cold}
     result["targets"] = targets(out, cold)
-    previous = json.loads(store.read_text()) if store.exists() else None
-    store.parent.mkdir(parents=True, exist_ok=True)
-    store.write_text(json.dumps(result, indent=1))
-    text = report(result, previous)
+    text = report(result, previous_and_store(store, result))
     write_benchmarks_md(variant, text)
-    print(text)
-
-
-if __name__ == "__main__":
-    main()
+    return text

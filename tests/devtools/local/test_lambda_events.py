@@ -1,4 +1,4 @@
-"""devtools/lambda_events.py: the API Gateway HTTP API v2 events it builds, and the routes it reads."""
+"""devtools/local/lambda_events.py: the API Gateway HTTP API v2 events it builds, and the routes it reads."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
-from lambda_events import API_DOMAIN, Route, http_api_event, load_template, routes_from_template
 
-ROOT = Path(__file__).resolve().parents[2]
+from devtools.local.lambda_events import API_DOMAIN, Route, http_api_event, load_template, routes_from_template
+
+ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2025, 11, 20, 14, 3, 7, 412000, tzinfo=UTC)
 
 

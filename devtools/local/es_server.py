@@ -2,10 +2,10 @@
 data under `.local/es`.
 
 The node is the `org.elasticsearch:elasticsearch` server jar and its Netty4 plugin from Maven Central, embedded by
-the small launcher in `devtools/elasticsearch` (see its pom.xml). Needs `java` (17 or newer) and `mvn`; Maven
-downloads go to `.local/m2`, so only the first build needs the network.
+the small launcher in `es_launcher/` beside this module (see its pom.xml). Needs `java` (17 or newer) and `mvn`;
+Maven downloads go to `.local/m2`, so only the first build needs the network.
 
-    python devtools/es_server.py build|start|stop|status
+    python -m devtools.local.es_server build|start|stop|status
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from catalogue_common.settings import settings
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ROOT / "devtools" / "elasticsearch"
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parent / "es_launcher"
 TARGET = PROJECT / "target"
 JAR = TARGET / "es-launcher.jar"
 LIB = TARGET / "lib"
@@ -79,7 +79,7 @@ def _built(digest: str) -> bool:
 
 
 def build() -> None:
-    """Build the launcher jar and its classpath into `devtools/elasticsearch/target`, unless already built from the
+    """Build the launcher jar and its classpath into `es_launcher/target`, unless already built from the
     same pom and sources."""
     digest = _sources_digest()
     if _built(digest):
@@ -312,7 +312,7 @@ def _status() -> None:
 def main(argv: list[str]) -> None:
     commands = {"build": build, "start": start, "stop": stop, "status": _status}
     if len(argv) != 1 or argv[0] not in commands:
-        sys.exit(f"usage: python devtools/es_server.py {'|'.join(commands)}")
+        sys.exit(f"usage: python -m devtools.local.es_server {'|'.join(commands)}")
     try:
         commands[argv[0]]()
     except EsServerError as error:

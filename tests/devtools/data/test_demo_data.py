@@ -5,11 +5,10 @@ import hashlib
 import json
 import math
 
-import demo_data
-import load_data
 import numpy as np
 import pytest
 
+from devtools.data import demo_data, load_data
 from tests.support import fetch, load_catalogue, run, search_engine
 
 REPRO_DB = "catalogue_repro"

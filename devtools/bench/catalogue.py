@@ -1,4 +1,6 @@
-"""Benchmark the catalogue routes (SPEC 5) at the bench's scale: part of `make bench` (devtools/bench.py).
+"""Benchmark the catalogue routes (SPEC 5) at the bench's scale: part of `make bench` (devtools/bench/api.py, which
+builds the data and runs the search benchmark, then this; `python -m devtools.bench.api --only catalogue` runs this
+alone).
 
 Per request shape, through the function's own Lambda handler in process (API Gateway HTTP API v2 events, routed
 as template.yaml routes them): p50/p95/p99 after two warm-up rounds, then REPS rounds round-robin over the shapes;
@@ -14,23 +16,31 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import asyncpg
-from bench import log, percentiles, scans_of_perturb_seq, stdout_discarded, write_benchmarks_md
-from catalogue import clients
 from catalogue.endpoints import datasets as datasets_endpoint
 from catalogue.endpoints import rows as rows_endpoint
 from catalogue.parameters import check
 from catalogue_common.settings import settings
-from lambda_events import Route, http_api_event, routes_from_template
-from lambda_runtime import LambdaContext, load_function
-from roundtrips import RoundTripCounter
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools.bench.harness import (
+    ROOT,
+    counted_stores,
+    log,
+    percentiles,
+    previous_and_store,
+    scans,
+    scans_of_perturb_seq,
+    stdout_discarded,
+    write_benchmarks_md,
+)
+from devtools.local.lambda_events import Route, http_api_event, routes_from_template
+from devtools.local.lambda_runtime import LambdaContext, load_function
+
 ROUTES = routes_from_template(ROOT / "template.yaml")
 # From the issue: handler latency of every new route, a deep rows page against page 1, the autocomplete, and the
 # store calls of one request.
@@ -195,40 +205,20 @@ def summary(shape: Shape, body: str) -> dict[str, Any]:
 def round_trips(loop: asyncio.AbstractEventLoop, mix: list[Shape], functions: dict[str, Callable]) -> None:
     """PostgreSQL round trips and Elasticsearch requests of one warm request, through counting proxies; and the
     PostgreSQL queries it ran (for EXPLAIN)."""
-    pg, es = RoundTripCounter(settings().ps_port), RoundTripCounter(settings().es_port)
-    original = clients._stores  # the clients the timed rounds used, on this loop
-    proxied = clients.Stores(replace(original.config, ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}"), loop)
     recorded: list[tuple[str, tuple]] = []
-    fetch = proxied.fetch
+    with counted_stores(loop) as (pg, es, proxied):
+        fetch = proxied.fetch
 
-    async def recording(sql: str, *args: Any) -> Any:
-        recorded.append((sql, args))
-        return await fetch(sql, *args)
-    proxied.fetch = recording  # type: ignore[method-assign]
-    clients._stores = proxied
-    try:
+        async def recording(sql: str, *args: Any) -> Any:
+            recorded.append((sql, args))
+            return await fetch(sql, *args)
+        proxied.fetch = recording  # type: ignore[method-assign]
         for shape in mix:
             call(functions[shape.function], shape)  # warm: connection and prepared statements
             pg.round_trips = es.round_trips = 0
             recorded.clear()
             call(functions[shape.function], shape)
             shape.facts.update(pg_round_trips=pg.round_trips, es_calls=es.round_trips, queries=list(recorded))
-    finally:
-        loop.run_until_complete(proxied.close())
-        clients._stores = original
-        pg.close()
-        es.close()
-
-
-def scans(plan: dict) -> list[tuple[str, str, str]]:
-    """(relation, node type, index) of every plan node that reads a relation; a bitmap heap scan's index is in its
-    child. CTE and subquery scans read no relation."""
-    children = plan.get("Plans", [])
-    own = []
-    if "Relation Name" in plan:
-        index = plan.get("Index Name") or ",".join(c["Index Name"] for c in children if "Index Name" in c)
-        own = [(plan["Relation Name"], plan["Node Type"], index)]
-    return own + [scan for child in children for scan in scans(child)]
 
 
 def plans(loop: asyncio.AbstractEventLoop, mix: list[Shape], database: str) -> None:
@@ -381,9 +371,6 @@ def run(loop: asyncio.AbstractEventLoop, *, scale: str, variant: str, rows: int,
             "percentiles": percentiles(s.timings)} for s in mix]
     result = {"scale": scale, "variant": variant, "rows": rows, "reps": reps, **common, "picks": pick, "shapes": out}
     result["targets"] = targets(out)
-    previous = json.loads(store.read_text()) if store.exists() else None
-    store.parent.mkdir(parents=True, exist_ok=True)
-    store.write_text(json.dumps(result, indent=1))
-    text = report(result, previous)
+    text = report(result, previous_and_store(store, result))
     write_benchmarks_md(f"catalogue {variant}", text, f"Figures: catalogue routes, {variant}")
     return text

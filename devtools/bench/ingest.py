@@ -2,7 +2,7 @@
 one 100 k-row dataset with the chosen design (per-dataset maintained relations) and with the global refresh of
 production's materialised views.
 
-    python devtools/bench_ingest.py [--quick]   # make bench-ingest (which sets PYTHONPATH to the layers)
+    python -m devtools.bench.ingest [--quick] [--reload]   # make bench-ingest (which sets PYTHONPATH to the layers)
 
 1. The full load: the demo files of the benchmark catalogue (the one `make bench` measures search on) loaded by the
    ingestion's bulk path, timed (and skipped with the figure of the last run when the data is already in place and
@@ -23,26 +23,20 @@ import asyncio
 import json
 import shutil
 import statistics
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import bench
-import demo_data
-import load_data
 from catalogue_common.settings import Settings, settings
 from ingestion import dataset, relations, run, store
 
-ROOT = Path(__file__).resolve().parent.parent
-WORK = ROOT / ".local" / "bench" / "ingest"
+from devtools.bench.harness import DATASETS, OUT, SCALES, SEED, log, machine, write_benchmarks_md
+from devtools.data import demo_data, load_data
+
+WORK = OUT / "ingest"
 DATASET_ID, DATASET_ROWS, REPEATS = "bench_replace_100k", 100_000, 3
 SIDE_VIEWS = {r.name: f"{r.name}_globalrefresh" for r in relations.SUMMARIES}
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def version(seed: int) -> Path:
@@ -59,15 +53,15 @@ def version(seed: int) -> Path:
 
 
 def full_load(scale: str, reload: bool) -> dict:
-    rows, database, index = bench.SCALES[scale]
-    if not reload and load_data.in_place(database, index, rows, bench.DATASETS, bench.SEED):
+    rows, database, index = SCALES[scale]
+    if not reload and load_data.in_place(database, index, rows, DATASETS, SEED):
         previous = WORK.parent / f"ingest-{scale}.json"
         figures = json.loads(previous.read_text())["full_load"] if previous.exists() else {}
         log(f"full load: {database} already in place; keeping the last measured figures {figures}")
         return {**figures, "reused": True}
-    files = load_data.demo_files(rows, bench.DATASETS, bench.SEED)  # written before the clock starts
+    files = load_data.demo_files(rows, DATASETS, SEED)  # written before the clock starts
     began = time.monotonic()
-    load_data.main(["--rows", str(rows), "--seed", str(bench.SEED), "--datasets", str(bench.DATASETS),
+    load_data.main(["--rows", str(rows), "--seed", str(SEED), "--datasets", str(DATASETS),
                     "--database", database, "--es-index", index])
     seconds = time.monotonic() - began
     size = sum(p.stat().st_size for p in files.rglob("*") if p.is_file())
@@ -155,10 +149,10 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="measure the full load even if the data is in place")
     args = parser.parse_args()
     scale = "1M" if args.quick else "20M"
-    _, database, index = bench.SCALES[scale]
+    _, database, index = SCALES[scale]
     asyncio.run(load_data.ensure_database(database))
     figures: dict = {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                     "machine": ", ".join(f"{k} {v}" for k, v in bench.machine().items())}
+                     "machine": ", ".join(f"{k} {v}" for k, v in machine().items())}
     figures["full_load"] = full_load(scale, args.reload)
     target = settings("ingest").at(database, index)
     log("replacing a 100 k-row dataset ...")
@@ -168,7 +162,7 @@ def main() -> None:
     (WORK.parent / f"ingest-{scale}.json").write_text(json.dumps(figures, indent=1))
     text = markdown(scale, figures)
     print(text)
-    bench.write_benchmarks_md(f"ingest {scale}", text, heading=f"Ingestion: {scale}")
+    write_benchmarks_md(f"ingest {scale}", text, heading=f"Ingestion: {scale}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""`up` starts local PostgreSQL and Elasticsearch in the background and returns when both answer; `down` stops both."""
+"""`up` starts local PostgreSQL and Elasticsearch in the background and returns when both answer; `down` stops both.
+
+    python -m devtools.local.services up|down      # make up, make down
+"""
 from __future__ import annotations
 
 import sys
 
-import es_server
-import pg_server
+from devtools.local import es_server, pg_server
 
 
 def up() -> None:

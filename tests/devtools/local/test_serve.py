@@ -1,5 +1,5 @@
-"""devtools/serve.py over HTTP: the same answers as the handler in-process, routes from template.yaml, concurrency,
-CORS as API Gateway answers it, and paging links and conditional requests end to end."""
+"""devtools/local/serve.py over HTTP: the same answers as the handler in-process, routes from template.yaml,
+concurrency, CORS as API Gateway answers it, and paging links and conditional requests end to end."""
 from __future__ import annotations
 
 import http.client
@@ -13,9 +13,9 @@ from email.message import Message
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import serve
-from lambda_runtime import load_function
 
+from devtools.local import serve
+from devtools.local.lambda_runtime import load_function
 from tests.functions.test_search_function import event, invoke
 
 QUERIES = ["", "group_by=phenotype_gene_name", "effect_direction=decreased", "phenotype_gene_name=GAPDH",

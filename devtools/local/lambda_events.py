@@ -1,6 +1,6 @@
 """API Gateway HTTP API (payload format 2.0) events, and the routes template.yaml declares.
 
-python devtools/lambda_events.py GET /v1/search 'perturbation_gene_name=SPI1' > event.json
+python -m devtools.local.lambda_events GET /v1/search 'perturbation_gene_name=SPI1' > event.json
 """
 
 from __future__ import annotations

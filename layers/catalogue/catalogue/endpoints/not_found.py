@@ -1,0 +1,17 @@
+"""API Gateway's $default route: every request no other route serves answers SPEC 4.1's 404 `not_found`.
+
+Any method, any path; left out of the OpenAPI document, which describes the endpoints that exist.
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from ..errors import NotFound
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+router = APIRouter()
+
+
+@router.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
+async def not_found(request: Request, path: str) -> None:
+    raise NotFound(f"There is no endpoint {request.method} {request.url.path}.")
