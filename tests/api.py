@@ -12,7 +12,6 @@ from jsonschema import Draft202012Validator
 
 from devtools.local.lambda_events import http_api_event, routes_from_template
 from devtools.local.lambda_runtime import LambdaContext, load_function
-
 from tests.support import payload
 
 ROOT = Path(__file__).resolve().parents[1]

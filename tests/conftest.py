@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 # Before any layer module reads its settings: the API under test reads the test catalogue.
 TEST_DB, TEST_INDEX = "catalogue_test", "test-dataset-summary-v1"
 TEST_ROWS, TEST_SEED, TEST_DATASETS = 40_000, 5, 160
+TEST_GENES = str(Path(__file__).parent / "data" / "gene_reference.tsv")  # a small reference (tests/data/README.md)
 os.environ.update(PS_DB=TEST_DB, ES_INDEX=TEST_INDEX, POWERTOOLS_METRICS_NAMESPACE="PerturbationCatalogueTest",
                   POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_LOG_LEVEL="WARNING")
 
@@ -29,10 +31,11 @@ def stores_up() -> None:
 @pytest.fixture(scope="session")
 def catalogue(stores_up: None) -> dict:
     """The test catalogue, loaded through the project's own loader unless it already holds this very load."""
-    if not load_data.in_place(TEST_DB, TEST_INDEX, TEST_ROWS, TEST_DATASETS, TEST_SEED):
+    if not load_data.in_place(TEST_DB, TEST_INDEX, TEST_ROWS, TEST_DATASETS, TEST_SEED, TEST_GENES):
         load_catalogue(["--rows", str(TEST_ROWS), "--seed", str(TEST_SEED), "--datasets", str(TEST_DATASETS),
-                       "--database", TEST_DB, "--es-index", TEST_INDEX])
-    return {"database": TEST_DB, "index": TEST_INDEX, "rows": TEST_ROWS, "datasets": TEST_DATASETS}
+                       "--database", TEST_DB, "--es-index", TEST_INDEX, "--genes", TEST_GENES])
+    return {"database": TEST_DB, "index": TEST_INDEX, "rows": TEST_ROWS, "datasets": TEST_DATASETS,
+            "genes": TEST_GENES}
 
 
 @pytest.fixture(autouse=True)

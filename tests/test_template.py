@@ -23,7 +23,6 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import pytest
 
 from devtools.local.lambda_events import load_template, routes_from_template
-
 from tests.support import payload
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -77,8 +77,18 @@ KNOWN_GENES = (
     "AC096559.1 AC108868.6 RP11-34P13.7 LINC00473 "
     # Symbols that differ from others only in case (mouse-style names, as mixed-species catalogues hold) or share
     # a long prefix: autocomplete (GET /v1/genes) must tell them apart and order them.
-    "Myc Gapdh mt-Nd1 mt-Co1 Tp53 RP11-34P13.8 RP11-34P13.13 LINC00474 AC005256.10 AC005256.11"
+    "Myc Gapdh mt-Nd1 mt-Co1 Tp53 RP11-34P13.8 RP11-34P13.13 LINC00474 AC005256.10 AC005256.11 "
+    # Genes renamed by HGNC (spelled the old way in datasets from before 2020: RENAMED), and guides no reference
+    # places (a non-targeting control, a dual-guide construct): gene resolution must find the first under both
+    # spellings and leave the others to themselves.
+    "SEPTIN2 MARCHF1 non-targeting CBL+CNN1"
 ).split()
+RENAMED = {"SEPTIN2": "SEPT2", "MARCHF1": "MARCH1"}  # new symbol -> the symbol before 2020
+MEASURED_EVERYWHERE = ("SEPTIN2", "MARCHF1")  # every dataset measures them: both spellings occur in any catalogue
+# A re-analysis writes Ensembl gene IDs with their version instead of symbols (every REANALYSIS-th dataset).
+ENSEMBL = {"TP53": "ENSG00000141510.16", "SEPTIN2": "ENSG00000168385.15", "MYC": "ENSG00000136997.17",
+           "GAPDH": "ENSG00000111640.15"}
+REANALYSIS = 8
 UNIVERSE_SIZE = 20000
 
 
@@ -138,9 +148,26 @@ def plan(rows: int, datasets: int, seed: int) -> list[Dataset]:
             target = rows - sum(_grid(t)[0] * _grid(t)[1] for t in targets[1:])
         n_perturbations, n_genes = _grid(target)
         pick = lambda n: universe[np.sort(rng.choice(len(universe), n, replace=False, p=weights / weights.sum()))]  # noqa: E731
-        result.append(Dataset(dataset_id, labels, pick(n_perturbations), pick(n_genes),
-                              target if index == 0 else n_perturbations * n_genes))
+        perturbations, genes = pick(n_perturbations), _measured(pick(n_genes))
+        result.append(Dataset(dataset_id, labels, _spelled(perturbations, dataset_id, index),
+                              _spelled(genes, dataset_id, index), target if index == 0 else n_perturbations * n_genes))
     return result
+
+
+def _measured(genes: np.ndarray) -> np.ndarray:
+    """The phenotype genes with MEASURED_EVERYWHERE among them (in place of the last ones, keeping the count)."""
+    missing = [g for g in MEASURED_EVERYWHERE if g not in set(genes)]
+    if not missing or len(genes) <= len(MEASURED_EVERYWHERE):
+        return genes
+    kept = [g for g in genes if g not in MEASURED_EVERYWHERE][:len(genes) - len(MEASURED_EVERYWHERE)]
+    return np.array(sorted([*kept, *MEASURED_EVERYWHERE]), dtype=object)
+
+
+def _spelled(symbols: np.ndarray, dataset_id: str, index: int) -> np.ndarray:
+    """Symbols as this dataset spells them: renamed genes the old way before 2020, Ensembl IDs in a re-analysis."""
+    year = int(next((part for part in dataset_id.split("_") if part.isdigit() and len(part) == 4), "2020"))
+    names = {**(RENAMED if year < 2020 else {}), **(ENSEMBL if index % REANALYSIS == REANALYSIS // 2 else {})}
+    return np.array([names.get(s, s) for s in symbols], dtype=object)
 
 
 def _grid(target: int) -> tuple[int, int]:

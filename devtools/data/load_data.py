@@ -30,9 +30,10 @@ from catalogue_common.settings import settings
 from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import ApiError as ElasticsearchApiError
 from elasticsearch.exceptions import TransportError
-from ingestion import answers, relations, run, store
+from ingestion import genes, run, store
 
 from devtools.data import demo_data
+from devtools.data import genes as demo_genes
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / ".local" / "demo-files"
@@ -43,15 +44,21 @@ def log(message: str) -> None:
 
 
 def schema_version() -> str:
-    """A digest of the schema: data loaded by another schema is not reused."""
-    sources = [*sorted(store.SQL.glob("*.sql")), Path(relations.__file__), Path(answers.__file__),
-               *sorted(Path(search.__file__).parent.glob("*.py"))]
+    """A digest of what decides the loaded data (the ingestion, the shared layer it computes answers with, the demo
+    data's generator): data loaded by another version is not reused."""
+    sources = [*sorted(Path(store.__file__).parent.rglob("*.py")), *sorted(store.SQL.glob("*.sql")),
+               *sorted(Path(search.__file__).parents[1].rglob("*.py")), Path(demo_data.__file__)]
     return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
 
 
+def generator_version() -> str:
+    """A digest of the demo data's generator: files written by another version are not reused."""
+    return hashlib.sha256(Path(demo_data.__file__).read_bytes()).hexdigest()[:12]
+
+
 def demo_files(rows: int, datasets: int, seed: int) -> Path:
-    """The demo data as SPEC 7 input files, written once per (rows, datasets, seed)."""
-    folder = FILES / f"{rows}-{datasets}-{seed}"
+    """The demo data as input files, written once per (rows, datasets, seed) and version of the generator."""
+    folder = FILES / f"{rows}-{datasets}-{seed}-{generator_version()}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
         began = time.monotonic()
@@ -93,20 +100,44 @@ async def loaded(database: str) -> dict | None:
         await conn.close()
 
 
-def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed: int) -> bool:
-    """Whether `database` (and `es_index`, unless None) already hold this load, by this schema."""
+def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed: int,
+             genes: str = "demo") -> bool:
+    """Whether `database` (and `es_index`, unless None) already hold this load, by this schema, with this gene
+    reference (`--genes`)."""
     loop = asyncio.new_event_loop()  # not asyncio.run: the caller's current loop (a test's) stays set
     try:
         have = loop.run_until_complete(loaded(database))
     finally:
         loop.close()
-    wanted = {"rows": rows, "datasets": datasets, "seed": seed, "schema": schema_version()}
+    wanted = {"rows": rows, "datasets": datasets, "seed": seed, "schema": schema_version(),
+              "genes": reference_checksum(reference_of(genes))}
     if not have or {k: have.get(k) for k in wanted} != wanted:
         return False
     if es_index is None:
         return True
     es = Elasticsearch(**settings().elasticsearch_options())
     return bool(es.indices.exists(index=es_index)) and es.count(index=es_index)["count"] == datasets
+
+
+def reference_of(choice: str) -> demo_genes.Reference | None:
+    """`--genes`: `demo` (org.Hs.eg.db, fetched and converted once), `none`, or a file with HGNC's columns."""
+    if choice == "none":
+        return None
+    if choice == "demo":
+        return demo_genes.reference()
+    path = Path(choice)
+    return demo_genes.Reference(path, path.name, genes.default_date(path), 0)
+
+
+def reference_checksum(reference: demo_genes.Reference | None) -> str | None:
+    return genes.file_checksum(reference.path) if reference else None
+
+
+async def load_reference(database: str, es_index: str, reference: demo_genes.Reference) -> None:
+    refusal = await run.load_genes(settings("ingest").at(database, es_index), reference.path, reference.source,
+                                   reference.date, quiet=True)
+    if refusal:
+        sys.exit(f"make data: the gene reference was refused:\n{refusal}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", default="catalogue")
     parser.add_argument("--es-index", default="dataset-summary-v1")
     parser.add_argument("--no-es", action="store_true", help="load PostgreSQL only")
+    parser.add_argument("--genes", default="demo", help="the gene reference: demo (org.Hs.eg.db, the default), "
+                                                        "none, or a file with HGNC's columns")
     parser.add_argument("--production-views", action="store_true",
                         help="summaries as materialised views, as production has them (default: maintained tables)")
     args = parser.parse_args(argv)
@@ -127,14 +160,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"make data: {error}")
     log(f"loading {args.rows:,} rows in {args.datasets} datasets (seed {args.seed}) into {args.database}")
     folder = demo_files(args.rows, args.datasets, args.seed)
+    reference = reference_of(args.genes)
     key = {"rows": args.rows, "datasets": args.datasets, "seed": args.seed, "schema": schema_version(),
-           "production_views": args.production_views}
+           "production_views": args.production_views, "genes": reference_checksum(reference)}
     try:
         asyncio.run(ensure_database(args.database))
         summary = asyncio.run(run.load_all(settings("ingest").at(args.database, args.es_index),
                                            sorted(p for p in folder.iterdir() if p.is_dir()),
                                            args.production_views, with_documents=not args.no_es))
         if not summary.refusals:
+            if reference is not None:  # every stored symbol placed anew, the stored answers rewritten
+                asyncio.run(load_reference(args.database, args.es_index, reference))
             asyncio.run(record(args.database, key))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ElasticsearchApiError, TransportError) as error:
         sys.exit(f"\nmake data failed: {error!r}\nThe previous data is untouched. Is `make up` running?")

@@ -1,8 +1,11 @@
 """The layer's tests share one brute-force reference over the whole test catalogue."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.catalogue.gene_reference import Book, read
 from tests.catalogue.reference import CatalogueReference, Row
 from tests.support import fetch, search_engine
 
@@ -14,4 +17,5 @@ def ref(catalogue: dict) -> CatalogueReference:
                                    " FROM perturb_seq")]
     es = search_engine()
     documents = [h["_source"] for h in es.search(index=catalogue["index"], size=10_000)["hits"]["hits"]]
-    return CatalogueReference(rows, documents)
+    stored = {s for r in rows for s in (r.perturbation, r.phenotype)}
+    return CatalogueReference(rows, documents, Book(read(Path(catalogue["genes"])), stored))

@@ -1,7 +1,9 @@
-"""An independent brute-force answer to SPEC 3.2, written from the spec in plain Python over the whole table.
+"""An independent brute-force answer to the search (docs/contract.md), written from the contract in plain Python
+over the whole table.
 
-It shares no code with the layer: it reads every row, computes the summary counts itself, filters, groups,
-ranks and sorts in Python, and builds the SPEC 3.3 shape by hand.
+It shares no code with the layer: it reads every row, computes the summary counts itself, resolves gene terms
+with its own reading of the gene reference (gene_reference.py), filters, groups, ranks and sorts in Python, and
+builds the answer's shape by hand.
 """
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ from typing import Any
 
 from tests.support import search_engine
 
+from .gene_reference import Book
+
 LABELS = ("tissue", "cell_type", "cell_line", "sex", "developmental_stage", "disease", "library_perturbation_type")
+
+
+class Ambiguous(Exception):
+    """A gene term names several genes."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,12 @@ def direction(log2fc: float | None) -> str | None:
     return "increased" if log2fc > 0 else "decreased"
 
 
-def passes(row: Row, perturbation: str | None = None, phenotype: str | None = None, effect: str | None = None,
-           max_padj: float | None = None, min_abs_log2fc: float | None = None) -> bool:
-    """A row qualifies: its genes and direction as given; padj <= max_padj and |log2fc| >= min_abs_log2fc, where
-    NULL and NaN never pass a threshold (and infinities pass the fold-change one)."""
-    return ((perturbation is None or row.perturbation == perturbation)
-            and (phenotype is None or row.phenotype == phenotype)
+def passes(row: Row, perturbation: set[str] | None = None, phenotype: set[str] | None = None,
+           effect: str | None = None, max_padj: float | None = None, min_abs_log2fc: float | None = None) -> bool:
+    """A row qualifies: its genes among the spellings given, its direction; padj <= max_padj and |log2fc| >=
+    min_abs_log2fc, where NULL and NaN never pass a threshold (and infinities pass the fold-change one)."""
+    return ((perturbation is None or row.perturbation in perturbation)
+            and (phenotype is None or row.phenotype in phenotype)
             and (effect is None or direction(row.log2fc) == effect)
             and (max_padj is None or (is_num(row.padj) and row.padj <= max_padj))
             and (min_abs_log2fc is None or (is_num(row.log2fc) and abs(row.log2fc) >= min_abs_log2fc)))
@@ -69,8 +77,9 @@ def tokens(text: str) -> set[str]:
 
 
 class Reference:
-    def __init__(self, rows: list[Row], documents: list[dict]) -> None:
+    def __init__(self, rows: list[Row], documents: list[dict], book: Book | None = None) -> None:
         self.rows, self.documents = rows, {d["dataset_id"]: d for d in documents}
+        self.book = book or Book([], {s for r in rows for s in (r.perturbation, r.phenotype)})
         self.summary: dict[str, dict[tuple[str, str], dict]] = {"perturbation": {}, "phenotype": {}}
         acc: dict[str, dict[tuple[str, str], list[Row]]] = {"perturbation": defaultdict(list),
                                                              "phenotype": defaultdict(list)}
@@ -98,20 +107,32 @@ class Reference:
 
     def gene(self, role: str, dataset_id: str, name: str) -> dict[str, Any]:
         s = self.summary[role].get((dataset_id, name), {"n_total": 0, "n_up": 0, "n_down": 0, "base_mean": None})
+        ensembl = self.book.ensembl(name)
         if role == "perturbation":
-            return {"perturbation_gene_name": name, "n_total": s["n_total"], "n_up": s["n_up"], "n_down": s["n_down"]}
-        return {"phenotype_gene_name": name, "base_mean": finite(s["base_mean"]), "n_total": s["n_total"],
-                "n_up": s["n_up"], "n_down": s["n_down"]}
+            return {"perturbation_gene_name": name, "ensembl_gene_id": ensembl, "n_total": s["n_total"],
+                    "n_up": s["n_up"], "n_down": s["n_down"]}
+        return {"phenotype_gene_name": name, "ensembl_gene_id": ensembl, "base_mean": finite(s["base_mean"]),
+                "n_total": s["n_total"], "n_up": s["n_up"], "n_down": s["n_down"]}
+
+    def spellings(self, term: str | None) -> set[str] | None:
+        """The stored symbols a gene term matches (None: no term); Ambiguous when it names several genes."""
+        if term is None:
+            return None
+        resolved = self.book.resolve(term)
+        if resolved.ambiguous:
+            raise Ambiguous(term)
+        return resolved.spellings
 
     def search(self, dataset_order: list[str], perturbation: str | None = None, phenotype: str | None = None,
                effect: str | None = None, group_by: str = "perturbation", max_padj: float | None = None,
                min_abs_log2fc: float | None = None) -> list[dict]:
         """`dataset_order`: the candidate datasets in SPEC order (relevance or id)."""
         other = "phenotype" if group_by == "perturbation" else "perturbation"
+        perturbations, phenotypes = self.spellings(perturbation), self.spellings(phenotype)
         out = []
         for dataset_id in dataset_order:
             qualifying = [r for r in self.by_dataset[dataset_id]
-                          if passes(r, perturbation, phenotype, effect, max_padj, min_abs_log2fc)]
+                          if passes(r, perturbations, phenotypes, effect, max_padj, min_abs_log2fc)]
             groups: dict[str, list[Row]] = defaultdict(list)
             for r in qualifying:
                 groups[getattr(r, group_by)].append(r)
@@ -189,8 +210,9 @@ class CatalogueReference(Reference):
                 effect: str | None = None, max_padj: float | None = None,
                 min_abs_log2fc: float | None = None) -> list[Row]:
         """Qualifying rows in SPEC 5.4 order: padj (numbers, NaN, NULL), then perturbation, then phenotype."""
+        perturbations, phenotypes = self.spellings(perturbation), self.spellings(phenotype)
         rows = [r for r in self.by_dataset.get(dataset_id, [])
-                if passes(r, perturbation, phenotype, effect, max_padj, min_abs_log2fc)]
+                if passes(r, perturbations, phenotypes, effect, max_padj, min_abs_log2fc)]
         return sorted(rows, key=lambda r: (padj_key(r.padj), byte_key(r.perturbation), byte_key(r.phenotype)))
 
     def row(self, r: Row) -> dict[str, Any]:
@@ -207,7 +229,13 @@ class CatalogueReference(Reference):
                 occurs[name, rl].add(r.dataset_id)
                 if significant(r):
                     significant_in[name, rl].add(r.dataset_id)
-        names = {name for name, _ in occurs if name.lower().startswith(prefix.lower())
+        def approved(name: str) -> str | None:
+            gene = self.book.placed.get(name)
+            return None if gene is None else self.book.genes[gene].approved
+
+        def starts(name: str | None) -> bool:
+            return name is not None and name.lower().startswith(prefix.lower())
+        names = {name for name, _ in occurs if (starts(name) or starts(approved(name)))
                  and (role is None or (name, role) in occurs)}
 
         def rank(name: str) -> tuple:
@@ -215,13 +243,15 @@ class CatalogueReference(Reference):
                 n = len(significant_in[name, "perturbation"] | significant_in[name, "phenotype"])
             else:
                 n = len(significant_in[name, role])
-            return (name.lower() != prefix.lower(), -n, byte_key(name))
+            exact = name.lower() == prefix.lower() or (approved(name) or "").lower() == prefix.lower()
+            return (not exact, -n, byte_key(name))
 
         def figures(name: str, rl: str) -> dict[str, int] | None:
             if (name, rl) not in occurs:
                 return None
             return {"n_datasets": len(occurs[name, rl]), "n_significant_datasets": len(significant_in[name, rl])}
-        return [{"gene_name": n, "perturbation": figures(n, "perturbation"), "phenotype": figures(n, "phenotype")}
+        return [{"gene_name": n, "ensembl_gene_id": self.book.ensembl(n), "approved_symbol": approved(n),
+                 "perturbation": figures(n, "perturbation"), "phenotype": figures(n, "phenotype")}
                 for n in sorted(names, key=rank)[:limit]]
 
 

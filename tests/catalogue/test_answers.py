@@ -86,8 +86,8 @@ def test_gzip_when_accepted_with_its_own_etag_and_vary(catalogue, url: str):
 
 
 def test_the_gzip_body_is_a_real_gzip_stream(catalogue):
-    from lambda_events import http_api_event
-    from lambda_runtime import LambdaContext, load_function
+    from devtools.local.lambda_events import http_api_event
+    from devtools.local.lambda_runtime import LambdaContext, load_function
     response = load_function("search").handler(http_api_event("GET", "/v1/search", "", GZIP), LambdaContext())
     assert response["isBase64Encoded"] is True
     raw = base64.b64decode(response["body"])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import snapshot_restore_py
 from catalogue import clients
-from lambda_events import http_api_event
-from lambda_runtime import LambdaContext, load_function
 
+from devtools.local.lambda_events import http_api_event
+from devtools.local.lambda_runtime import LambdaContext, load_function
 from tests.support import body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,8 +20,8 @@ FIRST_ANSWER = """
 import json, sys
 sys.path.insert(0, {function!r})
 from app import handler
-from lambda_events import http_api_event
-from lambda_runtime import LambdaContext
+from devtools.local.lambda_events import http_api_event
+from devtools.local.lambda_runtime import LambdaContext
 response = handler(http_api_event("GET", {path!r}, {query!r}), LambdaContext())
 print(json.dumps({{"status": response["statusCode"], "modules": sorted(m.split(".")[0] for m in sys.modules)}}))
 """

@@ -28,6 +28,11 @@ class InvalidParameter(ApiError):
     status, code = 400, "invalid_parameter"
 
 
+class AmbiguousGene(ApiError):
+    """A gene term is a previous symbol or alias of several genes: `details` lists each candidate."""
+    status, code = 400, "ambiguous_gene"
+
+
 class AnswerTooLarge(ApiError):
     """The answer would not fit the platform's response (MAX_ANSWER_BYTES): refused before it is sent."""
     status, code = 400, "answer_too_large"

@@ -37,11 +37,14 @@ class Counts(Shape):
 
 
 class Perturbation(Counts):
-    perturbation_gene_name: str
+    perturbation_gene_name: str = Field(description="The symbol as the dataset stores it.")
+    ensembl_gene_id: str | None = Field(description="The Ensembl gene ID of the gene the symbol belongs to (the gene "
+                                                    "reference's placement); null when it cannot be placed.")
 
 
 class Phenotype(Counts):
-    phenotype_gene_name: str
+    phenotype_gene_name: str = Field(description="The symbol as the dataset stores it.")
+    ensembl_gene_id: str | None = Field(description="As for a perturbation.")
     base_mean: Number = Field(description="Mean basemean of the gene's significant rows; null when it has none.")
 
 

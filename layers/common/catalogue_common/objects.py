@@ -13,13 +13,16 @@ def finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def gene(role: Role, name: str, n_total: int, n_up: int, n_down: int, base_mean: float | None) -> dict[str, Any]:
-    """A perturbation or phenotype object: the stored symbol and its summary counts in that role (0 and a null
-    base_mean when the gene has no significant row there)."""
+def gene(role: Role, name: str, ensembl_gene_id: str | None, n_total: int, n_up: int, n_down: int,
+         base_mean: float | None) -> dict[str, Any]:
+    """A perturbation or phenotype object: the stored symbol, the Ensembl gene ID of the gene it belongs to (null
+    when the reference cannot place it), and its summary counts in that role (0 and a null base_mean when it has
+    no significant row there)."""
     if role == "perturbation":
-        return {"perturbation_gene_name": name, "n_total": n_total, "n_up": n_up, "n_down": n_down}
-    return {"phenotype_gene_name": name, "base_mean": finite(base_mean), "n_total": n_total, "n_up": n_up,
-            "n_down": n_down}
+        return {"perturbation_gene_name": name, "ensembl_gene_id": ensembl_gene_id, "n_total": n_total,
+                "n_up": n_up, "n_down": n_down}
+    return {"phenotype_gene_name": name, "ensembl_gene_id": ensembl_gene_id, "base_mean": finite(base_mean),
+            "n_total": n_total, "n_up": n_up, "n_down": n_down}
 
 
 def change(log2fc: float | None, padj: float | None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""python -m ingestion load SOURCE | delete DATASET_ID | history [DATASET_ID]
+"""python -m ingestion load SOURCE | delete DATASET_ID | genes FILE [--source S] [--date D] | history [DATASET_ID]
 
-SOURCE is one dataset folder (holding metadata.json) or a folder of dataset folders. Connection settings come
+SOURCE is one dataset folder (holding metadata.json) or a folder of dataset folders. FILE is a gene reference with
+the columns of HGNC's complete set (symbol, ensembl_gene_id, alias_symbol, prev_symbol). Connection settings come
 from the environment, read by catalogue_common.settings like the API's (TLS included); exit status 1 when a dataset
 was refused, 2 on an error (a malformed setting among them).
 """
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("load", help="load (replace) datasets").add_argument("source", type=Path)
     commands.add_parser("delete", help="remove a dataset from both stores").add_argument("dataset_id")
+    reference = commands.add_parser("genes", help="load (replace) the gene reference")
+    reference.add_argument("file", type=Path)
+    reference.add_argument("--source", help="what the reference is (default: the file's name), shown by /v1/summary")
+    reference.add_argument("--date", help="its date (default: the file's modification date)")
     commands.add_parser("history", help="the load record").add_argument("dataset_id", nargs="?")
     args = parser.parse_args(argv)
     try:
@@ -42,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = asyncio.run(run.load(target, dataset.folders(args.source), quiet=args.quiet))
             print("\n".join(summary.lines()), file=sys.stderr)
             return 1 if summary.refusals else 0
+        if args.command == "genes":
+            return _genes(target, args)
         if args.command == "delete":
             found = asyncio.run(run.delete(target, args.dataset_id))
             print(f"{args.dataset_id}: {'deleted' if found else 'had no rows; its document is removed too'}",
@@ -53,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ApiError, TransportError) as error:
         print(f"ingestion failed: {error!r}\nNothing was changed for the dataset in progress.", file=sys.stderr)
         return 2
+
+
+def _genes(target: Settings, args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        print(f"{args.file}: not a file", file=sys.stderr)
+        return 2
+    refusal = asyncio.run(run.load_genes(target, args.file, args.source, args.date, quiet=args.quiet))
+    print(str(refusal) if refusal else f"{args.file}: gene reference loaded", file=sys.stderr)
+    return 1 if refusal else 0
 
 
 async def history(target: Settings, dataset_id: str | None) -> list[str]:

@@ -56,8 +56,9 @@ async def refill(conn: asyncpg.Connection, dataset_id: str) -> None:
     await write(conn, [dataset_id])
 
 
-async def rebuild(conn: asyncpg.Connection) -> int:
-    """Every dataset's answers, written anew (a whole-catalogue load, or a new gene reference)."""
+async def rebuild(conn: asyncpg.Connection, progress: Callable[[int], None] | None = None) -> int:
+    """Every dataset's answers, written anew (a new gene reference: the objects name genes); `progress` is called
+    after each of the six variants."""
     await conn.execute(f"DELETE FROM {NAME}")  # not TRUNCATE: the writer role may not
     ids = [r[0] for r in await conn.fetch("SELECT dataset_id FROM perturb_seq_dataset_statistics")]
-    return await write(conn, ids)
+    return await write(conn, ids, progress)

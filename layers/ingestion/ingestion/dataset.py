@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from catalogue_common.vocabulary import LABELS
 
 from . import results
 from .problems import Problem, Problems, Refused
 
-LABELS = ("tissue", "cell_type", "cell_line", "sex", "developmental_stage", "disease", "library_perturbation_type")
 METADATA = "metadata.json"
 
 
@@ -23,6 +23,7 @@ class Dataset:
     document: dict[str, Any]  # the Elasticsearch document, as given
     rows: pa.Table  # perturb_seq's five value columns
     checksum: str  # sha256 over the input files: an unchanged dataset is recognised by it
+    warnings: Problems = field(default_factory=Problems)  # symbols a person should look at (not refused)
 
 
 def checksum(folder: Path) -> str:
@@ -68,7 +69,7 @@ def check_metadata(folder: Path, problems: Problems) -> dict[str, Any] | None:
 
 def prepare(folder: Path) -> Dataset:
     """The checked dataset, or Refused with every problem found (the first 20 named)."""
-    problems = Problems()
+    problems, warnings = Problems(), Problems()
     document = check_metadata(folder, problems)
     found = results.find(folder)
     rows = None
@@ -76,10 +77,10 @@ def prepare(folder: Path) -> Dataset:
         problems.add(Problem(folder.name, None, None, "needs exactly one results file, one of "
                              f"{', '.join(results.NAMES)}; found {', '.join(p.name for p in found) or 'none'}"))
     else:
-        rows = results.check(found[0], problems)
+        rows = results.check(found[0], problems, warnings)
     if problems or document is None or rows is None:
         raise Refused(folder.name, problems)
-    return Dataset(folder.name, document, rows, checksum(folder))
+    return Dataset(folder.name, document, rows, checksum(folder), warnings)
 
 
 def folders(source: Path) -> list[Path]:

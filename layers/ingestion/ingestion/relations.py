@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from catalogue_common.genes import key_sql
 from catalogue_common.vocabulary import SUMMARY, direction_sql, significant
 
 # Over perturb_seq's own rows (no alias): the catalogue's one definition of each (catalogue_common.vocabulary).
@@ -76,24 +77,41 @@ FROM (SELECT dataset_id, count(*) AS n_rows, count(*) FILTER (WHERE """ + SIGNIF
       FROM perturb_seq WHERE {where} GROUP BY dataset_id) s""",
     "dataset_id")
 
-# GET /v1/genes: one row per symbol; a role the symbol never has is NULL; n_significant_datasets counts the
-# datasets where it has significant rows in either role (the order when no role is asked for).
+# Every stored symbol, once: its figures for GET /v1/genes (a role the symbol never has is NULL; n_significant_datasets
+# counts the datasets where it has significant rows in either role), and its placement (docs/contract.md, "Genes"):
+# the reference gene it belongs to, by its approved symbol (any case), else its Ensembl ID (any case, version
+# ignored), else as a previous symbol or alias of exactly one gene; NULL when the reference cannot place it, or
+# places it ambiguously (it is then a gene of its own). One relation, so that autocomplete and resolution read one
+# index each. Refilled for a dataset's symbols, and whole when the reference changes.
+PLACED = f"""
+  SELECT CASE WHEN count(*) FILTER (WHERE n.kind = 'approved') > 0
+              THEN CASE WHEN count(DISTINCT n.gene_id) FILTER (WHERE n.kind = 'approved') = 1
+                        THEN min(n.gene_id) FILTER (WHERE n.kind = 'approved') END
+              WHEN count(*) FILTER (WHERE n.kind = 'ensembl') > 0 THEN min(n.gene_id) FILTER (WHERE n.kind = 'ensembl')
+              WHEN count(DISTINCT n.gene_id) = 1 THEN min(n.gene_id) END AS gene_id
+  FROM gene_reference_names n WHERE n.name = {key_sql("f.gene_name")}"""
 GENES = Relation(
-    "perturb_seq_genes", """
-SELECT gene_name,
-       nullif(count(*) FILTER (WHERE role = 'perturbation'), 0) AS perturbation_n_datasets,
-       CASE WHEN count(*) FILTER (WHERE role = 'perturbation') > 0
-            THEN count(*) FILTER (WHERE role = 'perturbation' AND significant) END
-           AS perturbation_n_significant_datasets,
-       nullif(count(*) FILTER (WHERE role = 'phenotype'), 0) AS phenotype_n_datasets,
-       CASE WHEN count(*) FILTER (WHERE role = 'phenotype') > 0
-            THEN count(*) FILTER (WHERE role = 'phenotype' AND significant) END
-           AS phenotype_n_significant_datasets,
-       count(DISTINCT dataset_id) FILTER (WHERE significant) AS n_significant_datasets
-FROM perturb_seq_gene_datasets WHERE {where} GROUP BY gene_name""",
+    "perturb_seq_genes", f"""
+SELECT f.*, r.gene_id, r.ensembl_gene_id, r.approved_symbol
+FROM (
+  SELECT gene_name,
+         nullif(count(*) FILTER (WHERE role = 'perturbation'), 0) AS perturbation_n_datasets,
+         CASE WHEN count(*) FILTER (WHERE role = 'perturbation') > 0
+              THEN count(*) FILTER (WHERE role = 'perturbation' AND significant) END
+             AS perturbation_n_significant_datasets,
+         nullif(count(*) FILTER (WHERE role = 'phenotype'), 0) AS phenotype_n_datasets,
+         CASE WHEN count(*) FILTER (WHERE role = 'phenotype') > 0
+              THEN count(*) FILTER (WHERE role = 'phenotype' AND significant) END
+             AS phenotype_n_significant_datasets,
+         count(DISTINCT dataset_id) FILTER (WHERE significant) AS n_significant_datasets
+  FROM perturb_seq_gene_datasets WHERE {{where}} GROUP BY gene_name) f
+LEFT JOIN LATERAL ({PLACED}) p ON true
+LEFT JOIN gene_reference r ON r.gene_id = p.gene_id""",
     "gene_name",
-    # Case-insensitive prefix lookups: starts_with() on this expression is a range scan of the index.
-    ('perturb_seq_genes_lower ON perturb_seq_genes ((lower(gene_name) COLLATE "C"))',))
+    # Case-insensitive prefix lookups: starts_with() on these expressions is a range scan of the index.
+    ('perturb_seq_genes_lower ON perturb_seq_genes ((lower(gene_name) COLLATE "C"))',
+     'perturb_seq_genes_approved ON perturb_seq_genes ((lower(approved_symbol) COLLATE "C"))',
+     "perturb_seq_genes_gene ON perturb_seq_genes (gene_id)"))
 
 # GET /v1/summary: the catalogue's totals, one row (rebuilt whole: it reads the two relations above).
 CATALOGUE_STATISTICS = Relation(

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from catalogue_common import symbols
 
 from .problems import MAX_PROBLEMS, Problem, Problems
 
@@ -30,11 +31,6 @@ NAMES = tuple(f"results.{kind}" for kind in ("tsv", "tsv.gz", "csv", "csv.gz", "
 NULL_TOKENS = ["", "NA"]
 # A decimal number, or NaN / Inf / Infinity with an optional sign, in any case (RE2, as pyarrow uses).
 NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^(?i:[+-]?(nan|inf|infinity))$"
-SYMBOL_RULES = (
-    (r"[\x00-\x1f\x7f]", "contains a control character"),
-    (r"^\s|\s$", "has surrounding spaces"),
-    (r"^[=+\-@]", "starts with =, +, - or @ (a spreadsheet would run it as a formula)"),
-)
 
 
 def find(folder: Path) -> list[Path]:
@@ -58,18 +54,21 @@ def read(path: Path) -> pa.Table:
 class Check:
     """The checks of one file, collecting problems with their lines (line 1 is a text file's header)."""
 
-    def __init__(self, path: Path, problems: Problems) -> None:
-        self.file, self.problems = path.name, problems
+    def __init__(self, path: Path, problems: Problems, warnings: Problems | None = None) -> None:
+        self.file, self.problems, self.warnings = path.name, problems, warnings if warnings is not None else Problems()
         self.first_line = 1 if path.name.endswith(".parquet") else 2  # Parquet has rows, not a header line
 
-    def rows(self, mask: pa.ChunkedArray | pa.Array, column: str, reason: str, values: pa.Array | None = None) -> None:
-        """A problem for each row where `mask` is true: all counted, the first ones named with their lines."""
+    def rows(self, mask: pa.ChunkedArray | pa.Array, column: str, reason: str, values: pa.Array | None = None,
+             into: Problems | None = None) -> None:
+        """A problem (or a warning, `into`) for each row where `mask` is true: all counted, the first ones named
+        with their lines."""
         where = pc.indices_nonzero(pc.fill_null(mask, False))
         if len(where):
             first = where[:MAX_PROBLEMS].to_pylist()
-            self.problems.extend([Problem(self.file, i + self.first_line, column,
-                                          reason + (f": {values[i].as_py()!r}" if values is not None else ""))
-                                  for i in first], len(where))
+            (self.problems if into is None else into).extend(
+                [Problem(self.file, i + self.first_line, column,
+                         reason + (f": {values[i].as_py()!r}" if values is not None else "")) for i in first],
+                len(where))
 
     def header(self, table: pa.Table) -> dict[str, str] | None:
         """Canonical column -> the file's column name, or None after recording what is missing or ambiguous."""
@@ -93,9 +92,18 @@ class Check:
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             self.problems.add(Problem(self.file, None, name, f"must hold text, not {column.type}"))
             return column
-        self.rows(pc.or_kleene(pc.is_null(column), pc.equal(column, "")), name, "empty gene symbol")
-        for pattern, reason in SYMBOL_RULES:
-            self.rows(pc.match_substring_regex(column, pattern), name, f"gene symbol {reason}", column)
+        empty = pc.or_kleene(pc.is_null(column), pc.equal(column, ""))
+        self.rows(empty, name, "empty gene symbol")
+        refused = empty
+        for pattern, reason in symbols.REFUSALS:  # one reason per symbol: the first that applies
+            found = pc.and_(pc.invert(refused), pc.match_substring_regex(column, pattern))
+            self.rows(found, name, f"gene symbol {reason}", column)
+            refused = pc.or_(refused, found)
+        self.rows(pc.and_(pc.invert(refused), pc.greater(pc.utf8_length(column), symbols.MAX_LENGTH)), name,
+                  f"gene symbol {symbols.TOO_LONG}", pc.utf8_slice_codeunits(column, 0, 40))
+        for pattern, reason in symbols.WARNINGS:
+            self.rows(pc.match_substring_regex(column, pattern), name, f"gene symbol {reason}", column,
+                      into=self.warnings)
         return column
 
     def number(self, column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
@@ -128,15 +136,16 @@ class Check:
                       "duplicate (perturbation, gene) pair", key)
 
 
-def check(path: Path, problems: Problems) -> pa.Table | None:
-    """perturb_seq's five value columns, in order, or None after adding the problems that refuse the file."""
+def check(path: Path, problems: Problems, warnings: Problems | None = None) -> pa.Table | None:
+    """perturb_seq's five value columns, in order, or None after adding the problems that refuse the file; symbols
+    a person should look at are added to `warnings`."""
     mine = Problems()  # this file's: later checks need the earlier ones of this file to have passed
     try:
         table = read(path)
     except (pa.ArrowInvalid, OSError, EOFError) as error:
         mine.add(Problem(path.name, None, None, f"cannot be read: {error}"))
         table = None
-    rows = _checked(table, Check(path, mine)) if table is not None else None
+    rows = _checked(table, Check(path, mine, warnings)) if table is not None else None
     problems.extend(mine.found, mine.total)
     return rows
 

@@ -15,8 +15,8 @@ from catalogue_common.settings import Settings
 from elasticsearch import Elasticsearch
 from tqdm import tqdm
 
+from . import answers, documents, genes, store
 from . import dataset as datasets
-from . import documents, store
 from .dataset import Dataset
 from .problems import Refused
 
@@ -86,6 +86,28 @@ async def load(target: Settings, folders: list[Path], quiet: bool = False,
         es.close()
     summary.seconds = time.monotonic() - began
     return summary
+
+
+async def load_genes(target: Settings, path: Path, source: str | None = None, date: str | None = None,
+                     quiet: bool = False) -> Refused | None:
+    """The gene reference in `path` replaces the catalogue's (and every stored symbol is placed anew), or the
+    refusal that left it unchanged (recorded)."""
+    conn = await connect(target)
+    try:
+        await store.ensure_schema(conn)
+        started = datetime.now(UTC)
+        try:
+            reference = await asyncio.to_thread(genes.read, path)
+        except Refused as refusal:
+            await store.record(conn, genes.RECORD_ID, "refused", started, genes.file_checksum(path),
+                               detail=refusal.problems.report())
+            return refusal
+        with progress_bar(len(answers.VARIANTS), "search answers", quiet) as bar:
+            bar.unit = " variants"
+            await genes.load(conn, reference, source or path.name, date or genes.default_date(path), bar.update)
+        return None
+    finally:
+        await conn.close()
 
 
 async def delete(target: Settings, dataset_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""GET /v1/genes (SPEC 5.5) against a brute-force lookup over every row."""
+"""GET /v1/genes against a brute-force lookup over every row and an independent reading of the gene reference."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,8 @@ from tests.api import error, get
 
 
 @pytest.mark.parametrize("prefix", ["t", "TP", "tp53", "my", "MYC", "a", "AC0", "rp11-34p13.", "LINC0047", "mt-",
-                                    "Gapdh", "zz-none", "%", "_", "C19ORF"])
+                                    "Gapdh", "zz-none", "%", "_", "C19ORF", "septin", "SEPT", "marchf", "ensg",
+                                    "gapdh", "non-"])
 @pytest.mark.parametrize("role", [None, "perturbation", "phenotype"])
 def test_prefix_lookup_matches_brute_force(ref, prefix: str, role: str | None):
     query = [("prefix", prefix), ("limit", "50"), *([("role", role)] if role else [])]
@@ -25,3 +26,14 @@ def test_prefix_is_required_and_bounded():
     error(get("/v1/genes"), 400, "invalid_parameter")
     error(get("/v1/genes", "prefix=" + "A" * 51), 400, "invalid_parameter")
     error(get("/v1/genes", "prefix=A&limit=51"), 400, "invalid_parameter")
+
+
+def test_approved_symbols_complete_to_every_spelling_of_their_gene(ref):
+    """With the reference, `SEPTIN` finds the datasets' `SEPT2` too, each entry naming its gene."""
+    genes = get("/v1/genes", "prefix=septin&limit=50").json["genes"]
+    by_name = {g["gene_name"]: g for g in genes}
+    assert {"SEPT2", "SEPTIN2", "ENSG00000168385.15"} <= set(by_name)
+    assert {by_name[n]["approved_symbol"] for n in ("SEPT2", "SEPTIN2", "ENSG00000168385.15")} == {"SEPTIN2"}
+    assert {by_name[n]["ensembl_gene_id"] for n in ("SEPT2", "SEPTIN2")} == {"ENSG00000168385"}
+    unplaced = get("/v1/genes", "prefix=non-targeting").json["genes"]
+    assert unplaced[0]["gene_name"] == "non-targeting" and unplaced[0]["approved_symbol"] is None

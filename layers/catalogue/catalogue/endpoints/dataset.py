@@ -29,10 +29,11 @@ WITH top AS (
   (SELECT 'phenotype', gene, n_total, n_up, n_down, base_mean
    FROM perturb_seq_summary_effect WHERE dataset_id = $1
    ORDER BY n_total DESC, gene COLLATE "C" LIMIT {TOP}))
-SELECT s.n_rows, s.n_significant_rows, s.n_perturbations, s.n_phenotypes, s.ingested_at, t.*
+SELECT s.n_rows, s.n_significant_rows, s.n_perturbations, s.n_phenotypes, s.ingested_at, t.*, p.ensembl_gene_id
 FROM (SELECT $1::text AS dataset_id) d
 LEFT JOIN perturb_seq_dataset_statistics s ON s.dataset_id = d.dataset_id
 LEFT JOIN top t ON true
+LEFT JOIN perturb_seq_genes p ON p.gene_name = t.name
 ORDER BY t.role, t.n_total DESC, t.name COLLATE "C"
 """
 
@@ -49,7 +50,8 @@ async def detail(dataset_id: str) -> bytes:
     top: dict[str, list[dict[str, Any]]] = {"perturbation": [], "phenotype": []}
     for r in records:
         if r["role"] is not None:
-            top[r["role"]].append(gene(r["role"], r["name"], r["n_total"], r["n_up"], r["n_down"], r["base_mean"]))
+            top[r["role"]].append(gene(r["role"], r["name"], r["ensembl_gene_id"], r["n_total"], r["n_up"],
+                                       r["n_down"], r["base_mean"]))
     figures = records[0] if records[0]["n_rows"] is not None else None
     return to_json({"dataset": dataset(document), "statistics": statistics(figures),
                     "top_perturbations": top["perturbation"], "top_phenotypes": top["phenotype"]})

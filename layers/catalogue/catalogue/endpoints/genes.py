@@ -1,8 +1,11 @@
-"""GET /v1/genes (SPEC 5.5): gene-symbol autocomplete over every symbol of the catalogue, in either role.
+"""GET /v1/genes (docs/contract.md, "Gene lookup"): autocomplete over every symbol of the catalogue, in either role.
 
-Served from perturb_seq_genes (built at load time): a case-insensitive prefix is a range scan of its
-lower(gene_name) index. Order: the exact (case-insensitive) match first, then by the number of datasets where the
-gene has significant rows (in the asked role, or in either), then by symbol in byte order.
+Served from perturb_seq_genes (built at load time, one row per stored symbol): a case-insensitive prefix is two range
+scans of it, one on the stored symbols and one on the approved symbols of the genes they belong to (so `SEPTIN`
+also completes to a dataset's `SEPT2`). Each entry is a stored symbol with the gene it belongs to (Ensembl ID and
+approved symbol, null when unplaced). Order: an exact (case-insensitive) match of the
+symbol or its approved symbol first, then by the number of datasets where the symbol has significant rows (in the
+asked role, or in either), then by symbol in byte order.
 """
 from __future__ import annotations
 
@@ -35,7 +38,9 @@ class RoleFigures(schemas.Shape):
 
 
 class Gene(schemas.Shape):
-    gene_name: str
+    gene_name: str = Field(description="A symbol as datasets store it.")
+    ensembl_gene_id: str | None = Field(description="The Ensembl gene ID of the gene it belongs to, if placed.")
+    approved_symbol: str | None = Field(description="That gene's approved symbol, if placed.")
     perturbation: RoleFigures | None
     phenotype: RoleFigures | None
 
@@ -45,13 +50,16 @@ class Genes(schemas.Shape):
 
 
 def build(params: GenesParameters) -> tuple[str, list[Any]]:
-    role = f"AND {params.role}_n_datasets IS NOT NULL" if params.role else ""
+    role = f"AND g.{params.role}_n_datasets IS NOT NULL" if params.role else ""
     return f"""
-SELECT gene_name, perturbation_n_datasets, perturbation_n_significant_datasets,
-       phenotype_n_datasets, phenotype_n_significant_datasets
-FROM perturb_seq_genes
-WHERE starts_with(lower(gene_name) COLLATE "C", lower($1)) {role}
-ORDER BY lower(gene_name) = lower($1) DESC, {RANK[params.role]} DESC, gene_name COLLATE "C"
+SELECT g.gene_name, g.ensembl_gene_id, g.approved_symbol, g.perturbation_n_datasets,
+       g.perturbation_n_significant_datasets, g.phenotype_n_datasets, g.phenotype_n_significant_datasets
+FROM (SELECT * FROM perturb_seq_genes WHERE starts_with(lower(gene_name) COLLATE "C", lower($1))
+      UNION
+      SELECT * FROM perturb_seq_genes WHERE starts_with(lower(approved_symbol) COLLATE "C", lower($1))) g
+WHERE true {role}
+ORDER BY (lower(g.gene_name) = lower($1) OR lower(g.approved_symbol) = lower($1)) IS TRUE DESC,
+         g.{RANK[params.role]} DESC, g.gene_name COLLATE "C"
 LIMIT $2""", [params.prefix, params.limit]
 
 
@@ -62,7 +70,7 @@ def _role(n_datasets: int | None, n_significant: int | None) -> dict[str, int] |
 async def genes(params: GenesParameters) -> bytes:
     sql, args = build(params)
     return to_json({"genes": [
-        {"gene_name": r["gene_name"],
+        {"gene_name": r["gene_name"], "ensembl_gene_id": r["ensembl_gene_id"], "approved_symbol": r["approved_symbol"],
          "perturbation": _role(r["perturbation_n_datasets"], r["perturbation_n_significant_datasets"]),
          "phenotype": _role(r["phenotype_n_datasets"], r["phenotype_n_significant_datasets"])}
         for r in await stores().fetch(sql, *args)]})

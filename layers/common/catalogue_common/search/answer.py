@@ -44,13 +44,14 @@ def by_dataset(group_by: Role, records: Iterable[Any]) -> Iterator[DatasetGroups
 
 
 def _group(group_by: Role, r: Any) -> dict[str, Any]:
-    return {group_by: gene(group_by, r["grp"], r["n_total"], r["n_up"], r["n_down"], r["base_mean"]),
+    return {group_by: gene(group_by, r["grp"], r["grp_ensembl"], r["n_total"], r["n_up"], r["n_down"],
+                           r["base_mean"]),
             LAYOUT[group_by][1]: []}
 
 
 def _row(group_by: Role, r: Any) -> dict[str, Any]:
-    partner = gene(other(group_by), r["other"], r["other_n_total"], r["other_n_up"], r["other_n_down"],
-                   r["other_base_mean"])
+    partner = gene(other(group_by), r["other"], r["other_ensembl"], r["other_n_total"], r["other_n_up"],
+                   r["other_n_down"], r["other_base_mean"])
     effect = change(r["log2foldchange"], r["padj"])
     return {"change": effect, "phenotype": partner} if group_by == "perturbation" else \
         {"perturbation": partner, "change": effect}

@@ -46,6 +46,7 @@ class Search:
     after: str | None = None  # with dataset_ids None: only datasets whose id sorts after this one
     limit: int | None = None  # datasets to answer; None: every dataset that has an answer
     prelude: dict[str, str] = field(default_factory=dict)  # CTEs the gene SQL refers to
+    head: str | None = None  # an SQL value returned as `head` on every row, and alone when nothing answers
 
     @property
     def other(self) -> Role:
@@ -59,7 +60,8 @@ class Search:
 
 def build(search: Search, params: Params | None = None) -> tuple[str, list[object]]:
     """The query and its bind values. One row per answer row, ordered by dataset (`ord`, 1-based into
-    `dataset_ids` or the dataset_id order), group rank, row rank; `more` says whether another dataset follows."""
+    `dataset_ids` or the dataset_id order), group rank, row rank; `more` says whether another dataset follows.
+    With a `head`, every row starts with it, and a single row with only the head (`ord` NULL) means no answer."""
     p = params or Params()
     row_filters = _row_filters(search, p)
     ctes = {**search.prelude, "candidates": _candidates(search, p),
@@ -68,9 +70,9 @@ def build(search: Search, params: Params | None = None) -> tuple[str, list[objec
     more = f"(SELECT count(*) > {p(search.limit)} FROM chosen)" if search.limit else "false"
     g, o = COLUMN[search.group_by], COLUMN[search.other]
     other_base_mean = "o.base_mean" if search.other == "phenotype" else "NULL::double precision"
-    sql = f"""WITH {with_clause}
-SELECT g.ord, g.dataset_id, g.rank, g.grp, g.n_total, g.n_up, g.n_down, g.base_mean,
-       r.other, r.log2foldchange, r.padj,
+    select = f"""
+SELECT g.ord, g.dataset_id, g.rank, g.grp, gp.ensembl_gene_id AS grp_ensembl, g.n_total, g.n_up, g.n_down,
+       g.base_mean, r.other, op.ensembl_gene_id AS other_ensembl, r.log2foldchange, r.padj,
        coalesce(o.n_total, 0) AS other_n_total, coalesce(o.n_up, 0) AS other_n_up,
        coalesce(o.n_down, 0) AS other_n_down, {other_base_mean} AS other_base_mean, {more} AS more
 FROM groups g
@@ -81,9 +83,14 @@ CROSS JOIN LATERAL (
   ORDER BY r.padj, r.{o} COLLATE "C"
   LIMIT {ROWS_PER_GROUP}) r
 LEFT JOIN {SUMMARY[search.other]} o ON o.dataset_id = g.dataset_id AND o.{o} = r.other
-ORDER BY g.ord, g.rank, r.padj, r.other COLLATE "C"
-"""
-    return sql, p.values
+LEFT JOIN perturb_seq_genes gp ON gp.gene_name = g.grp
+LEFT JOIN perturb_seq_genes op ON op.gene_name = r.other
+ORDER BY g.ord, g.rank, r.padj, r.other COLLATE \"C\""""
+    if search.head is None:
+        return f"WITH {with_clause}{select}\n", p.values
+    # The head (a gene resolution's verdict) must come back even when no row does: the rows join it.
+    return f"WITH {with_clause}\nSELECT h.head, q.* FROM (SELECT {search.head} AS head) h\n" \
+           f"LEFT JOIN LATERAL ({select}) q ON true\n", p.values
 
 
 class RowFilters:

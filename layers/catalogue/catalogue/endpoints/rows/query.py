@@ -16,6 +16,8 @@ from typing import Any
 from catalogue_common.sql import Params
 from catalogue_common.vocabulary import Direction, direction_sql, max_padj_sql, min_abs_log2fc_sql
 
+from ...resolution import Terms
+
 
 @dataclass(frozen=True)
 class Key:
@@ -42,6 +44,12 @@ class Rows:
         return self.max_padj is not None and self.after is not None and self.after.padj is None
 
     @property
+    def genes(self) -> dict[str, str]:
+        """The gene parameters given (parameter name -> term)."""
+        return {name: value for name, value in (("perturbation_gene_name", self.perturbation),
+                                                ("phenotype_gene_name", self.phenotype)) if value is not None}
+
+    @property
     def filtered(self) -> bool:
         """Whether rows are filtered (then the number that qualify is not known without counting)."""
         return any(v is not None for v in (self.perturbation, self.phenotype, self.direction, self.max_padj,
@@ -55,12 +63,12 @@ NOTHING = ("SELECT NULL::int AS part, NULL::text AS perturbed_target_symbol, NUL
            "NULL::float8 AS log2foldchange, NULL::float8 AS padj, NULL::float8 AS basemean WHERE false")
 
 
-def _filters(rows: Rows, params: Params, dataset: str) -> list[str]:
+def _filters(rows: Rows, params: Params, dataset: str, genes: Terms) -> list[str]:
     where = [f"r.dataset_id = {dataset}"]
     if rows.perturbation is not None:
-        where.append(f"r.perturbed_target_symbol = {params(rows.perturbation)}")
+        where.append(f"r.perturbed_target_symbol = ANY({genes.spellings('perturbation_gene_name')})")
     if rows.phenotype is not None:
-        where.append(f"r.gene = {params(rows.phenotype)}")
+        where.append(f"r.gene = ANY({genes.spellings('phenotype_gene_name')})")
     if rows.direction is not None:
         where.append(direction_sql(rows.direction, "r"))
     if rows.min_abs_log2fc is not None:
@@ -101,29 +109,35 @@ def _without_padj(rows: Rows, params: Params, where: list[str], limit: str) -> s
 
 def build(rows: Rows) -> tuple[str, list[Any]]:
     """One row per page row (in order, plus the first of the next page) with both genes' summary counts and
-    `total` (the dataset's n_rows) on every row; an empty page is one row whose `part` is NULL."""
+    Ensembl IDs, `total` (the dataset's n_rows) and `resolution` (ambiguous gene terms) on every row; an empty
+    page is one row whose `part` is NULL."""
     params = Params()
     dataset, limit = params(rows.dataset_id), params(rows.limit + 1)  # one more tells whether a next page exists
+    genes = Terms(rows.genes, params)  # resolved to their genes' spellings inside the query
+    resolving = "".join(f"{name} AS ({body}\n),\n" for name, body in genes.ctes().items())
     union = NOTHING
     if not rows.exhausted:
-        where = _filters(rows, params, dataset)
+        where = _filters(rows, params, dataset, genes)
         parts = [p for p in (_with_padj(rows, params, where, limit), _without_padj(rows, params, where, limit)) if p]
         union = "\n    UNION ALL\n    ".join(f"({p})" for p in parts)
     sql = f"""
-WITH page AS (
+WITH {resolving}page AS (
   SELECT * FROM (
     {union}
   ) r LIMIT {limit})
-SELECT s.n_rows AS total, r.part, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean,
+SELECT s.n_rows AS total, {genes.head()} AS resolution,
+       r.part, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean,
        coalesce(p.n_total, 0) AS p_n_total, coalesce(p.n_up, 0) AS p_n_up, coalesce(p.n_down, 0) AS p_n_down,
        coalesce(e.n_total, 0) AS e_n_total, coalesce(e.n_up, 0) AS e_n_up, coalesce(e.n_down, 0) AS e_n_down,
-       e.base_mean AS e_base_mean
+       e.base_mean AS e_base_mean, pp.ensembl_gene_id AS p_ensembl, ep.ensembl_gene_id AS e_ensembl
 FROM (SELECT {dataset}::text AS dataset_id) d
 LEFT JOIN perturb_seq_dataset_statistics s ON s.dataset_id = d.dataset_id
 LEFT JOIN page r ON true
 LEFT JOIN perturb_seq_summary_perturbation p
        ON p.dataset_id = d.dataset_id AND p.perturbed_target_symbol = r.perturbed_target_symbol
 LEFT JOIN perturb_seq_summary_effect e ON e.dataset_id = d.dataset_id AND e.gene = r.gene
+LEFT JOIN perturb_seq_genes pp ON pp.gene_name = r.perturbed_target_symbol
+LEFT JOIN perturb_seq_genes ep ON ep.gene_name = r.gene
 ORDER BY r.part, r.padj, {ORDER}
 """
     return sql, params.values

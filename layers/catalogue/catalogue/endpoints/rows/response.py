@@ -15,10 +15,11 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def row(r: Any) -> dict[str, Any]:
-    return {"perturbation": gene("perturbation", r["perturbed_target_symbol"], r["p_n_total"], r["p_n_up"],
-                                 r["p_n_down"], None),
+    return {"perturbation": gene("perturbation", r["perturbed_target_symbol"], r["p_ensembl"], r["p_n_total"],
+                                 r["p_n_up"], r["p_n_down"], None),
             "change": {**change(r["log2foldchange"], r["padj"]), "base_mean": finite(r["basemean"])},
-            "phenotype": gene("phenotype", r["gene"], r["e_n_total"], r["e_n_up"], r["e_n_down"], r["e_base_mean"])}
+            "phenotype": gene("phenotype", r["gene"], r["e_ensembl"], r["e_n_total"], r["e_n_up"], r["e_n_down"],
+                              r["e_base_mean"])}
 
 
 def _number(value: float | None) -> str:

@@ -17,17 +17,18 @@ from typing import Annotated, Any, Literal
 from catalogue_common.search import answer as groups
 from catalogue_common.search import query
 from catalogue_common.sql import Params
-from catalogue_common.vocabulary import Role
+from catalogue_common.vocabulary import ROLES, Role
 from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ... import cursors, documents, schemas
+from ... import cursors, documents, resolution, schemas
 from ...answers import answer, to_json
 from ...clients import stores
 from ...objects import dataset
 from ...parameters import Cursor, GeneFilters, StrictRoute, Text, bounded
+from ...resolution import Terms
 from .shapes import ByPerturbation, ByPhenotype
 
 NARROWER = "ask for fewer datasets per answer with `limit` (each answer's `Link` header leads to the next)"
@@ -82,13 +83,16 @@ def stored_answers(params: SearchParameters, p: Params, ids: list[str] | None, a
 
 
 def computed_search(params: SearchParameters, ids: list[str] | None,
-                    after: str | None) -> tuple[query.Search, Params]:
-    """The shared search query for these filters; the gene filters are the stored symbols as given."""
+                    after: str | None) -> tuple[query.Search, Params, Terms]:
+    """The shared search query for these filters, each gene term resolved to its gene's spellings."""
     p = Params()
-    genes = {role: p([name]) + "::text[]" for role, name in (("perturbation", params.perturbation_gene_name),
-                                                             ("phenotype", params.phenotype_gene_name)) if name}
-    return query.Search(params.grouping, genes, params.direction, params.max_padj, params.min_abs_log2fc, ids, after,
-                        params.limit), p
+    terms = Terms({name: value for name, value in (("perturbation_gene_name", params.perturbation_gene_name),
+                                                   ("phenotype_gene_name", params.phenotype_gene_name)) if value}, p)
+    genes: dict[Role, str] = {role: terms.spellings(f"{role}_gene_name") for role in ROLES
+                              if f"{role}_gene_name" in terms.terms}
+    search = query.Search(params.grouping, genes, params.direction, params.max_padj, params.min_abs_log2fc, ids,
+                          after, params.limit, prelude=terms.ctes(), head=terms.head() if terms.terms else None)
+    return search, p, terms
 
 
 async def answered(params: SearchParameters, ids: list[str] | None,
@@ -99,9 +103,12 @@ async def answered(params: SearchParameters, ids: list[str] | None,
         records = await stores().fetch(stored_answers(params, p, ids, after), *p.values)
         found = [groups.DatasetGroups(r["ord"], r["dataset_id"], r["groups"].encode()) for r in records]
     else:
-        search, p = computed_search(params, ids, after)
+        search, p, terms = computed_search(params, ids, after)
         sql, args = query.build(search, p)
         records = await stores().fetch(sql, *args)
+        if search.head is not None:
+            resolution.check(records[0]["head"], terms.terms)
+            records = [r for r in records if r["ord"] is not None]
         found = list(groups.by_dataset(params.grouping, records))
         if records and records[0]["more"]:
             return found, True
