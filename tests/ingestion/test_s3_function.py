@@ -130,7 +130,9 @@ def test_the_built_function_loads_a_dataset_from_s3(build_dir: Path, catalogue_a
     try:
         endpoint = f"http://127.0.0.1:{server._server.server_port}"
         env = {"AWS_DEFAULT_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_ENDPOINT_URL_S3": endpoint, "PS_DB": DATABASE, "ES_INDEX": INDEX, "PATH": os.environ["PATH"]}
+               "AWS_ENDPOINT_URL_S3": endpoint, "PS_DB": DATABASE, "ES_INDEX": INDEX, "PATH": os.environ["PATH"],
+               # where this checkout's servers listen, when not on the default ports (else another checkout's)
+               **{name: os.environ[name] for name in ("PS_HOST", "PS_PORT", "ES_URL") if name in os.environ}}
         client = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-2", aws_access_key_id="testing",
                               aws_secret_access_key="testing")
         bucket = event("ready")["Records"][0]["s3"]["bucket"]["name"]
