@@ -107,29 +107,253 @@ def test_the_default_route_serves_what_no_other_route_serves() -> None:
     assert {method for method, _ in served} > {"GET"}, "an unknown method on a known path too"
 
 
+# Each per-function alarm: (logical id suffix, alarm name suffix, metric, threshold parameter).
+FUNCTION_ALARMS = [("ErrorsAlarm", "5xx", "Status5xx", "Alarm5xxPer5Minutes"),
+                   ("LatencyAlarm", "p99", "Latency", "AlarmLatencyP99Milliseconds"),
+                   ("ThrottlesAlarm", "throttles", "Throttles", "AlarmThrottlesPer5Minutes")]
+NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
 def test_every_api_function_has_its_three_alarms() -> None:
     """Issue 10, finding 6: per function, its 5xx answers (the `Status5xx` metric of its `function` dimension), its p99
-    latency (`Latency`) and Lambda's throttles, each with a threshold that is a template parameter."""
+    latency (`Latency`) and Lambda's throttles, each with its own threshold parameter; read from the template with
+    its Fn::ForEach expanded (lambda_events.expand_for_each, checked against cfn-lint's expansion below)."""
     template = load_template(TEMPLATE)
     parameters, resources = template["Parameters"], template["Resources"]
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    alarms = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     for function in sorted({route.function for route in ROUTES}):
-        own = [a for a in alarms if {"Ref": function} in [d["Value"] for d in a["Dimensions"]]]
-        found = {(a["Namespace"], a["MetricName"]): a for a in own}
+        own = {k: a for k, a in alarms.items() if {"Ref": function} in [d["Value"] for d in a["Dimensions"]]}
+        found = {(a["Namespace"], a["MetricName"]): a for a in own.values()}
         assert len(own) == 3 and set(found) == {
             (variables["POWERTOOLS_METRICS_NAMESPACE"], "Status5xx"),
             (variables["POWERTOOLS_METRICS_NAMESPACE"], "Latency"),
             ("AWS/Lambda", "Throttles")}, (function, sorted(found))
+        # The logical ids and names of the hand-written alarms the loop replaced: an update keeps every alarm.
+        for suffix, name, metric, threshold in FUNCTION_ALARMS:
+            alarm = own[f"{function}{suffix}"]
+            assert alarm["MetricName"] == metric
+            assert alarm["AlarmName"] == {"Fn::Sub": f"${{AWS::StackName}}-{function}-{name}"}
+            assert alarm["Threshold"] == {"Ref": threshold} and threshold in parameters, (function, alarm)
+            assert alarm["AlarmActions"] == NOTIFY
         for (namespace, _), alarm in found.items():
-            assert alarm["Threshold"]["Ref"] in parameters, (function, alarm)
             names = [d["Name"] for d in alarm["Dimensions"]]
             # The dimension set must be exactly the one the metric is emitted with.
             assert names == (["FunctionName"] if namespace == "AWS/Lambda" else ["service", "function"]), names
             if namespace != "AWS/Lambda":
                 service = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}["service"]
                 assert service == variables["POWERTOOLS_SERVICE_NAME"]
-        assert found[(variables["POWERTOOLS_METRICS_NAMESPACE"], "Latency")]["ExtendedStatistic"] == "p99"
+        latency = found[(variables["POWERTOOLS_METRICS_NAMESPACE"], "Latency")]
+        assert latency["ExtendedStatistic"] == "p99" and (latency["EvaluationPeriods"], latency["DatapointsToAlarm"]) \
+            == (3, 2)
+    assert set(alarms) == {f"{route.function}{suffix}" for route in ROUTES for suffix, *_ in FUNCTION_ALARMS} | {
+        "IngestFailureAlarm"}
+
+
+def test_the_per_function_alarms_are_written_once() -> None:
+    """The template says each alarm once: one Fn::ForEach over the API functions (its list is the routes'
+    functions), whose fragment holds the three alarms; no other alarm is written for an API function."""
+    raw = load_template(TEMPLATE, expand_loops=False)["Resources"]
+    [(loop, (identifier, names, fragment))] = [(k, v) for k, v in raw.items() if k.startswith("Fn::ForEach::")]
+    assert loop == "Fn::ForEach::FunctionAlarms"
+    assert sorted(f"{name}Function" for name in names) == sorted({route.function for route in ROUTES})
+    assert {k: r["Type"] for k, r in fragment.items()} == {
+        f"${{{identifier}}}Function{suffix}": "AWS::CloudWatch::Alarm" for suffix, *_ in FUNCTION_ALARMS}
+    written = [k for k, r in raw.items() if isinstance(r, dict) and r.get("Type") == "AWS::CloudWatch::Alarm"]
+    assert written == ["IngestFailureAlarm"]
+    assert TEMPLATE.read_text().count("AWS::CloudWatch::Alarm") == len(FUNCTION_ALARMS) + 1
+
+
+# cfn-lint's own expansion of Fn::ForEach (what `sam validate --lint` checks), run where cfn-lint is installed.
+CFN_LINT_EXPAND = """
+import json, sys
+from cfnlint.decode import decode
+from cfnlint.template import Template
+from cfnlint.template.transforms._language_extensions import language_extension
+template, matches = decode(sys.argv[1])
+assert not matches, matches
+matches, expanded = language_extension(Template(sys.argv[1], template, ["eu-west-2"]))
+assert not matches, matches
+json.dump(expanded, sys.stdout)
+"""
+
+
+def sam_python(script: str, *args: str, stdin: str | None = None) -> str:
+    """Runs `script` with the SAM CLI's interpreter (where cfn-lint and the SAM translator are installed)."""
+    python = SAM.parent / "python"
+    if not python.exists():
+        sam("--version", timeout=60)  # fails with how to install it
+    run = subprocess.run([str(python), "-c", script, *args], input=stdin, cwd=ROOT, env=SAM_ENV, capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return run.stdout
+
+
+def test_the_loops_expand_as_cfn_lint_expands_them() -> None:
+    """The tests and devtools read the template through lambda_events.expand_for_each: it must agree with cfn-lint's
+    transform. (Conditions are left out: cfn-lint reorders their Fn::Equals operands as it reads them.)"""
+    linted = json.loads(sam_python(CFN_LINT_EXPAND, str(TEMPLATE)))
+    ours = load_template(TEMPLATE)
+    for section in ("Resources", "Outputs", "Globals", "Parameters"):
+        assert ours[section] == linted[section], section
+
+
+# The SAM transform, as CloudFormation runs it after AWS::LanguageExtensions, on the template with its loops expanded
+# (by lambda_events) and its local paths replaced by S3 locations, as `sam deploy` would have them.
+SAM_TRANSFORM = """
+import json, sys
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+template = json.load(sys.stdin)
+template["Transform"] = "AWS::Serverless-2016-10-31"
+for resource in template["Resources"].values():
+    properties = resource.get("Properties", {})
+    for uri in ("CodeUri", "ContentUri"):
+        if isinstance(properties.get(uri), str):
+            properties[uri] = "s3://artifacts/" + properties[uri].strip("/")
+json.dump(transform(template, {}, NoManagedPolicies()), sys.stdout)
+"""
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    template = load_template(TEMPLATE)
+    assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"], "in this order"
+    return json.loads(sam_python(SAM_TRANSFORM, stdin=json.dumps(template)))["Resources"]
+
+
+def test_routes_invoke_the_live_alias_of_a_snapstart_version(transformed: dict[str, Any]) -> None:
+    """SnapStart applies to published versions: every function publishes one per change (AutoPublishAlias, all
+    properties, a new layer version included) and API Gateway invokes the alias `live`, never $LATEST."""
+    template = load_template(TEMPLATE)
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["AutoPublishAlias"] == "live"
+    assert function_globals["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert function_globals["VersionDeletionPolicy"] == "Delete"
+    for logical_id, properties in functions_of_template().items():
+        assert properties["AutoPublishAliasAllProperties"] is True, logical_id
+    layers = {k: r["Properties"] for k, r in template["Resources"].items()
+              if r["Type"] == "AWS::Serverless::LayerVersion"}
+    assert layers and all(p["PublishLambdaVersion"] is True for p in layers.values())
+    paths = transformed["CatalogueApi"]["Properties"]["Body"]["paths"]
+    for route in ROUTES:
+        function = transformed[route.function]["Properties"]
+        assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}, route
+        [version] = [r for r in transformed.values() if r["Type"] == "AWS::Lambda::Version"
+                     and r["Properties"]["FunctionName"] == {"Ref": route.function}]
+        assert version["DeletionPolicy"] == "Delete"
+        alias = transformed[f"{route.function}Aliaslive"]
+        assert alias["Type"] == "AWS::Lambda::Alias" and alias["Properties"]["Name"] == "live"
+        path = "/$default" if route.is_default else route.path  # SAM writes the $default route so
+        method = "x-amazon-apigateway-any-method" if route.method == "ANY" else route.method.lower()
+        uri = paths[path][method]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        assert uri.endswith(f"/functions/${{{route.function}Aliaslive}}/invocations"), (route, uri)
+        permissions = [r["Properties"] for r in transformed.values() if r["Type"] == "AWS::Lambda::Permission"
+                       and r["Properties"]["Principal"] == "apigateway.amazonaws.com"
+                       and r["Properties"]["FunctionName"] == {"Ref": f"{route.function}Aliaslive"}]
+        assert len(permissions) == 1, route
+
+
+def test_the_ingestion_has_no_snapstart_and_is_invoked_through_its_alias(transformed: dict[str, Any]) -> None:
+    """SnapStart allows at most 512 MB of /tmp; the ingestion has 10 GB. S3 invokes its alias."""
+    ingest = transformed["IngestFunction"]["Properties"]
+    assert ingest["SnapStart"] == {"ApplyOn": "None"} and ingest["EphemeralStorage"]["Size"] > 512
+    notifications = transformed["IngestBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert len(notifications) == 2
+    assert all(n["Function"] == {"Ref": "IngestFunctionAliaslive"} for n in notifications)
+
+
+def test_a_failed_load_goes_to_an_encrypted_queue_that_raises_an_alarm(transformed: dict[str, Any]) -> None:
+    """Issue: the S3-triggered ingestion had no on-failure destination. Now a failed invocation (after its retry, or
+    too old) is kept in an encrypted queue, the function may send to it, and the queue holding a message raises an
+    alarm that notifies like the others."""
+    resources = load_template(TEMPLATE)["Resources"]
+    config = resources["IngestFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["DestinationConfig"]["OnFailure"] == {"Type": "SQS",
+                                                         "Destination": {"Fn::GetAtt": ["IngestFailureQueue", "Arn"]}}
+    assert config["MaximumRetryAttempts"] in (0, 1, 2) and 60 <= config["MaximumEventAgeInSeconds"] <= 21600
+    queue = resources["IngestFailureQueue"]
+    assert queue["Type"] == "AWS::SQS::Queue" and queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert 4 * 86400 <= queue["Properties"]["MessageRetentionPeriod"] <= 14 * 86400
+    # As deployed: the alias's configuration, and the role's permission to send to the queue.
+    [invoke_config] = [r["Properties"] for r in transformed.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert invoke_config["FunctionName"] == {"Ref": "IngestFunction"} and invoke_config["Qualifier"] == "live"
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["IngestFailureQueue", "Arn"]}
+    statements = [s for policy in transformed["IngestFunctionRole"]["Properties"]["Policies"]
+                  for s in policy["PolicyDocument"]["Statement"]]
+    assert {"Effect": "Allow", "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": ["IngestFailureQueue", "Arn"]}} in statements
+    alarm = resources["IngestFailureAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["IngestFailureQueue", "QueueName"]}}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Maximum", 1, "GreaterThanOrEqualToThreshold")
+    assert alarm["AlarmActions"] == NOTIFY
+    outputs = load_template(TEMPLATE)["Outputs"]
+    assert outputs["IngestFailureQueueUrl"]["Value"] == {"Ref": "IngestFailureQueue"}
+    assert outputs["IngestFunctionName"]["Value"] == {"Ref": "IngestFunction"}
+
+
+def test_the_api_stage_writes_a_json_access_log_with_a_retention(transformed: dict[str, Any]) -> None:
+    template = load_template(TEMPLATE)
+    retention = template["Parameters"]["ApiAccessLogRetentionDays"]
+    assert retention["Default"] == 30 and retention["Default"] in retention["AllowedValues"]
+    group = template["Resources"]["ApiAccessLogGroup"]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "ApiAccessLogRetentionDays"}
+    [stage] = [r["Properties"] for r in transformed.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    settings = stage["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    record = json.loads(settings["Format"])  # one JSON object per request
+    assert {k: v for k, v in record.items() if k in {
+        "requestId", "routeKey", "status", "responseLatency", "integrationLatency", "responseLength", "sourceIp",
+        "requestTime"}} == {
+        "requestId": "$context.requestId", "routeKey": "$context.routeKey", "status": "$context.status",
+        "responseLatency": "$context.responseLatency", "integrationLatency": "$context.integrationLatency",
+        "responseLength": "$context.responseLength", "sourceIp": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime"}
+    assert all(isinstance(v, str) and v.startswith("$context.") for v in record.values())
+
+
+def test_reserved_concurrency_is_a_parameter_with_its_connection_arithmetic(transformed: dict[str, Any]) -> None:
+    """ApiReservedConcurrency on each API function (0: unreserved), the ingestion's own 1; the parameter's
+    description does the PostgreSQL arithmetic with the pool size the API's client really uses."""
+    template = load_template(TEMPLATE)
+    parameter = template["Parameters"]["ApiReservedConcurrency"]
+    assert parameter["Type"] == "Number" and parameter["MinValue"] == 0 and parameter["Default"] > 0
+    assert template["Conditions"]["HasApiReservedConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ApiReservedConcurrency"}, 0]}]}
+    reserved = {"Fn::If": ["HasApiReservedConcurrency", {"Ref": "ApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    for route in ROUTES:
+        assert transformed[route.function]["Properties"]["ReservedConcurrentExecutions"] == reserved, route
+    assert transformed["IngestFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    pool = re.search(r"max_size=(\d+)", (ROOT / "layers/catalogue/catalogue/clients.py").read_text())
+    assert pool, "the API's PostgreSQL pool size"
+    per_environment, functions, default = int(pool[1]), len({route.function for route in ROUTES}), parameter["Default"]
+    description = " ".join(parameter["Description"].split())
+    assert f"at most {per_environment} pooled connections" in description
+    assert f"max_size={per_environment}" in description
+    assert f"{functions} x {per_environment} x N" in description
+    total = functions * per_environment * default + 1  # the ingestion: one environment, one connection
+    assert f"{functions * per_environment} N + 1, {total} at N = {default}" in description, description
+    assert f"{functions} N + 1 + 100 or more ({functions * default + 101} at N = {default})" in description
+
+
+def test_sam_commands_expand_the_language_extensions_and_deploys_acknowledge_them() -> None:
+    """`sam build` and `sam local` fail on Fn::ForEach unless told to expand it; CloudFormation expands it at
+    deploy time, which a change set must acknowledge (CAPABILITY_AUTO_EXPAND)."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for env in ("default", "dev", "prod"):
+        assert config[env]["build"]["parameters"]["language_extensions"] is True, env
+    for command in ("local_invoke", "local_start_api"):
+        assert config["default"][command]["parameters"]["language_extensions"] is True, command
+    for stage in ("dev", "prod"):
+        assert "CAPABILITY_AUTO_EXPAND" in config[stage]["deploy"]["parameters"]["capabilities"].split(), stage
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "HEAD", "OPTIONS"])

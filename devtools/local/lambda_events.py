@@ -182,10 +182,75 @@ def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[s
 _CfnLoader.add_multi_constructor("!", _short_form)
 
 
-def load_template(path: str | Path = "template.yaml") -> dict[str, Any]:
-    """template.yaml with short-form tags read as their long form (!Ref x -> {"Ref": "x"})."""
+def load_template(path: str | Path = "template.yaml", *, expand_loops: bool = True) -> dict[str, Any]:
+    """template.yaml with short-form tags read as their long form (!Ref x -> {"Ref": "x"}), and its Fn::ForEach
+    loops expanded as the AWS::LanguageExtensions transform expands them (expand_loops=False: as written)."""
     with open(path, encoding="utf-8") as f:
-        return yaml.load(f, Loader=_CfnLoader)  # a SafeLoader subclass
+        template = yaml.load(f, Loader=_CfnLoader)  # a SafeLoader subclass
+    return expand_for_each(template) if expand_loops else template
+
+
+_FOR_EACH = re.compile(r"Fn::ForEach::\w+")
+
+
+def expand_for_each(node: Any) -> Any:
+    """`node` with every `Fn::ForEach::Name: [Identifier, [items...], {OutputKey: OutputValue, ...}]` replaced by
+    its output pairs, one set per item, merged into the mapping that held the loop (a duplicate key is an error).
+
+    In each copy, as CloudFormation documents it: `${Identifier}` and `&{Identifier}` (the item without its
+    non-alphanumeric characters) are replaced in keys and in Fn::Sub strings, and `{"Ref": Identifier}` is the
+    item itself; a Fn::Sub left with no variable is its string, so `{"Ref": {"Fn::Sub": "${Name}Function"}}`
+    becomes `{"Ref": "SearchFunction"}`. Other strings are left alone (CloudFormation does not promise to replace
+    an identifier there). Only a literal list of strings is supported as the collection."""
+    if isinstance(node, list):
+        return [expand_for_each(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    expanded: dict[str, Any] = {}
+
+    def add(key: str, value: Any) -> None:
+        if key in expanded:
+            raise ValueError(f"Fn::ForEach: {key} is defined twice")
+        expanded[key] = value
+
+    for key, value in node.items():
+        if not _FOR_EACH.fullmatch(str(key)):
+            add(key, expand_for_each(value))
+            continue
+        identifier, collection, fragment = value
+        if not (isinstance(collection, list) and all(isinstance(item, str) for item in collection)):
+            raise ValueError(f"{key}: only a literal list of strings is supported as the collection")
+        for item in collection:
+            for output_key, output_value in expand_for_each(_substitute(fragment, identifier, item)).items():
+                add(output_key, output_value)
+    return expanded
+
+
+def _substitute(node: Any, identifier: str, item: str) -> Any:
+    alphanumeric = re.sub(r"[^0-9A-Za-z]", "", item)
+
+    def text(value: str) -> str:
+        return value.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", alphanumeric)
+
+    if isinstance(node, list):
+        return [_substitute(element, identifier, item) for element in node]
+    if not isinstance(node, dict):
+        return node
+    if node == {"Ref": identifier}:
+        return item
+    result: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "Fn::Sub" and isinstance(value, str):
+            value = text(value)
+        elif key == "Fn::Sub" and isinstance(value, list) and value and isinstance(value[0], str):
+            value = [text(value[0]), *_substitute(value[1:], identifier, item)]
+        else:
+            value = _substitute(value, identifier, item)
+        result[text(key)] = value
+    sub = result.get("Fn::Sub")
+    if len(result) == 1 and isinstance(sub, str) and "${" not in sub:
+        return sub  # nothing left to substitute
+    return result
 
 
 def routes_from_template(path: str | Path = "template.yaml", *, with_default: bool = False) -> list[Route]:

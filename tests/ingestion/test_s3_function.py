@@ -132,7 +132,7 @@ def test_the_built_function_loads_a_dataset_from_s3(build_dir: Path, catalogue_a
         env = {"AWS_DEFAULT_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_ENDPOINT_URL_S3": endpoint, "PS_DB": DATABASE, "ES_INDEX": INDEX, "PATH": os.environ["PATH"],
                # the suite's servers, wherever the settings put them (a second checkout runs its own elsewhere)
-               "PS_PORT": str(settings().ps_port), "ES_URL": settings().es_url}
+               "PS_HOST": settings().ps_host, "PS_PORT": str(settings().ps_port), "ES_URL": settings().es_url}
         client = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-2", aws_access_key_id="testing",
                               aws_secret_access_key="testing")
         bucket = event("ready")["Records"][0]["s3"]["bucket"]["name"]

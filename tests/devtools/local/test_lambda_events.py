@@ -9,7 +9,14 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from devtools.local.lambda_events import API_DOMAIN, Route, http_api_event, load_template, routes_from_template
+from devtools.local.lambda_events import (
+    API_DOMAIN,
+    Route,
+    expand_for_each,
+    http_api_event,
+    load_template,
+    routes_from_template,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2025, 11, 20, 14, 3, 7, 412000, tzinfo=UTC)
@@ -209,3 +216,68 @@ def test_short_form_tags_read_as_long_form(tmp_path: Path) -> None:
     assert template["Globals"]["Function"]["Layers"] == [{"Ref": "Lib"}]
     assert template["Resources"]["Two"]["Properties"]["Timeout"] == {"Fn::If": ["Always", 3, 4]}
     assert template["Conditions"]["Always"] == {"Fn::Equals": ["a", "a"]}
+
+
+def test_for_each_expands_as_cloudformation_documents_it() -> None:
+    """Fn::ForEach (AWS::LanguageExtensions): keys and Fn::Sub strings take the item (&{} without its
+    non-alphanumeric characters), a Ref to the identifier is the item, a Fn::Sub with nothing left is its string;
+    other strings are left alone; the copies join the loop's siblings."""
+    template = {"Resources": {
+        "Kept": {"Type": "AWS::SNS::Topic"},
+        "Fn::ForEach::Topics": ["Name", ["Success", "Failure-2"], {
+            "Topic&{Name}": {"Type": "AWS::SNS::Topic", "Properties": {
+                "TopicName": {"Ref": "Name"},
+                "DisplayName": {"Fn::Sub": "${AWS::StackName}-${Name}"},
+                "Note": "${Name} stays",
+                "Subscription": [{"Endpoint": {"Ref": {"Fn::Sub": "Queue&{Name}"}}, "Protocol": "sqs"}],
+                "Other": {"Ref": "Kept"},
+                "Joined": {"Fn::Sub": ["${Name}-${Suffix}", {"Suffix": {"Ref": "Name"}}]},
+            }},
+        }],
+    }}
+    resources = expand_for_each(template)["Resources"]
+    assert list(resources) == ["Kept", "TopicSuccess", "TopicFailure2"]
+    failure = resources["TopicFailure2"]["Properties"]
+    assert failure == {
+        "TopicName": "Failure-2",
+        "DisplayName": {"Fn::Sub": "${AWS::StackName}-Failure-2"},
+        "Note": "${Name} stays",
+        "Subscription": [{"Endpoint": {"Ref": "QueueFailure2"}, "Protocol": "sqs"}],
+        "Other": {"Ref": "Kept"},
+        "Joined": {"Fn::Sub": ["Failure-2-${Suffix}", {"Suffix": "Failure-2"}]},
+    }
+
+
+def test_nested_for_each_and_its_errors() -> None:
+    nested = {"Fn::ForEach::Outer": ["Prefix", ["Transit", "Public"], {
+        "Fn::ForEach::Inner": ["Suffix", ["A", "B"], {
+            "${Prefix}Subnet${Suffix}": {"Type": "AWS::EC2::Subnet",
+                                         "Properties": {"Tag": {"Fn::Sub": "${Prefix}-${Suffix}"}}}}]}]}
+    expanded = expand_for_each(nested)
+    assert list(expanded) == ["TransitSubnetA", "TransitSubnetB", "PublicSubnetA", "PublicSubnetB"]
+    assert expanded["PublicSubnetB"]["Properties"]["Tag"] == "Public-B"
+    with pytest.raises(ValueError, match="TopicA is defined twice"):
+        expand_for_each({"TopicA": {}, "Fn::ForEach::T": ["X", ["A"], {"Topic${X}": {}}]})
+    with pytest.raises(ValueError, match="literal list"):
+        expand_for_each({"Fn::ForEach::T": ["X", {"Ref": "Names"}, {"Topic${X}": {}}]})
+
+
+def test_routes_and_loops_of_a_template_with_for_each(tmp_path: Path) -> None:
+    """A loop among the resources (the project's alarms) is expanded when the template is read, so the routes and
+    every resource read as CloudFormation will have them; expand_loops=False reads the template as written."""
+    path = tmp_path / "template.yaml"
+    path.write_text(TEMPLATE.replace("Transform: AWS::Serverless-2016-10-31",
+                                     "Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]") + """\
+  Fn::ForEach::Alarms:
+    - Name
+    - [One, Two]
+    - ${Name}Alarm:
+        Type: AWS::CloudWatch::Alarm
+        Properties:
+          Dimensions:
+            - {Name: FunctionName, Value: {Ref: !Sub "${Name}"}}
+""")
+    assert len(routes_from_template(path)) == 4
+    resources = load_template(path)["Resources"]
+    assert resources["TwoAlarm"]["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "Two"}}]
+    assert "Fn::ForEach::Alarms" in load_template(path, expand_loops=False)["Resources"]
