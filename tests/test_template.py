@@ -535,8 +535,8 @@ def check_search_body(body: Any, group_by: str | None) -> None:
     assert isinstance(body, list)
     by_phenotype = group_by in ("phenotype_gene_name", "effect_gene_name")
     dataset_keys = {"dataset_id", "tissue", "cell_type", "cell_line", "sex", "developmental_stage", "disease"}
-    perturbation_keys = {"perturbation_gene_name", "n_total", "n_up", "n_down"}
-    phenotype_keys = {"phenotype_gene_name", "base_mean", "n_total", "n_up", "n_down"}
+    perturbation_keys = {"perturbation_gene_name", "ensembl_gene_id", "n_total", "n_up", "n_down"}
+    phenotype_keys = {"phenotype_gene_name", "ensembl_gene_id", "base_mean", "n_total", "n_up", "n_down"}
     for element in body:
         assert set(element) == {"dataset", "by_phenotype" if by_phenotype else "by_perturbation"}
         assert set(element["dataset"]) == dataset_keys | {"library_perturbation_type"}

@@ -17,6 +17,7 @@ from catalogue_common.search import query as queries
 from catalogue_common.sql import Params
 
 from devtools.bench import harness
+from tests.conftest import TEST_GENES
 from tests.support import fetch, load_catalogue
 
 DATABASE, ROWS, DATASETS = "catalogue_plans", 1_000_000, 500
@@ -27,7 +28,7 @@ INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
 @pytest.fixture(scope="module")
 def genes(stores_up: None) -> dict[str, list[str]]:
     load_catalogue(["--rows", str(ROWS), "--seed", "3", "--datasets", str(DATASETS), "--database", DATABASE,
-                    "--no-es"])
+                    "--no-es", "--genes", TEST_GENES])
     pick = {}
     for role, column in (("perturbation", "perturbed_target_symbol"), ("phenotype", "gene")):
         by_count = [r[0] for r in fetch(DATABASE, f"SELECT {column} FROM perturb_seq GROUP BY 1 ORDER BY count(*) "

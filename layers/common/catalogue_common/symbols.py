@@ -21,9 +21,9 @@ VALID = rf"^[^=+\-@{NOT_IN_A_WORD}][^{NOT_IN_A_WORD}]{{0,{MAX_LENGTH - 1}}}$"
 REFUSALS = (
     (r"\p{Cc}", "contains a control character"),
     (r"^[\s\p{Z}]|[\s\p{Z}]$", "has surrounding spaces"),
+    (r"^[=+\-@]", "starts with =, +, - or @ (a spreadsheet would run it as a formula)"),
     (r"[\s\p{Z}\p{Cf}]", "contains whitespace or a format character (a no-break or zero-width space): a symbol is "
                          "one word"),
-    (r"^[=+\-@]", "starts with =, +, - or @ (a spreadsheet would run it as a formula)"),
 )
 TOO_LONG = f"is longer than {MAX_LENGTH} characters, the longest gene name a request may give"
 

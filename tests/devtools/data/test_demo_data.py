@@ -23,7 +23,8 @@ def table_checksum(database: str) -> str:
 def test_same_seed_same_data_other_seed_other_data(stores_up):
     checksums = []
     for seed in (11, 11, 12):
-        load_catalogue(["--rows", "20000", "--seed", str(seed), "--datasets", "12", "--database", REPRO_DB, "--no-es"])
+        load_catalogue(["--rows", "20000", "--seed", str(seed), "--datasets", "12", "--database", REPRO_DB, "--no-es",
+                        "--genes", "none"])
         checksums.append(table_checksum(REPRO_DB))
     assert checksums[0] == checksums[1] != checksums[2]
 
@@ -100,9 +101,10 @@ def test_bad_arguments_are_refused_clearly():
 
 
 def test_loaded_data_describes_itself_and_is_vacuumed(stores_up):
-    load_catalogue(["--rows", "20000", "--seed", "11", "--datasets", "12", "--database", REPRO_DB, "--no-es"])
+    load_catalogue(["--rows", "20000", "--seed", "11", "--datasets", "12", "--database", REPRO_DB, "--no-es",
+                    "--genes", "none"])
     expected = {"rows": 20_000, "datasets": 12, "seed": 11, "schema": load_data.schema_version(),
-                "production_views": False}
+                "production_views": False, "genes": None}
     assert run(load_data.loaded(REPRO_DB)) == expected
     assert run(load_data.loaded("catalogue_never_created")) is None
     [(vacuumed, all_visible)] = fetch(REPRO_DB, "SELECT last_vacuum IS NOT NULL, relallvisible = relpages "

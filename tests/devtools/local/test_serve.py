@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+import tests.support
 from devtools.local import serve
 from devtools.local.lambda_runtime import load_function
 from tests.functions.test_search_function import event, invoke
@@ -45,7 +46,7 @@ def test_http_answer_equals_the_handler_in_process(server: str, query: str):
     status, content_type, payload = get(f"{server}/v1/search?{query}")
     assert (status, content_type) == (200, "application/json") == (expected["statusCode"],
                                                                     expected["headers"]["content-type"])
-    assert payload == json.loads(expected["body"])
+    assert payload == json.loads(tests.support.payload(expected))
 
 
 def test_invalid_parameter_answers_400(server: str):
