@@ -24,7 +24,7 @@ export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
 # `sam build` looks for python3.13 on PATH.
 export PATH := $(dir $(PYTHON)):$(PATH)
 
-.PHONY: up down data demo-files ingest ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod bench-ingest \
+.PHONY: up down data demo-files ingest ingest-genes ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod bench-ingest \
 	fuzz load
 
 $(UV):
@@ -68,6 +68,11 @@ demo-files: $(VENV)/.demo
 ingest: up
 	@test -n "$(SOURCE)" || { echo "usage: make ingest SOURCE=<folder>" >&2; exit 2; }
 	@$(PY) -m ingestion load "$(SOURCE)"
+
+# Load (replace) the gene reference: a TSV with HGNC's columns (symbol, ensembl_gene_id, alias_symbol, prev_symbol).
+ingest-genes: up
+	@test -n "$(SOURCE)" || { echo "usage: make ingest-genes SOURCE=<file>" >&2; exit 2; }
+	@$(PY) -m ingestion genes "$(SOURCE)"
 
 ingest-delete: up
 	@test -n "$(DATASET)" || { echo "usage: make ingest-delete DATASET=<dataset_id>" >&2; exit 2; }

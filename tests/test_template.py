@@ -396,9 +396,11 @@ def test_the_api_functions_have_the_api_layer_and_the_ingestion_function_only_it
 
 def test_the_ingestion_function_is_started_by_marker_objects_and_reads_only_its_secrets() -> None:
     ingest = functions_of_template()["IngestFunction"]
-    suffixes = sorted(rule["Value"] for e in ingest["Events"].values() for rule in e["Properties"]["Filter"]["S3Key"]
-                      ["Rules"] if rule["Name"] == "suffix")
-    assert suffixes == ["/_DELETE", "/_READY"]
+    rules = sorted(tuple(sorted((rule["Name"], rule["Value"]) for rule in e["Properties"]["Filter"]["S3Key"]["Rules"]))
+                   for e in ingest["Events"].values())
+    assert rules == [(("prefix", "incoming/"), ("suffix", "/_DELETE")),
+                     (("prefix", "incoming/"), ("suffix", "/_READY")),
+                     (("prefix", "reference/"), ("suffix", "/_READY"))]
     assert ingest["Environment"]["Variables"]["PS_USER"] == {"Ref": "IngestPsUser"}
     text = json.dumps(ingest["Policies"])
     assert "catalogue/${Stage}/ingest/*" in text and "/api/" not in text

@@ -263,3 +263,30 @@ def relevance_order(index: str, text: str) -> list[str]:
     hits = es.search(index=index, size=10_000, query={"multi_match": {
         "query": text, "fields": fields, "type": "cross_fields", "operator": "and"}})["hits"]["hits"]
     return [h["_id"] for h in sorted(hits, key=lambda h: (-h["_score"], h["_id"].encode()))]
+
+
+def gene_across(ref: CatalogueReference, term: str) -> dict[str, Any] | None:
+    """The answer of GET /v1/genes/{gene} by brute force (None: 404; Ambiguous: 400)."""
+    resolved = ref.book.resolve(term)
+    if resolved.ambiguous or len(resolved.genes) > 1:
+        raise Ambiguous(term)
+    if not resolved.known:
+        return None
+    gene = ref.book.genes[next(iter(resolved.genes))] if resolved.genes else None
+    out: dict[str, list[dict[str, Any]]] = {"perturbation": [], "phenotype": []}
+    for role in out:
+        present = {(r.dataset_id, getattr(r, role)) for r in ref.rows if getattr(r, role) in resolved.spellings}
+        for dataset_id, spelling in present:
+            if dataset_id not in ref.documents:
+                continue
+            counts = {k: v for k, v in ref.gene(role, dataset_id, spelling).items() if k != "ensembl_gene_id"}
+            out[role].append({"dataset": {"dataset_id": dataset_id, **labels_of(ref.documents[dataset_id])},
+                              **counts})
+        out[role].sort(key=lambda e: (-e["n_total"], byte_key(e["dataset"]["dataset_id"]),
+                                      byte_key(e[f"{role}_gene_name"])))
+    return {"gene": {"ensembl_gene_id": gene.ensembl if gene else None,
+                     "approved_symbol": gene.approved if gene else None,
+                     "previous_symbols": list(gene.previous) if gene else [],
+                     "aliases": list(gene.aliases) if gene else [],
+                     "spellings": sorted(resolved.spellings, key=byte_key)},
+            "as_perturbation": out["perturbation"], "as_phenotype": out["phenotype"]}

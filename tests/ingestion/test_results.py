@@ -147,3 +147,35 @@ def test_unreadable_files(tmp_path):
     problems = refusal(folder(tmp_path / "other", b"perturbed_target_symbol\n\xff\xfe\n", "results.csv"))
     assert problems == ["results.csv: cannot be read: In CSV column #0: CSV conversion error to string: invalid UTF8 "
                         "data"]
+
+
+# --- symbols the API could not be asked for are refused; symbols a person should look at are warned about ----------
+
+@pytest.mark.parametrize(("symbol", "reason"), [
+    ("X" * 250, "longer than 200 characters"), ("Y" * 3000, "longer than 200 characters"),
+    ("gene\u00a0x", "whitespace or a format character"), ("zero\u200bwidth", "whitespace or a format character"),
+    ("bom\ufeff", "whitespace or a format character"), ("two words", "whitespace or a format character"),
+])
+def test_a_symbol_no_request_could_name_refuses_the_dataset(tmp_path, symbol: str, reason: str):
+    problems = refusal(folder(tmp_path, GOOD + f"{symbol}\tMYC\t1\t0.1\t2\n"))
+    assert len(problems) == 1 and problems[0].startswith("results.tsv, line 4, column perturbed_target_symbol: gene "
+                                                         "symbol") and reason in problems[0], problems
+
+
+def test_a_symbol_of_exactly_200_characters_is_loaded(tmp_path):
+    rows = prepare(folder(tmp_path, GOOD + f"{'Z' * 200}\tMYC\t1\t0.1\t2\n")).rows.to_pylist()
+    assert rows[-1]["perturbed_target_symbol"] == "Z" * 200
+
+
+def test_spreadsheet_dates_and_missing_value_tokens_are_loaded_with_warnings(tmp_path):
+    text = GOOD.replace("\t", ",") + "".join(f"SPI1,{g},1,0.1,2\n" for g in ("1-Mar", "2-Sep", "1-DEC", "nan", "NA",
+                                                                            "NULL", "None", "MARCH1"))
+    dataset = prepare(folder(tmp_path, text, "results.csv"))
+    assert dataset.rows.num_rows == 10, "nothing refused"
+    assert [row["gene"] for row in dataset.rows.to_pylist()[2:]] == ["1-Mar", "2-Sep", "1-DEC", "nan", "NA", "NULL",
+                                                                     "None", "MARCH1"], "stored as given"
+    date, missing = "looks like a date a spreadsheet made from a gene name", "looks like a missing-value token"
+    assert [str(p) for p in dataset.warnings.found] == [
+        f"results.csv, line {line}, column gene: gene symbol {reason}: {name!r}" for line, name, reason in (
+            (4, "1-Mar", date), (5, "2-Sep", date), (6, "1-DEC", date), (7, "nan", missing), (8, "NA", missing),
+            (9, "NULL", missing), (10, "None", missing))]

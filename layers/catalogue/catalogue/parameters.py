@@ -15,6 +15,7 @@ import typing
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Annotated, Any, ClassVar
 
+from catalogue_common import symbols
 from catalogue_common.vocabulary import Direction
 from fastapi import Path
 from fastapi.exceptions import RequestValidationError
@@ -25,10 +26,14 @@ from starlette.responses import Response
 
 from .errors import InvalidParameter
 
-MAX_LENGTH = 200
+MAX_LENGTH = symbols.MAX_LENGTH
 # Printable, with at least one visible character: refuses empty and blank values and control characters.
 VISIBLE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 Text = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH, pattern=VISIBLE)]
+# A gene parameter: exactly what a stored symbol may be (catalogue_common.symbols), so that every stored symbol can be
+# asked for and nothing else is taken for one.
+GENE_NAME: dict[str, Any] = {"min_length": 1, "max_length": symbols.MAX_LENGTH, "pattern": symbols.VALID}
+GeneName = Annotated[str, Field(**GENE_NAME)]
 Problems = dict[str, str]
 
 
@@ -83,6 +88,10 @@ def _as_input(model: type[QueryModel], pairs: Iterable[tuple[str, str]]) -> tupl
     return values, problems
 
 
+NOT_A_GENE_NAME = (f"not a gene name: one word of at most {symbols.MAX_LENGTH} characters, without whitespace or "
+                   "control characters, not starting with =, +, - or @")
+
+
 def describe(error: dict[str, Any], accepted: Iterable[str]) -> tuple[str, str]:
     """A pydantic error -> (parameter name, a problem a person can act on)."""
     loc, kind, ctx, value = error["loc"], error["type"], error.get("ctx", {}), error.get("input")
@@ -91,7 +100,8 @@ def describe(error: dict[str, Any], accepted: Iterable[str]) -> tuple[str, str]:
         "extra_forbidden": lambda: f"unknown parameter (accepted: {', '.join(sorted(accepted)) or 'none'})",
         "missing": lambda: "required",
         "string_too_short": lambda: "empty value",
-        "string_pattern_mismatch": lambda: "empty value" if not str(value).strip() else "contains control characters",
+        "string_pattern_mismatch": lambda: "empty value" if not str(value).strip() else (
+            NOT_A_GENE_NAME if ctx.get("pattern") == symbols.VALID else "contains control characters"),
         "string_too_long": lambda: f"longer than {ctx.get('max_length')} characters",
         "literal_error": lambda: "must be one of: " + ", ".join(re.findall(r"'([^']*)'", ctx.get("expected", ""))),
         "too_long": lambda: f"given more than {ctx.get('max_length')} times",
@@ -157,8 +167,10 @@ class GeneFilters(QueryModel):
     direction and the thresholds (docs/contract.md, "Search" and "Thresholds")."""
 
     SYNONYMS: ClassVar[dict[str, str]] = {"change_direction": "effect_direction"}
-    perturbation_gene_name: Text | None = Field(None, description="Exact, case-sensitive perturbed gene symbol.")
-    phenotype_gene_name: Text | None = Field(None, description="Exact, case-sensitive measured gene symbol.")
+    perturbation_gene_name: GeneName | None = Field(
+        None, description="The perturbed gene: a symbol, previous symbol, alias or Ensembl gene ID, in any case; "
+                          "rows under every spelling of the gene match.")
+    phenotype_gene_name: GeneName | None = Field(None, description="The measured gene, read as the perturbed one.")
     effect_direction: Direction | None = Field(
         None, description="`increased`: log2 fold change > 0; `decreased`: < 0 (NULL and NaN never match).")
     change_direction: Direction | None = Field(None, description="Synonym of `effect_direction`.")

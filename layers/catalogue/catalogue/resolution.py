@@ -42,6 +42,8 @@ TERM = """
            SELECT p.gene_name FROM perturb_seq_genes p WHERE p.gene_id IN (SELECT gene_id FROM genes)
            UNION SELECT symbol FROM chosen WHERE symbol IS NOT NULL AND gene_id IS NULL) u(s)
            ORDER BY s COLLATE "C") END AS spellings,
+         (SELECT array_agg(symbol ORDER BY symbol COLLATE "C") FROM chosen
+          WHERE symbol IS NOT NULL AND gene_id IS NULL) AS unplaced,
          CASE WHEN (SELECT yes FROM ambiguous) THEN (
            SELECT jsonb_agg(jsonb_build_object('approved_symbol', r.approved_symbol,
                                                'ensembl_gene_id', r.ensembl_gene_id) ORDER BY r.approved_symbol)

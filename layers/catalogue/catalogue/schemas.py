@@ -82,10 +82,18 @@ class Problem(Shape):
     problem: str
 
 
+class Candidate(Shape):
+    """A gene an ambiguous term may mean."""
+    parameter: str
+    term: str
+    approved_symbol: str
+    ensembl_gene_id: str | None
+
+
 class ErrorDetail(Shape):
     code: ErrorCode
     message: str
-    details: list[Problem] | dict[str, Any] | None = None
+    details: list[Problem] | list[Candidate] | dict[str, Any] | None = None
 
 
 class Error(Shape):
@@ -112,8 +120,10 @@ def page_headers(paged: bool, file: bool = False) -> dict[str, Any]:
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Error, "description": "invalid_parameter: a parameter is unknown, repeated, empty, too long or "
-                                         "invalid; `details` names each. answer_too_large: the answer would not fit "
-                                         "the platform's response; the message says how to ask for less."},
+                                         "invalid; `details` names each. ambiguous_gene: a gene term is a previous "
+                                         "symbol or alias of several genes; `details` lists them. answer_too_large: "
+                                         "the answer would not fit the platform's response; the message says how to "
+                                         "ask for less."},
     404: {"model": Error, "description": "not_found: no such dataset, or no such endpoint."},
     500: {"model": Error, "description": "data_integrity or internal."},
     503: {"model": Error, "description": "store_unavailable: a store cannot be reached."},

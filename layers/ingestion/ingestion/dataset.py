@@ -24,6 +24,7 @@ class Dataset:
     rows: pa.Table  # perturb_seq's five value columns
     checksum: str  # sha256 over the input files: an unchanged dataset is recognised by it
     warnings: Problems = field(default_factory=Problems)  # symbols a person should look at (not refused)
+    results_file: str = "results"  # the results file's name
 
 
 def checksum(folder: Path) -> str:
@@ -80,7 +81,7 @@ def prepare(folder: Path) -> Dataset:
         rows = results.check(found[0], problems, warnings)
     if problems or document is None or rows is None:
         raise Refused(folder.name, problems)
-    return Dataset(folder.name, document, rows, checksum(folder), warnings)
+    return Dataset(folder.name, document, rows, checksum(folder), warnings, found[0].name)
 
 
 def folders(source: Path) -> list[Path]:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from . import answers, documents, genes, store
 from . import dataset as datasets
 from .dataset import Dataset
-from .problems import Refused
+from .problems import Problems, Refused
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Summary:
     rows: int = 0
     seconds: float = 0.0
     refusals: list[Refused] = field(default_factory=list)
+    warnings: dict[str, Problems] = field(default_factory=dict)  # dataset_id -> what a person should look at
 
     def lines(self) -> list[str]:
         counts: dict[str, int] = {}
@@ -34,8 +35,10 @@ class Summary:
             counts[outcome] = counts.get(outcome, 0) + 1
         rate = f", {self.rows / self.seconds:,.0f} rows/s" if self.seconds and self.rows else ""
         head = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "nothing to do"
+        warned = [f"dataset {dataset_id} loaded with warnings:\n{found.report()}"
+                  for dataset_id, found in sorted(self.warnings.items())]
         return [f"{head}; {self.rows:,} rows written in {self.seconds:.1f} s{rate}",
-                *(str(r) for r in self.refusals)]
+                *(str(r) for r in self.refusals), *warned]
 
 
 def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
@@ -79,6 +82,8 @@ async def load(target: Settings, folders: list[Path], quiet: bool = False,
             if outcome == "loaded":
                 documents.put(es, target.es_index, prepared.document)  # after PostgreSQL committed (SPEC 7)
                 summary.rows += prepared.rows.num_rows
+                if prepared.warnings:
+                    summary.warnings[prepared.dataset_id] = prepared.warnings
             summary.outcomes[prepared.dataset_id] = outcome
             log(f"{prepared.dataset_id}: {outcome} ({prepared.rows.num_rows:,} rows)")
     finally:
@@ -171,7 +176,8 @@ async def load_all(target: Settings, folders: list[Path], production_views: bool
                 elif not summary.refusals:  # after a refusal, only checking goes on: every refusal is reported
                     bar.total += item.rows.num_rows
                     await store.copy_rows(conn, item, started, schema=store.STAGING, progress=bar.update)
-                    loaded.append(store.Loaded(item.dataset_id, item.checksum, item.rows.num_rows))
+                    loaded.append(store.Loaded(item.dataset_id, item.checksum, item.rows.num_rows, item.warnings,
+                                               item.results_file))
                     documents_.append(item.document)
             if summary.refusals:
                 await store.abandon_bulk(conn)
@@ -188,5 +194,6 @@ async def load_all(target: Settings, folders: list[Path], production_views: bool
         finally:
             es.close()
     summary.outcomes = {d.dataset_id: "loaded" for d in loaded}
+    summary.warnings = {d.dataset_id: d.warnings for d in loaded if d.warnings}
     summary.rows, summary.seconds = sum(d.rows for d in loaded), time.monotonic() - began
     return summary

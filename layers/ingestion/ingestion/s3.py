@@ -8,6 +8,9 @@ as `_REFUSED.txt` (file, line, column, reason), and cleared by the next successf
 
 One invocation holds at most 15 minutes and the function's /tmp and memory: datasets larger than that (see the
 README) are loaded by an operator with the same code from the command line (`python -m ingestion load`).
+
+The gene reference (docs/contract.md, "Genes") arrives the same way: its file (HGNC's columns) under `reference/`,
+then `reference/_READY`; a refusal is written as `reference/_REFUSED.txt`.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ except ConfigurationError as error:
     raise
 MARKERS = ("_READY", "_DELETE")
 REPORT = "_REFUSED.txt"
+REFERENCE = "reference"  # the gene reference's prefix: one file, then `reference/_READY`
 INPUTS = (METADATA, *results.NAMES)
 
 
@@ -48,8 +52,38 @@ def download(s3: Any, bucket: str, prefix: str, folder: Path) -> None:
                 raise
 
 
+def report(s3: Any, bucket: str, prefix: str, refusal: str | None) -> None:
+    """The refusal's report next to the files (`_REFUSED.txt`), or none after a success."""
+    if refusal is None:
+        s3.delete_object(Bucket=bucket, Key=f"{prefix}/{REPORT}")
+        return
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/{REPORT}", Body=refusal.encode(), ContentType="text/plain")
+    logger.warning("refused", extra={"prefix": prefix, "problems": refusal})
+
+
+async def load_reference(bucket: str, s3: Any) -> dict[str, Any]:
+    """`reference/_READY`: the gene reference file under `reference/` (one, any name) replaces the catalogue's."""
+    files = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{REFERENCE}/").get("Contents", [])
+             if o["Key"].rpartition("/")[2] not in (*MARKERS, REPORT)]
+    if len(files) != 1:
+        problem = f"{REFERENCE}/ must hold exactly one gene reference file beside its marker, not {len(files)}"
+        report(s3, bucket, REFERENCE, problem)
+        return {"key": f"{REFERENCE}/_READY", "outcome": "refused"}
+    work = Path(tempfile.mkdtemp(prefix="ingest-"))
+    try:
+        path = work / files[0].rpartition("/")[2]
+        s3.download_file(bucket, files[0], str(path))
+        refusal = await run.load_genes(settings("ingest"), path, source=files[0], quiet=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(s3, bucket, REFERENCE, refusal.problems.report() if refusal else None)
+    return {"key": files[0], "outcome": "refused" if refusal else "loaded"}
+
+
 async def handle(bucket: str, key: str, s3: Any) -> dict[str, Any]:
     prefix, _, marker = key.rpartition("/")
+    if prefix == REFERENCE and marker == "_READY":
+        return await load_reference(bucket, s3)
     dataset_id = prefix.rpartition("/")[2]
     if marker not in MARKERS or not dataset_id:
         return {"key": key, "outcome": "ignored"}
@@ -64,12 +98,7 @@ async def handle(bucket: str, key: str, s3: Any) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     outcome = summary.outcomes.get(dataset_id, "refused")
-    if summary.refusals:
-        report = summary.refusals[0].problems.report()
-        s3.put_object(Bucket=bucket, Key=f"{prefix}/{REPORT}", Body=report.encode(), ContentType="text/plain")
-        logger.warning("dataset refused", extra={"dataset_id": dataset_id, "problems": report})
-    else:
-        s3.delete_object(Bucket=bucket, Key=f"{prefix}/{REPORT}")
+    report(s3, bucket, prefix, summary.refusals[0].problems.report() if summary.refusals else None)
     return {"dataset_id": dataset_id, "outcome": outcome, "rows": summary.rows, "seconds": round(summary.seconds, 1)}
 
 

@@ -24,6 +24,7 @@ import pyarrow.csv as pa_csv
 
 from . import answers, relations
 from .dataset import Dataset
+from .problems import MAX_PROBLEMS, Problem, Problems
 
 SQL = Path(__file__).parent / "sql"
 STAGING = "catalogue_load"
@@ -65,8 +66,9 @@ async def copy_rows(conn: asyncpg.Connection, dataset: Dataset, ingested_at: dat
 async def ensure_schema(conn: asyncpg.Connection) -> None:
     """An empty catalogue (table, indexes, derived relations, load record, roles) where there is none. Only DDL
     that is needed runs: the writer role may not create anything, and needs not."""
-    if await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL "
-                           "AND to_regclass('public.catalogue_loads') IS NOT NULL"):
+    if await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL AND to_regclass("
+                           "'public.gene_reference') IS NOT NULL AND EXISTS (SELECT FROM information_schema.columns "
+                           "WHERE table_name = 'catalogue_loads' AND column_name = 'warnings')"):
         return
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
@@ -84,10 +86,31 @@ async def last_loaded(conn: asyncpg.Connection, dataset_id: str) -> str | None:
 
 
 async def record(conn: asyncpg.Connection, dataset_id: str, outcome: Outcome, started: datetime,
-                 checksum: str | None = None, rows: int | None = None, detail: str | None = None) -> None:
+                 checksum: str | None = None, rows: int | None = None, detail: str | None = None,
+                 warnings: str | None = None) -> None:
     await conn.execute("INSERT INTO catalogue_loads (dataset_id, checksum, rows, started_at, finished_at, outcome, "
-                       "detail) VALUES ($1, $2, $3, $4, now(), $5, $6)",
-                       dataset_id, checksum, rows, started, outcome, detail)
+                       "detail, warnings) VALUES ($1, $2, $3, $4, now(), $5, $6, $7)",
+                       dataset_id, checksum, rows, started, outcome, detail, warnings)
+
+
+UNPLACED = """
+SELECT d.dataset_id, array_agg(g.gene_name ORDER BY g.gene_name COLLATE "C") AS symbols
+FROM (SELECT DISTINCT dataset_id, gene_name FROM perturb_seq_gene_datasets WHERE dataset_id = ANY($1)) d
+JOIN perturb_seq_genes g USING (gene_name)
+WHERE g.gene_id IS NULL AND EXISTS (SELECT FROM gene_reference)
+GROUP BY d.dataset_id"""
+
+
+async def warn_unplaced(conn: asyncpg.Connection, datasets: list[Dataset] | list[Loaded]) -> None:
+    """Adds to each dataset's warnings how many of its symbols the gene reference cannot place (when there is a
+    reference): one query for all of them."""
+    by_id = {d.dataset_id: d for d in datasets}
+    for record_ in await conn.fetch(UNPLACED, list(by_id)):
+        unplaced, dataset = record_["symbols"], by_id[record_["dataset_id"]]
+        first = ", ".join(unplaced[:MAX_PROBLEMS])
+        more = f" and {len(unplaced) - MAX_PROBLEMS} more" if len(unplaced) > MAX_PROBLEMS else ""
+        dataset.warnings.add(Problem(dataset.results_file, None, None, f"{len(unplaced)} gene symbols the gene "
+                                     f"reference cannot place (each stays a gene of its own): {first}{more}"))
 
 
 async def _views(conn: asyncpg.Connection) -> set[str]:
@@ -124,7 +147,9 @@ async def replace(conn: asyncpg.Connection, dataset: Dataset, progress: Progress
         await conn.execute("DELETE FROM perturb_seq WHERE dataset_id = $1", dataset.dataset_id)
         await copy_rows(conn, dataset, started, progress=progress)
         await _refill(conn, dataset.dataset_id, sorted({*before, *symbols(dataset)}))
-        await record(conn, dataset.dataset_id, "loaded", started, dataset.checksum, dataset.rows.num_rows)
+        await warn_unplaced(conn, [dataset])
+        await record(conn, dataset.dataset_id, "loaded", started, dataset.checksum, dataset.rows.num_rows,
+                     warnings=dataset.warnings.report() or None)
     return "loaded"
 
 
@@ -157,6 +182,8 @@ class Loaded:
     dataset_id: str
     checksum: str
     rows: int
+    warnings: Problems
+    results_file: str
 
 
 async def start_bulk(conn: asyncpg.Connection) -> datetime:
@@ -186,6 +213,7 @@ async def finish_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: d
     # Like production's long-settled tables: hint bits and the visibility map set now, not by the first queries.
     await conn.execute("VACUUM (ANALYZE) perturb_seq")
     await conn.execute("".join(f"ANALYZE {r.name};" for r in relations.ALL))
+    await warn_unplaced(conn, loaded)  # before the swap, which holds its locks: not while readers wait
     phase("search answers")
     await conn.execute(answers.CREATE)
     await answers.write(conn, [r[0] for r in await conn.fetch("SELECT dataset_id FROM perturb_seq_dataset_statistics")])
@@ -202,7 +230,8 @@ async def finish_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: d
                            + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
         await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
         for d in loaded:
-            await record(conn, d.dataset_id, "loaded", started, d.checksum, d.rows)
+            await record(conn, d.dataset_id, "loaded", started, d.checksum, d.rows,
+                         warnings=d.warnings.report() or None)
 
 
 # A whole-catalogue load removes every dataset it does not hold: the record says so, or a later load of such a

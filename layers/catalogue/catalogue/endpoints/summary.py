@@ -17,8 +17,17 @@ from ..clients import stores, together
 from ..objects import timestamp
 from ..parameters import StrictRoute
 
-SQL = """SELECT n_rows, n_significant_rows, n_perturbations, n_phenotypes, ingested_at
-FROM perturb_seq_catalogue_statistics"""
+SQL = """SELECT s.n_rows, s.n_significant_rows, s.n_perturbations, s.n_phenotypes, s.ingested_at,
+       r.source AS reference_source, r.date AS reference_date, r.genes AS reference_genes
+FROM (SELECT 1) one
+LEFT JOIN perturb_seq_catalogue_statistics s ON true
+LEFT JOIN gene_reference_source r ON true"""
+
+
+class GeneReference(schemas.Shape):
+    source: str = Field(description="What the gene reference is (e.g. HGNC's complete set, or org.Hs.eg.db).")
+    date: str = Field(description="Its date, as its source gives it.")
+    genes: int = Field(ge=0)
 
 
 class Summary(schemas.Shape):
@@ -29,6 +38,8 @@ class Summary(schemas.Shape):
     phenotypes: int = Field(ge=0, description="Distinct measured gene symbols.")
     ingested_at: str | None
     facets: schemas.Facets
+    gene_reference: GeneReference | None = Field(description="The gene reference names are resolved with; null "
+                                                             "when none is loaded.")
 
 
 async def summary() -> bytes:
@@ -36,7 +47,8 @@ async def summary() -> bytes:
         stores().search(query={"match_all": {}}, size=0, track_total_hits=True,
                         aggs=documents.facet_aggregations({})),
         stores().fetch(SQL))
-    figures = records[0] if records else None
+    figures = records[0] if records and records[0]["n_rows"] is not None else None
+    reference = records[0] if records and records[0]["reference_source"] is not None else None
     return to_json({
         "datasets": found["hits"]["total"]["value"],
         "rows": figures["n_rows"] if figures else 0,
@@ -45,6 +57,8 @@ async def summary() -> bytes:
         "phenotypes": figures["n_phenotypes"] if figures else 0,
         "ingested_at": timestamp(figures["ingested_at"]) if figures else None,
         "facets": documents.facets(found["aggregations"]),
+        "gene_reference": {"source": reference["reference_source"], "date": reference["reference_date"],
+                           "genes": reference["reference_genes"]} if reference else None,
     })
 
 
