@@ -33,6 +33,17 @@ def search_engine() -> Elasticsearch:
     return Elasticsearch(**settings().elasticsearch_options())
 
 
+def drop_index(name: str) -> None:
+    """An index the ingestion wrote, gone: its generations (and with them its alias), or a concrete index of that
+    name (ingestion/documents.py)."""
+    es = search_engine()
+    generations = list(es.indices.get(index=f"{name}-*").body)  # deletes must name indexes, not patterns
+    if generations:
+        es.indices.delete(index=",".join(generations))
+    if es.indices.exists(index=name) and not es.indices.exists_alias(name=name):
+        es.indices.delete(index=name)
+
+
 def load_catalogue(argv: list[str]) -> None:
     """The project's own loader; its asyncio.run unsets the current loop, which Mangum would then replace."""
     load_data.main(argv)

@@ -5,12 +5,13 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import asyncpg
 import pytest
 from catalogue_common.settings import Settings, settings
 from ingestion import run
 
 from devtools.data import demo_data, load_data
-from tests.support import LOOP
+from tests.support import LOOP, drop_index
 
 DATABASE, INDEX = "catalogue_ingest_test", "test-ingest-dataset-summary-v1"
 
@@ -40,11 +41,22 @@ def demo_files(tmp_path_factory, stores_up) -> Path:
     return root
 
 
+async def _drop_database(database: str) -> None:
+    conn = await asyncpg.connect(settings().superuser_dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 def catalogue_a(demo_files: Path, tmp_path: Path) -> Path:
-    """A fresh catalogue loaded from generation a; returns a writable copy of its folders."""
+    """A fresh catalogue (a new database and index: no load record, no gene reference, no generation) loaded from
+    generation a; returns a writable copy of its folders."""
     folders = tmp_path / "a"
     shutil.copytree(demo_files / "a", folders)
+    LOOP.run_until_complete(_drop_database(DATABASE))
+    drop_index(INDEX)
     fresh(DATABASE, sorted(folders.iterdir()))
     asyncio.set_event_loop(LOOP)
     return folders

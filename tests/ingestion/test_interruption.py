@@ -1,4 +1,5 @@
-"""A load killed half-way (SIGKILL of the command line during its COPY) leaves the previous state (SPEC 7)."""
+"""A load killed half-way (SIGKILL of the command line during its COPY) leaves the previous state, and its record,
+left `running`, is shown as `interrupted` once its heartbeat has stopped long enough (ingestion/records.py)."""
 from __future__ import annotations
 
 import os
@@ -45,4 +46,19 @@ def test_a_load_killed_during_its_copy_leaves_the_previous_state(catalogue_a: Pa
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert contents(DATABASE) == before
-    assert fetch(DATABASE, "SELECT max(id) FROM catalogue_loads")[0][0] == records, "the killed load never committed"
+    [(record_id, dataset_id, outcome)] = fetch(DATABASE, "SELECT id, dataset_id, outcome FROM catalogue_load_history "
+                                                         "WHERE id > $1", records)
+    assert (dataset_id, outcome) == ("replogle_2022_k562_gw", "running"), "recorded when it began; never finished"
+    # As when two minutes have passed since its last heartbeat:
+    fetch(DATABASE, "UPDATE catalogue_loads SET heartbeat_at = heartbeat_at - interval '2 minutes 1 second' "
+                    "WHERE id = $1", record_id)
+    assert fetch(DATABASE, "SELECT outcome FROM catalogue_load_history WHERE id = $1", record_id)[0][0] == "interrupted"
+    lines = [line for line in history_lines() if "replogle_2022_k562_gw interrupted" in line]
+    assert len(lines) == 1, "python -m ingestion history shows it as interrupted"
+
+
+def history_lines() -> list[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run([sys.executable, "-m", "ingestion", "--database", DATABASE, "history"], env=env,
+                         capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()

@@ -15,7 +15,7 @@ from elastic_transport import TlsError
 from ingestion import run
 from ingestion.__main__ import main
 
-from tests.support import LOOP, fetch, search_engine
+from tests.support import LOOP, drop_index, fetch, search_engine
 from tests.support import run as run_async
 from tests.tls import tls_in_front_of_elasticsearch
 
@@ -50,7 +50,7 @@ def tls_server(tls_postgres: int) -> int:
     run_async(_admin(tls_postgres, f"DROP DATABASE IF EXISTS {TLS_DATABASE}"))
     run_async(_admin(tls_postgres, "DROP ROLE IF EXISTS tls_only; CREATE ROLE tls_only LOGIN SUPERUSER"))
     run_async(_admin(tls_postgres, f"CREATE DATABASE {TLS_DATABASE} OWNER tls_only"))
-    search_engine().options(ignore_status=404).indices.delete(index=INDEX)
+    drop_index(INDEX)
     return tls_postgres
 
 
@@ -99,7 +99,7 @@ def test_verify_full_refuses_the_local_server_without_tls(tls: dict, folder: Pat
     """The issue's own try: PS_SSLMODE=verify-full against the local server, which has no TLS, loaded the dataset."""
     run_async(_admin(settings().ps_port, f"DROP DATABASE IF EXISTS {REFUSED}"))
     run_async(_admin(settings().ps_port, f"CREATE DATABASE {REFUSED}"))
-    search_engine().options(ignore_status=404).indices.delete(index=INDEX)
+    drop_index(INDEX)
     _use(monkeypatch, PS_DB=REFUSED, PS_SSLMODE="verify-full", PS_SSLROOTCERT=tls["ca"])
     assert main(["--quiet", "load", str(folder)]) == 2
     assert "rejected SSL upgrade" in capsys.readouterr().err

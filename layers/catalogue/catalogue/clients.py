@@ -196,16 +196,17 @@ class Stores:
         if self._pool is not None:
             self._pool.terminate()  # no graceful wait: the server may be gone already
 
-    async def search(self, **body: Any) -> dict:
+    async def search(self, index: str | None = None, **body: Any) -> dict:
+        """An Elasticsearch search of `index` (default: ES_INDEX, the alias), within the request's deadline."""
         async with traced("elasticsearch"):
-            return await self._search(body)
+            return await self._search(index or self.config.es_index, body)
 
-    async def _search(self, body: dict) -> dict:
+    async def _search(self, index: str, body: dict) -> dict:
         import elasticsearch  # loaded by the first `es` already
         left = self.time_left("The search engine did not answer in time.")
         try:
             # The client's own timeout closes the connection; _within also bounds its retry after a lost connection.
-            call = self.es.options(request_timeout=left).search(index=self.config.es_index, **body)
+            call = self.es.options(request_timeout=left).search(index=index, **body)
             return (await _within(left, call)).body
         except (TimeoutError, elasticsearch.ConnectionTimeout) as error:
             raise StoreTimeout("The search engine did not answer in time.") from error

@@ -46,22 +46,22 @@ def facets(aggregations: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             for facet in LABELS}
 
 
-async def one(dataset_id: str) -> dict[str, Any]:
-    """The document of `dataset_id` (matched on the field, not on _id), or 404."""
-    page = await stores().search(query={"term": {"dataset_id.keyword": dataset_id}}, size=1, source=FIELDS,
+async def one(dataset_id: str, index: str | None = None) -> dict[str, Any]:
+    """The hit of `dataset_id`'s document (matched on the field, not on _id; `_source` and `_index`), or 404."""
+    page = await stores().search(index, query={"term": {"dataset_id.keyword": dataset_id}}, size=1, source=FIELDS,
                                  track_total_hits=False)
     hits = page["hits"]["hits"]
     if not hits:
         raise NotFound(f"There is no dataset {dataset_id}.")
-    return hits[0]["_source"]
+    return hits[0]
 
 
-async def ranked(text: str | None, after: list[Any] | None = None) -> list[dict[str, Any]]:
+async def ranked(text: str | None, after: list[Any] | None = None, index: str | None = None) -> list[dict[str, Any]]:
     """Every hit of the text in output order (relevance, then dataset_id), after the sort values `after`: each hit
-    with its `_source` (the API's fields) and its `sort` values (a cursor's key)."""
+    with its `_source` (the API's fields), its `_index` and its `sort` values (a cursor's key)."""
     hits: list[dict[str, Any]] = []
     while True:
-        page = await stores().search(query=text_query(text), size=PAGE, source=FIELDS, track_total_hits=False,
+        page = await stores().search(index, query=text_query(text), size=PAGE, source=FIELDS, track_total_hits=False,
                                      sort=ORDER, **({"search_after": after} if after else {}))
         found = page["hits"]["hits"]
         hits += found
@@ -70,11 +70,11 @@ async def ranked(text: str | None, after: list[Any] | None = None) -> list[dict[
         after = found[-1]["sort"]
 
 
-async def many(dataset_ids: list[str]) -> list[dict[str, Any]]:
+async def many(dataset_ids: list[str], index: str | None = None) -> list[dict[str, Any]]:
     """The documents of these datasets (matched on the field, not on _id), in no particular order; a dataset
-    without a document is absent."""
+    without a document is absent. `index`: the generation to read (generations.py), else the alias."""
     if not dataset_ids:
         return []
-    page = await stores().search(query={"terms": {"dataset_id.keyword": dataset_ids}}, size=len(dataset_ids),
+    page = await stores().search(index, query={"terms": {"dataset_id.keyword": dataset_ids}}, size=len(dataset_ids),
                                  source=FIELDS, track_total_hits=False)
     return [hit["_source"] for hit in page["hits"]["hits"]]

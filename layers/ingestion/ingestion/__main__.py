@@ -16,7 +16,7 @@ import asyncpg
 from catalogue_common.settings import ConfigurationError, Settings, settings
 from elasticsearch.exceptions import ApiError, TransportError
 
-from . import dataset, run
+from . import dataset, run, store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,19 +46,21 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             summary = asyncio.run(run.load(target, dataset.folders(args.source), quiet=args.quiet))
             print("\n".join(summary.lines()), file=sys.stderr)
-            return 1 if summary.refusals else 0
+            return 1 if summary.refusals or summary.incomplete else 0
         if args.command == "genes":
             return _genes(target, args)
         if args.command == "delete":
-            found = asyncio.run(run.delete(target, args.dataset_id))
-            print(f"{args.dataset_id}: {'deleted' if found else 'had no rows; its document is removed too'}",
+            outcome, rows = asyncio.run(run.delete(target, args.dataset_id))
+            print(f"{args.dataset_id}: {outcome} ({rows:,} rows)" + (
+                f"; {store.REMOVED}: run the delete again to finish it" if outcome == "incomplete" else ""),
                   file=sys.stderr)
-            return 0
+            return 0 if outcome == "deleted" else 1
         for line in asyncio.run(history(target, args.dataset_id)):
             print(line)
         return 0
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ApiError, TransportError) as error:
-        print(f"ingestion failed: {error!r}\nNothing was changed for the dataset in progress.", file=sys.stderr)
+        print(f"ingestion failed: {error!r}\nPostgreSQL rolled back what the dataset in progress had not committed; "
+              "`python -m ingestion history` shows what each load did.", file=sys.stderr)
         return 2
 
 
@@ -74,13 +76,21 @@ def _genes(target: Settings, args: argparse.Namespace) -> int:
 async def history(target: Settings, dataset_id: str | None) -> list[str]:
     conn = await run.connect(target)
     try:
-        records = await conn.fetch("SELECT * FROM catalogue_loads WHERE $1::text IS NULL OR dataset_id = $1 "
+        await store.ensure_schema(conn)
+        records = await conn.fetch("SELECT * FROM catalogue_load_history WHERE $1::text IS NULL OR dataset_id = $1 "
                                    "ORDER BY id DESC LIMIT 100", dataset_id)
     finally:
         await conn.close()
-    return [f"{r['finished_at']:%Y-%m-%d %H:%M:%S} {r['dataset_id']} {r['outcome']} rows={r['rows']} "
-            f"checksum={(r['checksum'] or '')[:12]} {(r['finished_at'] - r['started_at']).total_seconds():.1f}s"
-            for r in records]
+    return [history_line(r) for r in records]
+
+
+def history_line(r: asyncpg.Record) -> str:
+    """One load: when it started, what, its outcome (`interrupted`: it stopped without finishing), rows,
+    checksum, how long, and its detail's first line."""
+    took = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}s" if r["finished_at"] else "-"
+    detail = (r["detail"] or "").splitlines()[0] if r["detail"] else ""
+    return (f"{r['started_at']:%Y-%m-%d %H:%M:%S} {r['dataset_id']} {r['outcome']} rows={r['rows']} "
+            f"checksum={(r['checksum'] or '')[:12]} {took}" + (f" {detail}" if detail else ""))
 
 
 if __name__ == "__main__":

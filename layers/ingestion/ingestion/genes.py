@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from catalogue_common import genes as names
 
-from . import answers, relations, store
+from . import answers, records, relations
 from .problems import Problem, Problems, Refused
 
 RECORD_ID = "(gene reference)"  # its rows in catalogue_loads
@@ -130,10 +130,10 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def load(conn: asyncpg.Connection, reference: Reference, source: str, date: str,
+async def load(conn: asyncpg.Connection, reference: Reference, source: str, date: str, record_id: int,
                progress: Callable[[int], None] | None = None) -> None:
-    """Replaces the reference, re-places every stored symbol and rewrites the stored answers, in one transaction."""
-    started = datetime.now(UTC)
+    """Replaces the reference, re-places every stored symbol and rewrites the stored answers, in one transaction
+    that also finishes the load's record."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
         await conn.execute("DELETE FROM gene_reference_names; DELETE FROM gene_reference; "
@@ -147,8 +147,7 @@ async def load(conn: asyncpg.Connection, reference: Reference, source: str, date
         for statement in relations.GENES.refill("true"):
             await conn.execute(statement)
         await answers.rebuild(conn, progress)
-        await store.record(conn, RECORD_ID, "loaded", started, reference.checksum, len(reference.genes),
-                           detail=f"{source}, {date}")
+        await records.in_transaction(conn, record_id, "loaded", f"{source}, {date}", len(reference.genes))
 
 
 def default_date(path: Path) -> str:

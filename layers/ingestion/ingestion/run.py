@@ -1,33 +1,48 @@
-"""Loading and deleting datasets, end to end: check the files, write PostgreSQL, then Elasticsearch; progress,
-and a summary of what happened to each dataset. Used by the command line and by the S3-triggered function."""
+"""Loading and deleting datasets, end to end: check the files, write PostgreSQL, then Elasticsearch; the load
+record as it goes; progress, and a summary of what happened to each dataset. Used by the command line and by the
+S3-triggered function.
+
+A dataset's load is one unit across both stores: it is `loaded` only once PostgreSQL has committed its rows and
+Elasticsearch holds its document. When the document cannot be written, the record says `incomplete` and what each
+store holds, and the next run of the same files writes only the document (records.py).
+"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 from catalogue_common.settings import Settings
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, TransportError
 from tqdm import tqdm
 
-from . import answers, documents, genes, store
+from . import answers, documents, genes, records, store
 from . import dataset as datasets
 from .dataset import Dataset
 from .problems import Problems, Refused
+from .records import Record
+
+Log = Callable[[str], None]
+ELASTICSEARCH_ERRORS = (ApiError, TransportError, OSError)
+
+
+def stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 @dataclass
 class Summary:
-    outcomes: dict[str, str] = field(default_factory=dict)  # dataset_id -> loaded | unchanged | refused | deleted
+    outcomes: dict[str, str] = field(default_factory=dict)  # dataset_id -> an outcome of records.Outcome
     rows: int = 0
     seconds: float = 0.0
     refusals: list[Refused] = field(default_factory=list)
     warnings: dict[str, Problems] = field(default_factory=dict)  # dataset_id -> what a person should look at
+    incomplete: dict[str, str] = field(default_factory=dict)  # dataset_id -> what each store holds
 
     def lines(self) -> list[str]:
         counts: dict[str, int] = {}
@@ -37,8 +52,10 @@ class Summary:
         head = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "nothing to do"
         warned = [f"dataset {dataset_id} loaded with warnings:\n{found.report()}"
                   for dataset_id, found in sorted(self.warnings.items())]
+        unfinished = [f"dataset {dataset_id} incomplete: {what}; run the same load again to finish it"
+                      for dataset_id, what in sorted(self.incomplete.items())]
         return [f"{head}; {self.rows:,} rows written in {self.seconds:.1f} s{rate}",
-                *(str(r) for r in self.refusals), *warned]
+                *(str(r) for r in self.refusals), *unfinished, *warned]
 
 
 def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
@@ -59,73 +76,122 @@ async def connect(target: Settings) -> asyncpg.Connection:
                                  server_settings={"application_name": "catalogue-ingest", "synchronous_commit": "on"})
 
 
-async def load(target: Settings, folders: list[Path], quiet: bool = False,
-               log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> Summary:
+@dataclass
+class Session:
+    """What a load works with: a connection for the data, one for its records (heartbeats run beside the work),
+    the Elasticsearch client and the index documents go to (the generation PostgreSQL's catalogue belongs to)."""
+    conn: asyncpg.Connection
+    records: asyncpg.Connection
+    es: Elasticsearch
+    index: str
+
+
+@contextlib.asynccontextmanager
+async def session(target: Settings) -> AsyncIterator[Session]:
+    es, conn, log = search_engine(target), await connect(target), None
+    try:
+        log = await connect(target)
+        await store.ensure_schema(conn)
+        generation = await store.documents_index(conn)
+        yield Session(conn, log, es, await asyncio.to_thread(documents.ready, es, target.es_index, generation))
+    finally:
+        for c in (conn, log):
+            if c is not None:
+                await c.close()
+        es.close()
+
+
+async def load(target: Settings, folders: list[Path], quiet: bool = False, log: Log = stderr) -> Summary:
     """Each dataset folder replaced as one unit (or left as it was when refused or unchanged)."""
     summary, began = Summary(), time.monotonic()
-    es = search_engine(target)
-    conn = await connect(target)
-    try:
-        await store.ensure_schema(conn)
+    async with session(target) as s:
         for folder in folders:
-            started = datetime.now(UTC)  # the refusal's record covers its checks
-            try:
-                prepared = await asyncio.to_thread(datasets.prepare, folder)
-            except Refused as refusal:
-                await store.record(conn, folder.name, "refused", started,
-                                   datasets.checksum(folder), detail=refusal.problems.report())
-                summary.outcomes[folder.name], summary.refusals = "refused", [*summary.refusals, refusal]
-                log(f"{folder.name}: refused ({refusal.problems.total} problems)")
-                continue
-            with progress_bar(prepared.rows.num_rows, prepared.dataset_id, quiet) as bar:
-                outcome = await store.replace(conn, prepared, progress=bar.update)
-            if outcome == "loaded":
-                documents.put(es, target.es_index, prepared.document)  # after PostgreSQL committed (SPEC 7)
-                summary.rows += prepared.rows.num_rows
-                if prepared.warnings:
-                    summary.warnings[prepared.dataset_id] = prepared.warnings
-            summary.outcomes[prepared.dataset_id] = outcome
-            log(f"{prepared.dataset_id}: {outcome} ({prepared.rows.num_rows:,} rows)")
-    finally:
-        await conn.close()
-        es.close()
+            await _load_one(s, folder, summary, quiet, log)
     summary.seconds = time.monotonic() - began
     return summary
+
+
+async def _load_one(s: Session, folder: Path, summary: Summary, quiet: bool, log: Log) -> None:
+    record = await Record.begin(s.records, folder.name, datasets.checksum(folder))
+    async with record.heartbeat():
+        try:
+            prepared = await asyncio.to_thread(datasets.prepare, folder)
+        except Refused as refusal:
+            await record.finish("refused", detail=refusal.problems.report())
+            summary.outcomes[folder.name], summary.refusals = "refused", [*summary.refusals, refusal]
+            log(f"{folder.name}: refused ({refusal.problems.total} problems)")
+            return
+        outcome = await _failing(record, _store(s, prepared, record, quiet))
+    summary.outcomes[prepared.dataset_id] = outcome
+    if outcome in ("loaded", "incomplete"):
+        summary.rows += prepared.rows.num_rows
+    if outcome == "loaded" and prepared.warnings:
+        summary.warnings[prepared.dataset_id] = prepared.warnings
+    if outcome == "incomplete":
+        summary.incomplete[prepared.dataset_id] = store.STORED
+    log(f"{prepared.dataset_id}: {outcome} ({prepared.rows.num_rows:,} rows)")
+
+
+async def _failing[T](record: Record, work: Awaitable[T]) -> T:
+    """The work's result; if it raises, the record says `failed` (nothing committed), and the error goes on."""
+    try:
+        return await work
+    except BaseException as error:
+        await record.finish("failed", detail=f"{type(error).__name__}: {error}")
+        raise
+
+
+async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> str:
+    """PostgreSQL first (unless it already holds these very files), then the document; the record's outcome."""
+    state = await records.last_state(s.conn, dataset.dataset_id)
+    if state == ("loaded", dataset.checksum):
+        await record.finish("unchanged", rows=dataset.rows.num_rows)
+        return "unchanged"
+    if state != ("incomplete", dataset.checksum):  # else a run that stopped after PostgreSQL: finish it
+        with progress_bar(dataset.rows.num_rows, dataset.dataset_id, quiet) as bar:
+            await store.replace(s.conn, dataset, record.id, progress=bar.update)
+    try:
+        await asyncio.to_thread(documents.put, s.es, s.index, dataset.document)
+    except ELASTICSEARCH_ERRORS as error:
+        await record.finish("incomplete", rows=dataset.rows.num_rows, detail=f"{store.STORED} ({error!r})")
+        return "incomplete"
+    await record.finish("loaded", rows=dataset.rows.num_rows, warnings=dataset.warnings.report() or None)
+    return "loaded"
+
+
+async def delete(target: Settings, dataset_id: str) -> tuple[str, int]:
+    """The dataset removed from both stores: (outcome, rows it had); `incomplete` when its document could not be
+    removed (running the delete again finishes it)."""
+    async with session(target) as s:
+        record = await Record.begin(s.records, dataset_id)
+        async with record.heartbeat():
+            rows = await _failing(record, store.delete(s.conn, dataset_id, record.id))
+            try:
+                await asyncio.to_thread(documents.remove, s.es, s.index, dataset_id)
+            except ELASTICSEARCH_ERRORS as error:
+                await record.finish("incomplete", rows=rows, detail=f"{store.REMOVED} ({error!r})")
+                return "incomplete", rows
+            await record.finish("deleted", rows=rows)
+            return "deleted", rows
 
 
 async def load_genes(target: Settings, path: Path, source: str | None = None, date: str | None = None,
                      quiet: bool = False) -> Refused | None:
     """The gene reference in `path` replaces the catalogue's (and every stored symbol is placed anew), or the
     refusal that left it unchanged (recorded)."""
-    conn = await connect(target)
-    try:
-        await store.ensure_schema(conn)
-        started = datetime.now(UTC)
-        try:
-            reference = await asyncio.to_thread(genes.read, path)
-        except Refused as refusal:
-            await store.record(conn, genes.RECORD_ID, "refused", started, genes.file_checksum(path),
-                               detail=refusal.problems.report())
-            return refusal
-        with progress_bar(len(answers.VARIANTS), "search answers", quiet) as bar:
-            bar.unit = " variants"
-            await genes.load(conn, reference, source or path.name, date or genes.default_date(path), bar.update)
+    async with session(target) as s:
+        record = await Record.begin(s.records, genes.RECORD_ID, genes.file_checksum(path))
+        async with record.heartbeat():
+            try:
+                reference = await asyncio.to_thread(genes.read, path)
+            except Refused as refusal:
+                await record.finish("refused", detail=refusal.problems.report())
+                return refusal
+            with progress_bar(len(answers.VARIANTS), "search answers", quiet) as bar:
+                bar.unit = " variants"
+                await _failing(record, genes.load(s.conn, reference, source or path.name,
+                                                  date or genes.default_date(path), record.id, bar.update))
         return None
-    finally:
-        await conn.close()
-
-
-async def delete(target: Settings, dataset_id: str) -> bool:
-    es = search_engine(target)
-    conn = await connect(target)
-    try:
-        await store.ensure_schema(conn)
-        had_rows = await store.delete(conn, dataset_id)
-        documents.remove(es, target.es_index, dataset_id)
-        return had_rows
-    finally:
-        await conn.close()
-        es.close()
 
 
 async def _checked(folders: list[Path]) -> AsyncIterator[Dataset | Refused]:
@@ -145,7 +211,7 @@ async def _checked(folders: list[Path]) -> AsyncIterator[Dataset | Refused]:
 class Phases:
     """Logs each phase of a bulk load with the time the previous one took."""
 
-    def __init__(self, log: Callable[[str], None], bar: tqdm) -> None:
+    def __init__(self, log: Log, bar: tqdm) -> None:
         self.log, self.bar, self.began, self.name = log, bar, time.monotonic(), "copy"
 
     def __call__(self, name: str) -> None:
@@ -158,42 +224,56 @@ class Phases:
         self("")
 
 
+WHOLE = "(whole catalogue)"  # the record of a whole-catalogue load, beside one record per dataset it holds
+
+
 async def load_all(target: Settings, folders: list[Path], production_views: bool = False, quiet: bool = False,
-                   log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
-                   with_documents: bool = True) -> Summary:
-    """The whole catalogue replaced by these folders: any refusal refuses the load, and nothing changes."""
+                   log: Log = stderr, with_documents: bool = True) -> Summary:
+    """The whole catalogue replaced by these folders: any refusal refuses the load, and nothing changes. The new
+    Elasticsearch generation is built before PostgreSQL swaps the catalogue in, and named by the alias after
+    (documents.py): a reader sees the old catalogue or the new one, in both stores."""
     summary, began = Summary(), time.monotonic()
-    loaded: list[store.Loaded] = []
-    documents_: list[dict] = []
-    conn = await connect(target)
-    try:
-        started = await store.start_bulk(conn)
-        with progress_bar(0, "perturb_seq", quiet) as bar:
-            phases = Phases(log, bar)
-            async for item in _checked(folders):
-                if isinstance(item, Refused):
-                    summary.refusals.append(item)
-                elif not summary.refusals:  # after a refusal, only checking goes on: every refusal is reported
-                    bar.total += item.rows.num_rows
-                    await store.copy_rows(conn, item, started, schema=store.STAGING, progress=bar.update)
-                    loaded.append(store.Loaded(item.dataset_id, item.checksum, item.rows.num_rows, item.warnings,
-                                               item.results_file))
-                    documents_.append(item.document)
-            if summary.refusals:
-                await store.abandon_bulk(conn)
-                summary.outcomes = {r.dataset_id: "refused" for r in summary.refusals}
-                return summary
-            await store.finish_bulk(conn, loaded, started, production_views, phase=phases)
-            phases.end()
-    finally:
-        await conn.close()
-    if with_documents:
-        es = search_engine(target)
-        try:
-            documents.replace_all(es, target.es_index, documents_)
-        finally:
-            es.close()
-    summary.outcomes = {d.dataset_id: "loaded" for d in loaded}
+    async with session(target) as s:
+        record = await Record.begin(s.records, WHOLE)
+        async with record.heartbeat():
+            loaded = await _failing(record, _copy_all(s, folders, summary, quiet, log, production_views,
+                                                      with_documents, target.es_index))
+        if summary.refusals:
+            await record.finish("refused", detail="\n".join(str(r) for r in summary.refusals))
+        else:
+            await record.finish("loaded", rows=sum(d.rows for d in loaded))
+    summary.outcomes = {r.dataset_id: "refused" for r in summary.refusals} or {d.dataset_id: "loaded" for d in loaded}
     summary.warnings = {d.dataset_id: d.warnings for d in loaded if d.warnings}
     summary.rows, summary.seconds = sum(d.rows for d in loaded), time.monotonic() - began
     return summary
+
+
+async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bool, log: Log,
+                    production_views: bool, with_documents: bool, alias: str) -> list[store.Loaded]:
+    loaded: list[store.Loaded] = []
+    documents_: list[dict] = []
+    started = await store.start_bulk(s.conn)
+    with progress_bar(0, "perturb_seq", quiet) as bar:
+        phases = Phases(log, bar)
+        async for item in _checked(folders):
+            if isinstance(item, Refused):
+                summary.refusals.append(item)
+            elif not summary.refusals:  # after a refusal, only checking goes on: every refusal is reported
+                bar.total += item.rows.num_rows
+                await store.copy_rows(s.conn, item, started, schema=store.STAGING, progress=bar.update)
+                loaded.append(store.Loaded(item.dataset_id, item.checksum, item.rows.num_rows, item.warnings,
+                                           item.results_file))
+                documents_.append(item.document)
+        if summary.refusals:
+            await store.abandon_bulk(s.conn)
+            return []
+        await store.prepare_bulk(s.conn, loaded, production_views, phase=phases)
+        phases("documents")
+        generation = await asyncio.to_thread(documents.build_generation, s.es, alias, documents_) \
+            if with_documents else None
+        phases("swap")
+        await store.swap_bulk(s.conn, loaded, started, generation, production_views)
+        if generation is not None:
+            await asyncio.to_thread(documents.switch, s.es, alias, generation)
+        phases.end()
+    return loaded

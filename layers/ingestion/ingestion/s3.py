@@ -89,8 +89,8 @@ async def handle(bucket: str, key: str, s3: Any) -> dict[str, Any]:
         return {"key": key, "outcome": "ignored"}
     target = settings("ingest")
     if marker == "_DELETE":
-        await run.delete(target, dataset_id)
-        return {"dataset_id": dataset_id, "outcome": "deleted"}
+        outcome, _ = await run.delete(target, dataset_id)
+        return {"dataset_id": dataset_id, "outcome": outcome}
     work = Path(tempfile.mkdtemp(prefix="ingest-"))
     try:
         download(s3, bucket, prefix, work / dataset_id)
@@ -109,4 +109,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     done = [asyncio.run(handle(r["s3"]["bucket"]["name"], unquote_plus(r["s3"]["object"]["key"]), s3))
             for r in event.get("Records", [])]
     logger.info("ingestion finished", extra={"results": done})
+    unfinished = [d for d in done if d.get("outcome") == "incomplete"]
+    if unfinished:  # a failed invocation: Lambda retries it (which finishes the load), then the failure queue
+        raise Incomplete(f"PostgreSQL committed but Elasticsearch was not written: {unfinished}")
     return {"results": done}
+
+
+class Incomplete(RuntimeError):
+    """A load or delete that PostgreSQL committed and Elasticsearch did not follow (the record says `incomplete`)."""

@@ -15,21 +15,20 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import asyncpg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from . import answers, relations
+from . import answers, records, relations
 from .dataset import Dataset
 from .problems import MAX_PROBLEMS, Problem, Problems
 
 SQL = Path(__file__).parent / "sql"
 STAGING = "catalogue_load"
 COPY_BATCH = 200_000
-Outcome = Literal["loaded", "unchanged", "refused", "failed", "deleted"]
+Outcome = records.Outcome
 Progress = Callable[[int], None]  # called with the number of rows just written
 
 
@@ -67,8 +66,9 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
     """An empty catalogue (table, indexes, derived relations, load record, roles) where there is none. Only DDL
     that is needed runs: the writer role may not create anything, and needs not."""
     if await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL AND to_regclass("
-                           "'public.gene_reference') IS NOT NULL AND EXISTS (SELECT FROM information_schema.columns "
-                           "WHERE table_name = 'catalogue_loads' AND column_name = 'warnings')"):
+                           "'public.gene_reference') IS NOT NULL AND to_regclass('public.catalogue_state') IS NOT NULL "
+                           "AND EXISTS (SELECT FROM information_schema.columns WHERE table_name = 'catalogue_loads' "
+                           "AND column_name = 'heartbeat_at')"):
         return
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
@@ -78,16 +78,10 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
         await conn.execute(sql("loads.sql") + sql("reference.sql") + sql("roles.sql"))
 
 
-async def last_loaded(conn: asyncpg.Connection, dataset_id: str) -> str | None:
-    """The checksum of the dataset as it stands (its last load or delete), None if absent."""
-    record = await conn.fetchrow("SELECT outcome, checksum FROM catalogue_loads WHERE dataset_id = $1 AND outcome IN "
-                                 "('loaded', 'deleted') ORDER BY id DESC LIMIT 1", dataset_id)
-    return record["checksum"] if record and record["outcome"] == "loaded" else None
-
-
 async def record(conn: asyncpg.Connection, dataset_id: str, outcome: Outcome, started: datetime,
                  checksum: str | None = None, rows: int | None = None, detail: str | None = None,
                  warnings: str | None = None) -> None:
+    """A finished load's row in one statement (a whole-catalogue load's datasets; records.Record for the others)."""
     await conn.execute("INSERT INTO catalogue_loads (dataset_id, checksum, rows, started_at, finished_at, outcome, "
                        "detail, warnings) VALUES ($1, $2, $3, $4, now(), $5, $6, $7)",
                        dataset_id, checksum, rows, started, outcome, detail, warnings)
@@ -134,28 +128,30 @@ def symbols(dataset: Dataset) -> list[str]:
     return pc.unique(both).to_pylist()
 
 
-async def replace(conn: asyncpg.Connection, dataset: Dataset, progress: Progress | None = None) -> Outcome:
-    """The dataset's rows and everything derived from them, replaced in one transaction (or 'unchanged')."""
+async def replace(conn: asyncpg.Connection, dataset: Dataset, record_id: int,
+                  progress: Progress | None = None) -> None:
+    """The dataset's rows and everything derived from them, replaced in one transaction, which also records that
+    PostgreSQL now holds them (`incomplete` until the document is written: records.py)."""
     started = datetime.now(UTC)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
-        if await last_loaded(conn, dataset.dataset_id) == dataset.checksum:
-            await record(conn, dataset.dataset_id, "unchanged", started, dataset.checksum, dataset.rows.num_rows)
-            return "unchanged"
         before = [r[0] for r in await conn.fetch(
             "SELECT DISTINCT gene_name FROM perturb_seq_gene_datasets WHERE dataset_id = $1", dataset.dataset_id)]
         await conn.execute("DELETE FROM perturb_seq WHERE dataset_id = $1", dataset.dataset_id)
         await copy_rows(conn, dataset, started, progress=progress)
         await _refill(conn, dataset.dataset_id, sorted({*before, *symbols(dataset)}))
         await warn_unplaced(conn, [dataset])
-        await record(conn, dataset.dataset_id, "loaded", started, dataset.checksum, dataset.rows.num_rows,
-                     warnings=dataset.warnings.report() or None)
-    return "loaded"
+        await records.in_transaction(conn, record_id, "incomplete", STORED, dataset.rows.num_rows,
+                                     dataset.warnings.report() or None)
 
 
-async def delete(conn: asyncpg.Connection, dataset_id: str) -> bool:
-    """Removes the dataset's rows and derived rows in one transaction; False if it had none."""
-    started = datetime.now(UTC)
+STORED = "PostgreSQL holds the new rows; Elasticsearch does not hold the new document yet"
+REMOVED = "PostgreSQL no longer holds the dataset; Elasticsearch still holds its document"
+
+
+async def delete(conn: asyncpg.Connection, dataset_id: str, record_id: int) -> int:
+    """Removes the dataset's rows and derived rows in one transaction (recorded `incomplete` until its document is
+    removed too); returns how many rows it had."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
         before = [r[0] for r in await conn.fetch(
@@ -163,8 +159,13 @@ async def delete(conn: asyncpg.Connection, dataset_id: str) -> bool:
         deleted = await conn.execute("DELETE FROM perturb_seq WHERE dataset_id = $1", dataset_id)
         await _refill(conn, dataset_id, before)
         rows = int(deleted.split()[-1])
-        await record(conn, dataset_id, "deleted", started, rows=rows)
-    return rows > 0
+        await records.in_transaction(conn, record_id, "incomplete", REMOVED, rows)
+    return rows
+
+
+async def documents_index(conn: asyncpg.Connection) -> str | None:
+    """The Elasticsearch generation PostgreSQL's catalogue belongs to (None before the first whole load)."""
+    return await conn.fetchval("SELECT documents_index FROM catalogue_state")
 
 
 async def _drop_public(conn: asyncpg.Connection) -> str:
@@ -198,9 +199,10 @@ async def abandon_bulk(conn: asyncpg.Connection) -> None:
     await conn.execute(f"DROP SCHEMA IF EXISTS {STAGING} CASCADE")
 
 
-async def finish_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime,
-                      production_views: bool = False, phase: Callable[[str], None] = lambda _: None) -> None:
-    """Indexes and derived relations built in bulk, then one transaction swaps the staged catalogue in."""
+async def prepare_bulk(conn: asyncpg.Connection, loaded: list[Loaded], production_views: bool = False,
+                       phase: Callable[[str], None] = lambda _: None) -> None:
+    """Indexes, derived relations and stored answers built in bulk in the staging schema (swap_bulk then swaps
+    them in)."""
     await conn.execute(sql("reference.sql"))  # placement reads the reference, which a whole load keeps as it is
     await conn.execute(f"SET search_path = {STAGING}, public")
     phase("indexes")
@@ -219,7 +221,12 @@ async def finish_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: d
     await answers.write(conn, [r[0] for r in await conn.fetch("SELECT dataset_id FROM perturb_seq_dataset_statistics")])
     await conn.execute(f"ANALYZE {answers.NAME}")
     await conn.execute("RESET search_path")
-    phase("swap")
+
+
+async def swap_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime, generation: str | None,
+                    production_views: bool = False) -> None:
+    """One transaction swaps the staged catalogue in, with the Elasticsearch generation its documents are in (built
+    beforehand: documents.build_generation) and a record of each dataset."""
     await conn.execute(sql("loads.sql"))
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
@@ -229,6 +236,9 @@ async def finish_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: d
                            + moves + f"ALTER TABLE {STAGING}.{answers.NAME} SET SCHEMA public;"
                            + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
         await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
+        await conn.execute("DELETE FROM catalogue_state")
+        if generation is not None:
+            await conn.execute("INSERT INTO catalogue_state VALUES ($1)", generation)
         for d in loaded:
             await record(conn, d.dataset_id, "loaded", started, d.checksum, d.rows,
                          warnings=d.warnings.report() or None)

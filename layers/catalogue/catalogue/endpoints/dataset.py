@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from pydantic import Field
 from starlette.requests import Request
 
-from .. import documents, schemas
+from .. import documents, generations, schemas
 from ..answers import answer, to_json
 from ..clients import stores, together
 from ..objects import dataset, statistics
@@ -29,7 +29,8 @@ WITH top AS (
   (SELECT 'phenotype', gene, n_total, n_up, n_down, base_mean
    FROM perturb_seq_summary_effect WHERE dataset_id = $1
    ORDER BY n_total DESC, gene COLLATE "C" LIMIT {TOP}))
-SELECT s.n_rows, s.n_significant_rows, s.n_perturbations, s.n_phenotypes, s.ingested_at, t.*, p.ensembl_gene_id
+SELECT s.n_rows, s.n_significant_rows, s.n_perturbations, s.n_phenotypes, s.ingested_at, t.*, p.ensembl_gene_id,
+       {generations.SQL}
 FROM (SELECT $1::text AS dataset_id) d
 LEFT JOIN perturb_seq_dataset_statistics s ON s.dataset_id = d.dataset_id
 LEFT JOIN top t ON true
@@ -46,7 +47,10 @@ class DatasetDetail(schemas.Shape):
 
 
 async def detail(dataset_id: str) -> bytes:
-    document, records = await together(documents.one(dataset_id), stores().fetch(SQL, dataset_id))
+    hit, records = await together(documents.one(dataset_id), stores().fetch(SQL, dataset_id))
+    if generations.stale(hit["_index"], records[0]["generation"]):  # a reload between the two: PostgreSQL's
+        hit = await documents.one(dataset_id, records[0]["generation"])
+    document = hit["_source"]
     top: dict[str, list[dict[str, Any]]] = {"perturbation": [], "phenotype": []}
     for r in records:
         if r["role"] is not None:

@@ -14,15 +14,15 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.requests import Request
 
-from .. import cursors, documents, schemas
+from .. import cursors, documents, generations, schemas
 from ..answers import answer, to_json
 from ..clients import stores
 from ..objects import dataset, statistics
 from ..parameters import Cursor, QueryModel, StrictRoute, Text, bounded, repeatable
 
-STATISTICS_SQL = """
-SELECT dataset_id, n_rows, n_significant_rows, n_perturbations, n_phenotypes, ingested_at
-FROM perturb_seq_dataset_statistics WHERE dataset_id = ANY($1::text[])"""
+STATISTICS_SQL = f"""
+SELECT s.dataset_id, s.n_rows, s.n_significant_rows, s.n_perturbations, s.n_phenotypes, s.ingested_at, {generations.SQL}
+FROM (SELECT 1) one LEFT JOIN perturb_seq_dataset_statistics s ON s.dataset_id = ANY($1::text[])"""
 
 
 def facet() -> Any:
@@ -79,12 +79,20 @@ def request_body(params: DatasetsParameters) -> dict[str, Any]:
     return body
 
 
+async def found_and_figures(params: DatasetsParameters, index: str | None = None) -> tuple[dict, list[Any]]:
+    """Elasticsearch's page (hits, total, facets), then PostgreSQL's figures of its datasets."""
+    found = await stores().search(index, **request_body(params))
+    ids = [h["_source"]["dataset_id"] for h in found["hits"]["hits"][:params.limit]]
+    return found, await stores().fetch(STATISTICS_SQL, ids) if ids else []
+
+
 async def datasets(params: DatasetsParameters) -> tuple[bytes, str | None]:
-    found = await stores().search(**request_body(params))
+    found, records = await found_and_figures(params)
+    if records and generations.stale(generations.seen(found["hits"]["hits"]), records[0]["generation"]):
+        found, records = await found_and_figures(params, records[0]["generation"])  # a reload between the two
     hits = found["hits"]["hits"]
     page, more = hits[:params.limit], len(hits) > params.limit
-    figures = {r["dataset_id"]: r for r in await stores().fetch(
-        STATISTICS_SQL, [h["_source"]["dataset_id"] for h in page])} if page else {}
+    figures = {r["dataset_id"]: r for r in records if r["dataset_id"] is not None}
     next_cursor = cursors.make(params.scope, page[-1]["sort"]) if more else None
     return to_json({
         "total": found["hits"]["total"]["value"],

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path
 from pydantic import Field
 from starlette.requests import Request
 
-from .. import documents, schemas
+from .. import documents, generations, schemas
 from ..answers import answer, to_json
 from ..clients import stores
 from ..errors import AmbiguousGene, NotFound
@@ -41,7 +41,7 @@ entries AS (
   LEFT JOIN perturb_seq_summary_effect e
          ON d.role = 'phenotype' AND e.dataset_id = d.dataset_id AND e.gene = d.gene_name
   WHERE d.gene_name = ANY({spellings}))
-SELECT t.step, t.spellings, t.candidates,
+SELECT t.step, t.spellings, t.candidates, {generation},
        (SELECT jsonb_agg(jsonb_build_object('approved_symbol', r.approved_symbol, 'ensembl_gene_id', r.ensembl_gene_id,
                                             'previous_symbols', r.previous_symbols, 'aliases', r.aliases)
                          ORDER BY r.approved_symbol COLLATE "C")
@@ -81,7 +81,7 @@ class GeneAcross(schemas.Shape):
 def build(term: str) -> tuple[str, list[Any]]:
     terms = Terms({"gene": term}, Params())
     ctes = ",\n".join(f"{name} AS ({body}\n)" for name, body in terms.ctes().items())
-    return SQL.format(terms=ctes, spellings=terms.spellings("gene")), terms.params.values
+    return SQL.format(terms=ctes, spellings=terms.spellings("gene"), generation=generations.SQL), terms.params.values
 
 
 def _json(value: Any) -> Any:
@@ -119,7 +119,8 @@ async def across(term: str) -> bytes:
     records = await stores().fetch(sql, *args)
     gene = the_gene(term, records[0])
     found = [r for r in records if r["role"] is not None]
-    documents_ = {d["dataset_id"]: d for d in await documents.many(sorted({r["dataset_id"] for r in found}))}
+    documents_ = {d["dataset_id"]: d for d in await documents.many(sorted({r["dataset_id"] for r in found}),
+                                                                     generations.of_alias(records[0]["generation"]))}
     roles: dict[str, list[dict[str, Any]]] = {"perturbation": [], "phenotype": []}
     for r in found:
         if r["dataset_id"] in documents_:

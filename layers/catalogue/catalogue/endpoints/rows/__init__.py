@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.requests import Request
 
-from ... import cursors, documents, resolution, schemas
+from ... import cursors, documents, generations, resolution, schemas
 from ...answers import TSV, answer, to_json
 from ...clients import stores, together
 from ...objects import dataset
@@ -68,8 +68,11 @@ class RowsPage(schemas.Shape):
 async def page(dataset_id: str, params: RowsParameters) -> tuple[bytes, str | None]:
     rows = params.rows(dataset_id)
     sql, args = query.build(rows)
-    document, records = await together(documents.one(dataset_id), stores().fetch(sql, *args))
+    hit, records = await together(documents.one(dataset_id), stores().fetch(sql, *args))
     resolution.check(records[0]["resolution"], rows.genes)
+    if generations.stale(hit["_index"], records[0]["generation"]):  # a reload between the two: PostgreSQL's
+        hit = await documents.one(dataset_id, records[0]["generation"])
+    document = hit["_source"]
     found = [r for r in records if r["part"] is not None]
     found, more = found[:params.limit], len(found) > params.limit  # the query reads one row more than a page
     next_cursor = _cursor(params, dataset_id, found[-1]) if more else None

@@ -16,6 +16,7 @@ from typing import Any
 from catalogue_common.sql import Params
 from catalogue_common.vocabulary import Direction, direction_sql, max_padj_sql, min_abs_log2fc_sql
 
+from ... import generations
 from ...resolution import Terms
 
 
@@ -125,7 +126,7 @@ WITH {resolving}page AS (
   SELECT * FROM (
     {union}
   ) r LIMIT {limit})
-SELECT s.n_rows AS total, {genes.head()} AS resolution,
+SELECT s.n_rows AS total, {genes.head()} AS resolution, {generations.SQL},
        r.part, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean,
        coalesce(p.n_total, 0) AS p_n_total, coalesce(p.n_up, 0) AS p_n_up, coalesce(p.n_down, 0) AS p_n_down,
        coalesce(e.n_total, 0) AS e_n_total, coalesce(e.n_up, 0) AS e_n_up, coalesce(e.n_down, 0) AS e_n_down,

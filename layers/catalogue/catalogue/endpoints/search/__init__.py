@@ -12,6 +12,8 @@ Either way the cost follows the datasets answered, not the catalogue's breadth.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from catalogue_common.search import answer as groups
@@ -23,7 +25,7 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ... import cursors, documents, resolution, schemas
+from ... import cursors, documents, generations, resolution, schemas
 from ...answers import answer, to_json
 from ...clients import stores
 from ...objects import dataset
@@ -61,11 +63,15 @@ class SearchParameters(GeneFilters):
             self.max_padj is None and self.min_abs_log2fc is None
 
 
+# The generation comes back even when no dataset does (one row, with a NULL dataset).
 STORED = """
-SELECT a.dataset_id, a.groups, {ord} AS ord
-FROM {source}
-WHERE a.group_by = $1 AND a.direction = $2 {after}
-ORDER BY {order}{limit}"""
+SELECT a.dataset_id, a.groups, a.ord, {generation}
+FROM (SELECT 1) one
+LEFT JOIN (
+  SELECT a.dataset_id, a.groups, {ord} AS ord
+  FROM {source}
+  WHERE a.group_by = $1 AND a.direction = $2 {after}
+  ORDER BY {order}{limit}) a ON true"""
 
 
 def stored_answers(params: SearchParameters, p: Params, ids: list[str] | None, after: str | None) -> str:
@@ -77,9 +83,11 @@ def stored_answers(params: SearchParameters, p: Params, ids: list[str] | None, a
     if ids is not None:
         source = (f"unnest({p(ids)}::text[]) WITH ORDINALITY AS d(dataset_id, ord) "
                   "JOIN perturb_seq_search_answers a ON a.dataset_id = d.dataset_id")
-        return STORED.format(ord="d.ord", source=source, after="", order="d.ord", limit=limit)
+        return STORED.format(ord="d.ord", source=source, after="", order="d.ord", limit=limit,
+                             generation=generations.SQL)
     return STORED.format(ord="0", source="perturb_seq_search_answers a", order="a.dataset_id", limit=limit,
-                         after=f"AND a.dataset_id > {p(after)}" if after is not None else "")
+                         after=f"AND a.dataset_id > {p(after)}" if after is not None else "",
+                         generation=generations.SQL)
 
 
 def computed_search(params: SearchParameters, ids: list[str] | None,
@@ -90,52 +98,68 @@ def computed_search(params: SearchParameters, ids: list[str] | None,
                                                    ("phenotype_gene_name", params.phenotype_gene_name)) if value}, p)
     genes: dict[Role, str] = {role: terms.spellings(f"{role}_gene_name") for role in ROLES
                               if f"{role}_gene_name" in terms.terms}
+    head = f"jsonb_build_object('generation', {generations.VALUE}, 'ambiguous', {terms.head()})"
     search = query.Search(params.grouping, genes, params.direction, params.max_padj, params.min_abs_log2fc, ids,
-                          after, params.limit, prelude=terms.ctes(), head=terms.head() if terms.terms else None)
+                          after, params.limit, prelude=terms.ctes(), head=head)
     return search, p, terms
 
 
-async def answered(params: SearchParameters, ids: list[str] | None,
-                   after: str | None) -> tuple[list[groups.DatasetGroups], bool]:
-    """The datasets that answer (at most `limit`, in order) with their groups, and whether more follow."""
+@dataclass(frozen=True)
+class Answered:
+    datasets: list[groups.DatasetGroups]  # at most `limit`, in order
+    more: bool  # whether more datasets follow
+    generation: str | None  # the Elasticsearch generation PostgreSQL's catalogue belongs to (generations.py)
+
+
+async def answered(params: SearchParameters, ids: list[str] | None, after: str | None) -> Answered:
+    """The datasets that answer with their groups (one PostgreSQL round trip)."""
     if params.stored:
         p = Params()
         records = await stores().fetch(stored_answers(params, p, ids, after), *p.values)
-        found = [groups.DatasetGroups(r["ord"], r["dataset_id"], r["groups"].encode()) for r in records]
+        generation = generations.of_alias(records[0]["generation"])
+        found = [groups.DatasetGroups(r["ord"], r["dataset_id"], r["groups"].encode())
+                 for r in records if r["dataset_id"] is not None]
+        more = False
     else:
         search, p, terms = computed_search(params, ids, after)
         sql, args = query.build(search, p)
         records = await stores().fetch(sql, *args)
-        if search.head is not None:
-            resolution.check(records[0]["head"], terms.terms)
-            records = [r for r in records if r["ord"] is not None]
-        found = list(groups.by_dataset(params.grouping, records))
-        if records and records[0]["more"]:
-            return found, True
+        head = json.loads(records[0]["head"])
+        resolution.check(head["ambiguous"], terms.terms)
+        records = [r for r in records if r["ord"] is not None]
+        found, more, generation = list(groups.by_dataset(params.grouping, records)), bool(
+            records and records[0]["more"]), head["generation"]
+    generation = generations.of_alias(generation)
     if params.limit and len(found) > params.limit:
-        return found[:params.limit], True
-    return found, False
+        found, more = found[:params.limit], True
+    return Answered(found, more, generation)
 
 
 async def by_text(params: SearchParameters, after: list[Any] | None) -> tuple[list[bytes], Any]:
-    """Elasticsearch orders the datasets matching the text; PostgreSQL answers for them."""
+    """Elasticsearch orders the datasets matching the text; PostgreSQL answers for them (both again from
+    PostgreSQL's generation if a reload came between them)."""
     found = await documents.ranked(params.dataset_metadata, after)
-    if not found:
+    answers = await answered(params, [hit["_source"]["dataset_id"] for hit in found], None) if found else None
+    if answers and generations.stale(generations.seen(found), answers.generation):
+        found = await documents.ranked(params.dataset_metadata, after, answers.generation)
+        answers = await answered(params, [hit["_source"]["dataset_id"] for hit in found], None) if found else None
+    if not answers:
         return [], None
-    answers, more = await answered(params, [hit["_source"]["dataset_id"] for hit in found], None)
     elements = [groups.element(params.grouping, to_json(dataset(found[a.ord - 1]["_source"])), a.groups)
-                for a in answers]
-    return elements, found[answers[-1].ord - 1]["sort"] if more else None
+                for a in answers.datasets]
+    return elements, found[answers.datasets[-1].ord - 1]["sort"] if answers.more else None
 
 
 async def by_id(params: SearchParameters, after: list[Any] | None) -> tuple[list[bytes], Any]:
-    """PostgreSQL chooses the datasets in dataset_id order as it answers; Elasticsearch gives their documents."""
-    answers, more = await answered(params, None, after[0] if after else None)
-    found = {d["dataset_id"]: d for d in await documents.many([a.dataset_id for a in answers])}
+    """PostgreSQL chooses the datasets in dataset_id order as it answers; Elasticsearch gives their documents, from
+    the generation PostgreSQL's catalogue belongs to."""
+    answers = await answered(params, None, after[0] if after else None)
+    found = {d["dataset_id"]: d for d in await documents.many([a.dataset_id for a in answers.datasets],
+                                                              answers.generation)}
     # A dataset whose document is missing (a load half done) is never served: it is skipped, not an error.
     elements = [groups.element(params.grouping, to_json(dataset(found[a.dataset_id])), a.groups)
-                for a in answers if a.dataset_id in found]
-    return elements, [answers[-1].dataset_id] if more else None
+                for a in answers.datasets if a.dataset_id in found]
+    return elements, [answers.datasets[-1].dataset_id] if answers.more else None
 
 
 async def search(params: SearchParameters) -> tuple[bytes, str | None]:
