@@ -151,3 +151,14 @@ def test_example(example: Example, on_demo: None) -> None:
     else:
         shown = example.body.text.splitlines()
         assert answer.text.splitlines()[:len(shown)] == shown, f"{example.body.where}: {answer.text[:500]}"
+
+
+def test_excerpts_match_as_docs_development_says() -> None:
+    answer = {"total": 8, "rows": [{"a": 1.5, "b": None}, {"a": 2}], "when": "2026-01-01"}
+    assert matches({"total": 8, "rows": [{"a": 1.5}], "when": ANY}, answer) == []
+    assert matches({"total": 9}, answer) == ["$.total: shown 9, answered 8"]
+    assert matches({"rows": [{}, {}, {}]}, answer) == ["$.rows: 3 items shown, 2 answered"]
+    assert matches({"missing": 1}, answer) == ["$.missing: missing"]
+    assert matches({"rows": [{"b": 0}]}, answer) == ["$.rows[0].b: shown 0, answered null"]
+    assert header_matches('<http://h/v1?cursor=…>; rel="next"', '<http://h/v1?cursor=abc.def>; rel="next"')
+    assert not header_matches('"…-gzip"', '"abc"') and not header_matches("x", None)
