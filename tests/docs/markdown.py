@@ -17,6 +17,12 @@ def files() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
+def every_file() -> list[Path]:
+    """Every Markdown file of the repository (BENCHMARKS.md, RELIABILITY.md, the READMEs of folders too)."""
+    skip = {".git", ".venv", ".local", ".aws-sam", ".pytest_cache", ".ruff_cache", "node_modules", "target"}
+    return sorted(p for p in ROOT.rglob("*.md") if not skip & set(p.relative_to(ROOT).parts))
+
+
 @dataclass
 class Block:
     """A fenced code block: its info string's first word (`language`), the rest of it, its text, where it is."""

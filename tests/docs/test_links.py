@@ -1,11 +1,12 @@
-"""No link of README.md or docs/ leaves the repository: every one names a file (and heading) inside it."""
+"""No link of the repository's Markdown (README.md, docs/, BENCHMARKS.md, ...) leaves the repository: every one
+names a file (and heading) inside it."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from tests.docs.markdown import ROOT, anchors, files, links, prose
+from tests.docs.markdown import ROOT, anchors, every_file, links, prose
 
 
 def resolve(source: Path, target: str) -> tuple[Path, str]:
@@ -13,7 +14,7 @@ def resolve(source: Path, target: str) -> tuple[Path, str]:
     return (source if not path else (source.parent / path).resolve()), fragment
 
 
-@pytest.mark.parametrize("path", files(), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", every_file(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_link_resolves_inside_the_repository(path: Path) -> None:
     problems = []
     for line, target in links(path):
@@ -31,7 +32,7 @@ def test_every_link_resolves_inside_the_repository(path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("path", files(), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", every_file(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_nothing_names_the_specification_outside_the_repository(path: Path) -> None:
     """The contract is docs/contract.md: no text sends a reader to a file a clone does not have."""
     assert not [f"{path.relative_to(ROOT)}:{n}" for n, line in prose(path) if "shared/SPEC" in line]
