@@ -24,8 +24,8 @@ export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
 # `sam build` looks for python3.13 on PATH.
 export PATH := $(dir $(PYTHON)):$(PATH)
 
-.PHONY: up down data demo-files ingest ingest-genes ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod bench-ingest \
-	fuzz load
+.PHONY: up down data demo-files ingest ingest-genes ingest-delete test demo serve lint bench validate build deploy-dev \
+	deploy-prod bench-ingest fuzz load docs
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "make: Python 3.13 is required (set PYTHON=/path/to/python3.13)" >&2; exit 1; }
@@ -77,6 +77,10 @@ ingest-genes: up
 ingest-delete: up
 	@test -n "$(DATASET)" || { echo "usage: make ingest-delete DATASET=<dataset_id>" >&2; exit 2; }
 	@$(PY) -m ingestion delete "$(DATASET)"
+
+# docs/api.md's generated part (routes, parameters, answer shapes) from the OpenAPI document the API serves.
+docs: $(VENV)/.demo
+	@$(PY) -m devtools.docs.api --write
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
