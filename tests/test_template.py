@@ -255,7 +255,10 @@ def test_routes_invoke_the_live_alias_of_a_snapstart_version(transformed: dict[s
         permissions = [r["Properties"] for r in transformed.values() if r["Type"] == "AWS::Lambda::Permission"
                        and r["Properties"]["Principal"] == "apigateway.amazonaws.com"
                        and r["Properties"]["FunctionName"] == {"Ref": f"{route.function}Aliaslive"}]
-        assert len(permissions) == 1, route
+        methods = sorted(r.method for r in ROUTES if r.function == route.function)
+        sources = sorted(json.dumps(p["SourceArn"]) for p in permissions)
+        assert len(permissions) == len(methods), (route, methods, sources)  # one per route: GET and its HEAD
+        assert all(f"/{method}/" in source or method == "ANY" for method, source in zip(methods, sources)), sources
 
 
 def test_the_ingestion_has_no_snapstart_and_is_invoked_through_its_alias(transformed: dict[str, Any]) -> None:
