@@ -18,7 +18,7 @@ from catalogue_common.settings import settings  # noqa: E402
 from elasticsearch import helpers  # noqa: E402
 
 from devtools.data import load_data  # noqa: E402
-from devtools.local import services  # noqa: E402
+from devtools.local import pgbouncer, services  # noqa: E402
 from tests.support import LOOP, load_catalogue, run, search_engine  # noqa: E402
 from tests.tls import make_tls, postgres_with_tls  # noqa: E402
 
@@ -65,6 +65,27 @@ def with_stores(monkeypatch):
     yield use
     for stores in made:
         run(stores.close())
+
+
+@pytest.fixture(scope="session")
+def pooler(stores_up: None) -> int:
+    """The port of the local PgBouncer in transaction mode in front of the local PostgreSQL (devtools/local/
+    pgbouncer.py): how both stages reach their database (RDS Proxy)."""
+    try:
+        pgbouncer.start()
+    except pgbouncer.PgBouncerError as error:
+        pytest.fail(str(error), pytrace=False)
+    return pgbouncer.PORT
+
+
+@pytest.fixture
+def through_pooler(pooler: int, with_stores):
+    """Point the functions at PostgreSQL through the pooler, with the deployed stages' PS_STATEMENT_CACHE_SIZE=0."""
+    def use(**overrides) -> clients.Stores:
+        with_stores(**{"ps_port": pooler, "ps_statement_cache_size": 0, **overrides})
+        assert clients._stores is not None
+        return clients._stores
+    return use
 
 
 @pytest.fixture
