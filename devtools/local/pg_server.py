@@ -184,16 +184,16 @@ def _configure(data: Path, settings: dict[str, str]) -> None:
         conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
 
-def _settle(data: Path, port: int) -> None:
-    """SETTINGS that changed since `data` was initialised, appended to its postgresql.conf (the server, if running,
-    reloads it): an update reaches existing servers."""
+def _settle(data: Path, port: int, wanted: dict[str, str] = SETTINGS) -> None:
+    """Settings of `wanted` that differ from those `data` was initialised with (SETTINGS changed since), appended to
+    its postgresql.conf; a running server reloads it: an update reaches existing servers."""
     conf = data / "postgresql.conf"
     current: dict[str, str] = {}
     for line in conf.read_text().splitlines():
         key, equals, value = line.partition("=")
         if equals and not key.lstrip().startswith("#"):
             current[key.strip()] = value.split("#", 1)[0].strip()
-    changed = {key: value for key, value in SETTINGS.items() if current.get(key) != value}
+    changed = {key: value for key, value in wanted.items() if current.get(key) != value}
     if changed:
         _configure(data, changed)
         if is_up(port):
