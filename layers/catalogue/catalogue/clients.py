@@ -8,10 +8,11 @@ Lambda context): each call gets the time left, at most STORE_TIMEOUT_SECONDS, an
 
 The PostgreSQL sessions' settings (read-only transactions, a server-side statement_timeout, custom plans only, no
 parallel plans) are the `catalogue_api` role's defaults (ingestion/sql/roles.sql), not startup parameters: both
-stages connect through RDS Proxy, and a transaction pooler refuses a startup parameter it does not track (PgBouncer:
-"unsupported startup parameter: statement_timeout", every request then 503) or, told to ignore it, drops it
-silently. So the pool sends only application_name, which poolers pass on. Tested through PgBouncer in transaction
-mode with PS_STATEMENT_CACHE_SIZE=0 (tests/catalogue/test_pgbouncer.py).
+stages connect through RDS Proxy, and a transaction pooler need not carry a startup parameter to the server
+connections it lends (PgBouncer refuses one it does not track, "unsupported startup parameter: statement_timeout",
+every request then 503; told to ignore it, it drops it silently). So the pool sends only application_name, which
+poolers pass on. Tested through PgBouncer in transaction mode with PS_STATEMENT_CACHE_SIZE=0
+(tests/catalogue/test_pgbouncer.py).
 """
 from __future__ import annotations
 
