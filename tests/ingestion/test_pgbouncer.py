@@ -39,7 +39,8 @@ def test_a_per_dataset_load_through_the_pooler_then_the_api_reads_through_it(cat
     assert_as_bulk_built(sorted(catalogue_a.iterdir()))
     assert ingest(run.load(writer, [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
         "datlinger_2017": "unchanged"}
-    assert ingest(run.delete(writer, "adamson_2016_pilot")) is True
+    outcome, rows = ingest(run.delete(writer, "adamson_2016_pilot"))
+    assert outcome == "deleted" and rows > 0
     shutil.rmtree(catalogue_a / "adamson_2016_pilot")
     assert_as_bulk_built(sorted(catalogue_a.iterdir()))
 
