@@ -25,7 +25,7 @@ export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
 export PATH := $(dir $(PYTHON)):$(PATH)
 
 .PHONY: up down data demo-files ingest ingest-genes ingest-delete test demo serve lint bench validate build deploy-dev \
-	deploy-prod bench-ingest fuzz load docs
+	deploy-prod bench-ingest fuzz load docs debian-packages
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "make: Python 3.13 is required (set PYTHON=/path/to/python3.13)" >&2; exit 1; }
@@ -47,6 +47,24 @@ $(VENV)/.installed: requirements-dev.txt $(VENV)/.demo
 $(SAM): | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .local/sam
 	$(UV) pip install --quiet --python .local/sam/bin/python aws-sam-cli==$(SAM_VERSION)
+
+# Debian's packages the tests need, installed when missing (checked on every run: a binary, not a stamp, says so):
+# pgbouncer (the local pooler, devtools/local/pgbouncer.py) and postgresql (a PostgreSQL built with OpenSSL, for the
+# TLS tests: /usr/lib/postgresql/<version>/bin). As root with apt-get (waiting for another apt's lock); otherwise
+# make stops and names what to install.
+debian-packages:
+	@missing=""; \
+	test -x /usr/sbin/pgbouncer || missing="$$missing pgbouncer"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "make: Debian packages missing:$$missing; as root: apt-get install --no-install-recommends$$missing" >&2; \
+			exit 1; \
+		fi; \
+		echo "installing Debian packages:$$missing"; \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get \
+			-o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing; \
+	fi
 
 up: $(VENV)/.demo
 	@$(PY) -m devtools.local.services up
@@ -85,7 +103,7 @@ docs: $(VENV)/.demo
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
-test: $(VENV)/.installed $(SAM) up lint
+test: $(VENV)/.installed $(SAM) debian-packages up lint
 	$(PY) -m pytest
 
 serve: up

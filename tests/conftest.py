@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from catalogue_common.settings import settings  # noqa: E402
 from elasticsearch import helpers  # noqa: E402
 
 from devtools.data import load_data  # noqa: E402
-from devtools.local import services  # noqa: E402
-from tests.support import LOOP, load_catalogue, run, search_engine  # noqa: E402
+from devtools.local import pgbouncer, services  # noqa: E402
+from tests.support import LOOP, fetch, load_catalogue, run, search_engine  # noqa: E402
 from tests.tls import make_tls, postgres_with_tls  # noqa: E402
 
 
@@ -65,6 +66,39 @@ def with_stores(monkeypatch):
     yield use
     for stores in made:
         run(stores.close())
+
+
+@pytest.fixture(scope="session")
+def pooler_up(stores_up: None) -> None:
+    try:
+        pgbouncer.start()
+    except pgbouncer.PgBouncerError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def pooler(pooler_up: None) -> Iterator[int]:
+    """The port of the local PgBouncer in transaction mode in front of the local PostgreSQL (devtools/local/
+    pgbouncer.py): how both stages reach their database (RDS Proxy). Afterwards its server connections are closed:
+    they carry the application_name of the clients they served, and other tests count the API's connections."""
+    yield pgbouncer.PORT
+    ports = [int(server["local_port"]) for server in pgbouncer.console("SHOW SERVERS")]
+    pgbouncer.console("RECONNECT")
+    deadline = time.monotonic() + 10
+    while pgbouncer.console("SHOW SERVERS") or fetch("postgres", "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE "
+                                                                 "client_port = ANY($1))", ports)[0][0]:
+        assert time.monotonic() < deadline, "PgBouncer did not close its server connections"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def through_pooler(pooler: int, with_stores):
+    """Point the functions at PostgreSQL through the pooler, with the deployed stages' PS_STATEMENT_CACHE_SIZE=0."""
+    def use(**overrides) -> clients.Stores:
+        with_stores(**{"ps_port": pooler, "ps_statement_cache_size": 0, **overrides})
+        assert clients._stores is not None
+        return clients._stores
+    return use
 
 
 @pytest.fixture

@@ -59,8 +59,11 @@ SETTINGS = {
     "random_page_cost": "1.1",  # local SSD, like RDS gp3
     # A disposable development server: durability is traded for load speed.
     "fsync": "off",
-    "synchronous_commit": "off",
     "full_page_writes": "off",
+    # But commits wait for their WAL, as the deployed writer role's do (ingestion/sql/roles.sql): VACUUM marks a page
+    # all-visible only once its rows' commits are flushed. The ingestion no longer asks for it at connection (a
+    # pooler refuses the startup parameter); with fsync off the wait is a write, not a flush.
+    "synchronous_commit": "on",
     "logging_collector": "off",
 }
 
@@ -181,6 +184,22 @@ def _configure(data: Path, settings: dict[str, str]) -> None:
         conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
 
+def _settle(data: Path, port: int, wanted: dict[str, str] = SETTINGS) -> None:
+    """Settings of `wanted` that differ from those `data` was initialised with (SETTINGS changed since), appended to
+    its postgresql.conf; a running server reloads it: an update reaches existing servers."""
+    conf = data / "postgresql.conf"
+    current: dict[str, str] = {}
+    for line in conf.read_text().splitlines():
+        key, equals, value = line.partition("=")
+        if equals and not key.lstrip().startswith("#"):
+            current[key.strip()] = value.split("#", 1)[0].strip()
+    changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+    if changed:
+        _configure(data, changed)
+        if is_up(port):
+            _pg("pg_ctl", "-D", str(data), "reload")
+
+
 def _stop_legacy() -> None:
     """The server an earlier version started from LEGACY_HOME, stopped (with the wheel's pg_ctl, as it was started)."""
     if HOME != LEGACY_HOME and (LEGACY_HOME / "data" / "postmaster.pid").exists():
@@ -207,6 +226,8 @@ def _adopt_legacy() -> None:
 def start(home: Path = HOME, port: int = PORT, bin: Path = BIN) -> None:
     if home == HOME:
         _adopt_legacy()
+        if (home / "data" / "PG_VERSION").exists():
+            _settle(home / "data", port)
     if is_up(port):
         print(f"postgresql already running on 127.0.0.1:{port}")
         return

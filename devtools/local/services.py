@@ -1,4 +1,5 @@
-"""`up` starts local PostgreSQL and Elasticsearch in the background and returns when both answer; `down` stops both.
+"""`up` starts local PostgreSQL, PgBouncer in front of it (where Debian's package is installed: `make test` installs
+it) and Elasticsearch in the background and returns when they answer; `down` stops them.
 
     python -m devtools.local.services up|down      # make up, make down
 """
@@ -6,16 +7,21 @@ from __future__ import annotations
 
 import sys
 
-from devtools.local import es_server, pg_server
+from devtools.local import es_server, pg_server, pgbouncer
 
 
 def up() -> None:
     pg_server.start()
+    if pgbouncer.installed():
+        pgbouncer.start()
+    else:
+        print("pgbouncer not installed: the local pooler is not started (`make test` installs it)")
     es_server.start()
 
 
 def down() -> None:
     es_server.stop()
+    pgbouncer.stop()
     pg_server.stop()
 
 

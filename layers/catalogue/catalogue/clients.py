@@ -5,6 +5,14 @@ bound to the running loop, and are rebuilt only if the loop changes (a new proce
 
 Every store call of a request shares the request's deadline (`request_deadline`, set by `function.py` from the
 Lambda context): each call gets the time left, at most STORE_TIMEOUT_SECONDS, and past it the request answers 504.
+
+The PostgreSQL sessions' settings (read-only transactions, a server-side statement_timeout, custom plans only, no
+parallel plans) are the `catalogue_api` role's defaults (ingestion/sql/roles.sql), not startup parameters: both
+stages connect through RDS Proxy, and a transaction pooler need not carry a startup parameter to the server
+connections it lends (PgBouncer refuses one it does not track, "unsupported startup parameter: statement_timeout",
+every request then 503; told to ignore it, it drops it silently). So the pool sends only application_name, which
+poolers pass on. Tested through PgBouncer in transaction mode with PS_STATEMENT_CACHE_SIZE=0
+(tests/catalogue/test_pgbouncer.py).
 """
 from __future__ import annotations
 
@@ -106,13 +114,8 @@ class Stores:
                     **c.postgres_options(password=self._postgres_password),
                     min_size=0, max_size=2, timeout=c.store_timeout, command_timeout=c.store_timeout,
                     max_inactive_connection_lifetime=300, reset=_keep_session,
-                    server_settings={"application_name": "catalogue-api",
-                                     "statement_timeout": str(int(c.store_timeout * 1000)),
-                                     # The best plan depends on the genes asked for (common, rare, absent):
-                                     # never let a cached generic plan ignore them.
-                                     "plan_cache_mode": "force_custom_plan",
-                                     # Small index reads only; and a rows page relies on a serial Append.
-                                     "max_parallel_workers_per_gather": "0"})
+                    # application_name only: what a pooler passes (the module's docstring).
+                    server_settings={"application_name": "catalogue-api"})
             return self._pool
 
     def time_left(self, message: str) -> float:

@@ -70,10 +70,12 @@ def search_engine(target: Settings) -> Elasticsearch:
 
 async def connect(target: Settings) -> asyncpg.Connection:
     """The writer's PostgreSQL connection, with the settings' TLS (PS_SSLMODE, PS_SSLROOTCERT) like the API's."""
-    # Commits wait for their WAL (whatever the server's default): VACUUM cannot mark a page all-visible while its
-    # rows' asynchronous commit is not yet flushed, and a bulk load vacuums right after its COPY.
+    # application_name only, which a pooler passes on (PgBouncer refuses other startup parameters; RDS Proxy lends
+    # server connections as it does). The commits must wait for their WAL (VACUUM cannot mark a page all-visible
+    # while its rows' asynchronous commit is not yet flushed, and a bulk load vacuums right after its COPY):
+    # synchronous_commit is the writer role's default (sql/roles.sql), and the local server's (pg_server.py).
     return await asyncpg.connect(**target.postgres_options(), timeout=60,
-                                 server_settings={"application_name": "catalogue-ingest", "synchronous_commit": "on"})
+                                 server_settings={"application_name": "catalogue-ingest"})
 
 
 @dataclass

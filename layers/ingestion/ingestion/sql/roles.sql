@@ -10,7 +10,20 @@ BEGIN
         CREATE ROLE catalogue_ingest LOGIN;
     END IF;
 END $$;
+-- The sessions' settings are the roles' defaults, not the clients' startup parameters: a transaction pooler (RDS
+-- Proxy deployed, PgBouncer in the tests) lends each transaction any server connection, and need not carry a startup
+-- parameter to it (PgBouncer 1.18 refuses one it does not track, "unsupported startup parameter", or, told to ignore
+-- it, drops it silently); a SET would reach one server connection and not the next. A role's defaults apply to every
+-- session the pooler opens for it. The API's: read-only; each statement ended by the server after 5 s (its
+-- client gives up sooner, after STORE_TIMEOUT_SECONDS: 5 by default, 4 deployed); custom plans only (the best plan
+-- depends on the genes asked for, which a cached generic plan would ignore); no parallel plans (small index reads;
+-- a rows page relies on a serial Append: catalogue/endpoints/rows/query.py). The writer's: commits wait for their
+-- WAL (VACUUM marks a page all-visible only once its rows' commits are flushed).
 ALTER ROLE catalogue_api SET default_transaction_read_only = on;
+ALTER ROLE catalogue_api SET statement_timeout = '5s';
+ALTER ROLE catalogue_api SET plan_cache_mode = force_custom_plan;
+ALTER ROLE catalogue_api SET max_parallel_workers_per_gather = 0;
+ALTER ROLE catalogue_ingest SET synchronous_commit = on;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO catalogue_api, catalogue_ingest;
 GRANT SELECT ON perturb_seq, perturb_seq_summary_perturbation, perturb_seq_summary_effect,
