@@ -409,10 +409,17 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _append(log: list[str], line: str) -> bool:
+    """`line` kept in `log` (the log then goes on growing while the server runs); False at its end."""
+    log.append(line)
+    return bool(line)
+
+
 @contextlib.contextmanager
 def background(environments: int = 2, functions: Sequence[str] | None = None) -> Iterator[tuple[str, list[str]]]:
     """This server, started as `make serve` starts it but in a child process on a free port (for the tests, the
-    benchmark and the stress tools): yields its URL and start-up log once it serves, stops it afterwards. The
+    benchmark and the stress tools): yields its URL and its log once it serves (what it wrote until then, and every
+    line after as it is written), stops it afterwards. The
     children inherit this process's environment (PS_DB, ES_INDEX, ...). `functions`: as --functions."""
     port = _free_port()
     command = [sys.executable, "-m", MODULE, "--port", str(port), "--environments", str(environments)]
@@ -427,6 +434,7 @@ def background(environments: int = 2, functions: Sequence[str] | None = None) ->
             log.append(line)
         if not line:
             raise RuntimeError(f"the local server exited before serving:\n{''.join(log)}")
+        threading.Thread(target=lambda: [*iter(lambda: _append(log, lines.get()), False)], daemon=True).start()
         yield f"http://127.0.0.1:{port}", log
     finally:
         process.terminate()

@@ -70,7 +70,8 @@ def test_adding_a_new_dataset_and_reloading_unchanged_ones(catalogue_a: Path, de
 
 
 def test_delete_removes_the_dataset_from_both_stores(catalogue_a: Path):
-    assert ingest(run.delete(target(), "datlinger_2017")) is True
+    held = fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = 'datlinger_2017'")[0][0]
+    assert ingest(run.delete(target(), "datlinger_2017")) == ("deleted", held) and held > 0
     assert fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = 'datlinger_2017'")[0][0] == 0
     assert not ES.exists(index=INDEX, id="datlinger_2017")
     shutil.rmtree(catalogue_a / "datlinger_2017")
@@ -153,7 +154,7 @@ def test_the_writer_role_loads_and_deletes_but_cannot_change_the_schema(catalogu
     assert writer.ps_user == "catalogue_ingest"
     assert ingest(run.load(writer, [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
         "datlinger_2017": "loaded"}
-    assert ingest(run.delete(writer, "adamson_2016_pilot")) is True
+    assert ingest(run.delete(writer, "adamson_2016_pilot"))[0] == "deleted"
 
     async def attempt(statement: str) -> None:
         conn = await run.connect(writer)

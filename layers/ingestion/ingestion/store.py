@@ -10,8 +10,10 @@ Every load is recorded in catalogue_loads.
 """
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import AsyncIterator, Callable
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,13 +170,18 @@ async def documents_index(conn: asyncpg.Connection) -> str | None:
     return await conn.fetchval("SELECT documents_index FROM catalogue_state")
 
 
-async def _drop_public(conn: asyncpg.Connection) -> str:
+async def _public_relations(conn: asyncpg.Connection) -> dict[str, str]:
+    """The catalogue's relations in the public schema that a whole load replaces, dependents first: name -> relkind."""
     kinds = {r["relname"]: r["relkind"] for r in await conn.fetch(
         "SELECT relname, relkind::text FROM pg_class WHERE relnamespace = 'public'::regnamespace "
         "AND relkind IN ('r', 'm')")}
-    names = [answers.NAME, *(r.name for r in reversed(relations.ALL)), "perturb_seq"]  # dependents first
-    return "".join(f"DROP {'MATERIALIZED VIEW' if kinds[n] == 'm' else 'TABLE'} public.{n};" for n in names
-                   if n in kinds)
+    names = [answers.NAME, *(r.name for r in reversed(relations.ALL)), "perturb_seq"]
+    return {n: kinds[n] for n in names if n in kinds}
+
+
+def _drop_public(public: dict[str, str]) -> str:
+    return "".join(f"DROP {'MATERIALIZED VIEW' if kind == 'm' else 'TABLE'} public.{name};"
+                   for name, kind in public.items())
 
 
 @dataclass(frozen=True)
@@ -226,22 +233,53 @@ async def prepare_bulk(conn: asyncpg.Connection, loaded: list[Loaded], productio
 async def swap_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime, generation: str | None,
                     production_views: bool = False) -> None:
     """One transaction swaps the staged catalogue in, with the Elasticsearch generation its documents are in (built
-    beforehand: documents.build_generation) and a record of each dataset."""
+    beforehand: documents.build_generation) and a record of each dataset; it gives way to readers (giving_way)."""
     await conn.execute(sql("loads.sql"))
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
-        moves = "".join(f"ALTER {'MATERIALIZED VIEW' if production_views and r in relations.SUMMARIES else 'TABLE'} "
-                        f"{STAGING}.{r.name} SET SCHEMA public;" for r in relations.ALL)
-        await conn.execute(await _drop_public(conn) + f"ALTER TABLE {STAGING}.perturb_seq SET SCHEMA public;"
-                           + moves + f"ALTER TABLE {STAGING}.{answers.NAME} SET SCHEMA public;"
-                           + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
-        await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
-        await conn.execute("DELETE FROM catalogue_state")
-        if generation is not None:
-            await conn.execute("INSERT INTO catalogue_state VALUES ($1)", generation)
-        for d in loaded:
-            await record(conn, d.dataset_id, "loaded", started, d.checksum, d.rows,
-                         warnings=d.warnings.report() or None)
+    await giving_way(conn, lambda: _swap(conn, loaded, started, generation, production_views))
+
+
+async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime, generation: str | None,
+                production_views: bool) -> None:
+    public = await _public_relations(conn)
+    tables = [f"public.{name}" for name, kind in public.items() if kind == "r"]  # (LOCK refuses materialized views)
+    await conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")  # all first: then the DDL
+    moves = "".join(f"ALTER {'MATERIALIZED VIEW' if production_views and r in relations.SUMMARIES else 'TABLE'} "
+                    f"{STAGING}.{r.name} SET SCHEMA public;" for r in relations.ALL)
+    await conn.execute(_drop_public(public) + f"ALTER TABLE {STAGING}.perturb_seq SET SCHEMA public;"
+                       + moves + f"ALTER TABLE {STAGING}.{answers.NAME} SET SCHEMA public;"
+                       + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
+    await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
+    await conn.execute("DELETE FROM catalogue_state")
+    if generation is not None:
+        await conn.execute("INSERT INTO catalogue_state VALUES ($1)", generation)
+    for d in loaded:
+        await record(conn, d.dataset_id, "loaded", started, d.checksum, d.rows, warnings=d.warnings.report() or None)
+
+
+# How long the swap waits for a lock before it gives way, by attempt (then the last, again): each below
+# PostgreSQL's deadlock_timeout (1 s by default, RDS's too), so when a reader and the swap wait for each other the
+# swap's wait ends first, and the reader's query goes on (else the deadlock detector may end the reader's).
+LOCK_WAITS_MS = (100, 200, 400, 800)
+SWAP_ATTEMPTS = 40  # at most ~40 s of giving way: readers hold catalogue locks for one statement at a time
+
+
+async def giving_way(conn: asyncpg.Connection, work: Callable[[], Awaitable[None]]) -> None:
+    """`work` in one transaction serialised with the other loads (the advisory lock, waited for without limit),
+    whose lock waits are bounded: when one ends (a reader holds the relation, or waits for it behind the swap's
+    own locks), everything is rolled back and tried again a moment later, readers served in between. Readers of
+    the API are never the victims of a deadlock with a load, and wait at most LOCK_WAITS_MS for one."""
+    for attempt in range(SWAP_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
+                wait = LOCK_WAITS_MS[min(attempt, len(LOCK_WAITS_MS) - 1)]
+                await conn.execute(f"SET LOCAL lock_timeout = '{wait}ms'")
+                await work()
+                return
+        except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
+            if attempt == SWAP_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.05, 0.25))  # jitter
 
 
 # A whole-catalogue load removes every dataset it does not hold: the record says so, or a later load of such a

@@ -1,0 +1,203 @@
+"""Whole-catalogue reloads while clients read (docs/contract.md, "Loading data"; ingestion/documents.py), the
+first one migrating production's concrete index, and a load Elasticsearch refuses half-way (ingestion/run.py).
+
+Readers are HTTP clients of the local server (two warm environments per function) over the catalogue's routes;
+each answer, 200 or 304, must be entirely the old catalogue's or entirely the new one's, and none may fail: no
+error while the index changes, no 404 for a dataset both catalogues hold.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from elasticsearch import helpers
+from ingestion import documents, run
+
+from devtools.local import serve
+from tests.support import drop_index, fetch, search_engine
+
+from .conftest import DATABASE, INDEX, ingest, target
+from .test_readers import comparable
+
+ES = search_engine()
+BOTH = "adamson_2016_pilot"  # in both catalogues, another version in each
+ONLY_B = "nadig_2025_hepg2"  # b's seventh dataset
+PATHS = ["/v1/search?limit=50", "/v1/search?dataset_metadata=datlinger_2017&max_padj=0.05",
+         "/v1/search?group_by=phenotype_gene_name&limit=20", "/v1/datasets", f"/v1/datasets/{BOTH}",
+         f"/v1/datasets/{BOTH}/rows?limit=50", f"/v1/datasets/{ONLY_B}", "/v1/genes?prefix=a", "/v1/summary"]
+
+
+def get(url: str, etag: str | None = None) -> tuple[int, str | None, bytes]:
+    request = urllib.request.Request(url, headers={"If-None-Match": etag} if etag else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get("ETag"), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("ETag"), error.read()
+
+
+def state(base: str, paths: list[str]) -> dict[str, tuple[int, object]]:
+    """Each path's status and body (load times left out: each load of the same files has its own)."""
+    out = {}
+    for path in paths:
+        status, _, body = get(base + path)
+        out[path] = status, comparable(body)
+    return out
+
+
+class Readers:
+    """Threads reading every path over and over; a thread sends the ETag of its last 200 of a path, and a 304 is
+    the body that 200 carried. Every answer is kept with its status, to be matched against the states after."""
+
+    def __init__(self, base: str, paths: list[str], threads: int = 3) -> None:
+        self.base, self.paths, self.done = base, paths, threading.Event()
+        self.answers: list[tuple[str, int, bytes]] = []  # path, status as received, body (a 304's: the cached one)
+        self.threads = [threading.Thread(target=self._read) for _ in range(threads)]
+
+    def _read(self) -> None:
+        cached: dict[str, tuple[str, bytes]] = {}
+        while not self.done.is_set():
+            for path in self.paths:
+                etag, body = cached.get(path, (None, b""))
+                status, new_etag, new_body = get(self.base + path, etag)
+                if status == 200 and new_etag:
+                    cached[path] = new_etag, new_body
+                self.answers.append((path, status, body if status == 304 else new_body))
+
+    def __enter__(self) -> Readers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def to_concrete_index() -> None:
+    """The catalogue's documents moved to a concrete index named like the alias, PostgreSQL recording no
+    generation: production's layout before this version of the ingestion."""
+    hits = [h["_source"] for h in helpers.scan(ES, index=INDEX, query={"query": {"match_all": {}}})]
+    drop_index(INDEX)
+    ES.indices.create(index=INDEX, settings=documents.SETTINGS)
+    helpers.bulk(ES, ({"_index": INDEX, "_id": d["dataset_id"], "_source": d} for d in hits), refresh=True)
+    fetch(DATABASE, "DELETE FROM catalogue_state")
+    assert not ES.indices.exists_alias(name=INDEX) and documents.current(ES, INDEX) == INDEX
+
+
+@pytest.mark.parametrize("start", ["generation", "concrete index"])
+def test_readers_see_the_old_or_the_new_catalogue_during_whole_reloads(catalogue_a: Path, demo_files: Path,
+                                                                        monkeypatch, start: str):
+    if start == "concrete index":
+        to_concrete_index()
+    folders = {v: sorted((demo_files / v).iterdir()) for v in ("a", "b")}
+    monkeypatch.setenv("PS_DB", DATABASE)
+    monkeypatch.setenv("ES_INDEX", INDEX)
+    with serve.background(environments=2) as (base, log):
+        gene = json.loads(get(base + "/v1/genes?prefix=a&limit=1")[2])["genes"][0]["gene_name"]
+        paths = [*PATHS, f"/v1/genes/{gene}"]
+        expected = {"a": state(base, paths)}
+        with Readers(base, paths) as readers:
+            for version in ("b", "a", "b"):
+                summary = ingest(run.load_all(target(), folders[version], quiet=True))
+                assert not summary.refusals and len(summary.outcomes) == len(folders[version])
+                expected.setdefault(version, state(base, paths))
+    assert expected["a"][f"/v1/datasets/{ONLY_B}"][0] == 404 and expected["b"][f"/v1/datasets/{ONLY_B}"][0] == 200
+    assert all(expected["a"][p] != expected["b"][p] for p in paths if "genes" not in p), "the catalogues differ"
+    statuses = Counter((path, status) for path, status, _ in readers.answers)
+    wrong = {k: n for k, n in statuses.items() if k[1] not in (200, 304)
+             and not (k[0] == f"/v1/datasets/{ONLY_B}" and k[1] == 404)}
+    errors = [line for line in log if "rror" in line or "imeout" in line] + [
+        f"{path}: {body[:300]!r}" for path, status, body in readers.answers if status not in (200, 304, 404)]
+    assert not wrong, f"answers neither 200 nor 304, by route: {wrong}; the server logged: {errors[:20]}"
+    seen = Counter()
+    for path, status, body in readers.answers:
+        answer = 200 if status == 304 else status, comparable(body)
+        which = [v for v in ("a", "b") if expected[v][path] == answer]
+        assert which, f"{path}: {status}, an answer of neither catalogue"
+        seen[path, "a" if len(which) == 2 else which[0]] += 1
+    for path in paths:
+        assert seen[path, "a"] + seen[path, "b"] >= 3, (path, seen)
+    assert sum(n for (_, v), n in seen.items() if v == "b") and sum(n for (_, v), n in seen.items() if v == "a")
+    assert ES.indices.exists_alias(name=INDEX), "the alias names the last generation"
+    assert documents.current(ES, INDEX) != INDEX and documents.current(ES, INDEX) in documents.generations(ES, INDEX)
+    assert len(documents.generations(ES, INDEX)) == 2, "the current generation and the one before it"
+
+
+def test_per_dataset_loads_write_to_a_concrete_index_until_a_whole_load_migrates_it(catalogue_a: Path,
+                                                                                      demo_files: Path):
+    to_concrete_index()
+    summary = ingest(run.load(target(), [demo_files / "b" / ONLY_B], quiet=True))
+    assert summary.outcomes == {ONLY_B: "loaded"}
+    assert ES.exists(index=INDEX, id=ONLY_B) and documents.current(ES, INDEX) == INDEX, "still the concrete index"
+    ingest(run.load_all(target(), sorted((demo_files / "b").iterdir()), quiet=True))
+    generation = documents.current(ES, INDEX)
+    assert generation != INDEX and ES.indices.get_alias(name=INDEX).body == {generation: {"aliases": {INDEX: {}}}}
+    assert fetch(DATABASE, "SELECT documents_index FROM catalogue_state")[0][0] == generation
+    held = {h["_id"] for h in helpers.scan(ES, index=INDEX, query={"query": {"match_all": {}}})}
+    assert held == {p.name for p in (demo_files / "b").iterdir()}
+    summary = ingest(run.load(target(), [demo_files / "a" / BOTH], quiet=True))  # through the alias now
+    assert summary.outcomes == {BOTH: "loaded"} and documents.current(ES, INDEX) == generation
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    return subprocess.run([sys.executable, "-m", "ingestion", "--database", DATABASE, "--es-index", INDEX, *args],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def blocked_writes(blocked: bool) -> None:
+    ES.indices.put_settings(index=INDEX, settings={"index.blocks.write": blocked})
+
+
+def test_a_load_elasticsearch_refuses_is_incomplete_until_the_next_run_finishes_it(catalogue_a: Path,
+                                                                                    demo_files: Path):
+    folder = demo_files / "b" / ONLY_B
+    blocked_writes(True)  # a real refusal of the document's write (cluster_block_exception)
+    try:
+        first = cli("load", str(folder))
+    finally:
+        blocked_writes(False)
+    assert first.returncode == 1, first.stderr
+    said = first.stdout + first.stderr
+    assert f"{ONLY_B}: incomplete" in said and f"dataset {ONLY_B} incomplete: PostgreSQL holds the new rows; " \
+        "Elasticsearch does not hold the new document yet; run the same load again to finish it" in said, said
+    rows = fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = $1", ONLY_B)[0][0]
+    assert rows > 0 and not ES.exists(index=INDEX, id=ONLY_B)
+    [(outcome, detail)] = fetch(DATABASE, "SELECT outcome, detail FROM catalogue_load_history WHERE dataset_id = $1 "
+                                          "ORDER BY id DESC LIMIT 1", ONLY_B)
+    assert outcome == "incomplete" and "cluster_block_exception" in detail, detail
+    second = cli("load", str(folder))
+    assert second.returncode == 0 and f"{ONLY_B}: loaded" in second.stdout + second.stderr, second.stderr
+    assert ES.exists(index=INDEX, id=ONLY_B)
+    assert fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = $1", ONLY_B)[0][0] == rows
+    third = cli("load", str(folder))
+    assert third.returncode == 0 and f"{ONLY_B}: unchanged" in third.stdout + third.stderr, third.stderr
+    assert [r[0] for r in fetch(DATABASE, "SELECT outcome FROM catalogue_load_history WHERE dataset_id = $1 "
+                                          "ORDER BY id", ONLY_B)] == ["incomplete", "loaded", "unchanged"]
+
+
+def test_the_dataset_of_a_finished_load_is_served(catalogue_a: Path, demo_files: Path, monkeypatch):
+    """Before the next run, the rows PostgreSQL holds are not found (no document, no dataset); after it, both."""
+    folder = demo_files / "b" / ONLY_B
+    blocked_writes(True)
+    try:
+        assert ingest(run.load(target(), [folder], quiet=True)).outcomes == {ONLY_B: "incomplete"}
+    finally:
+        blocked_writes(False)
+    monkeypatch.setenv("PS_DB", DATABASE)
+    monkeypatch.setenv("ES_INDEX", INDEX)
+    with serve.background(environments=1) as (base, _):
+        before = [get(f"{base}/v1/datasets/{ONLY_B}")[0], get(f"{base}/v1/datasets/{ONLY_B}/rows?limit=5")[0]]
+        assert ingest(run.load(target(), [folder], quiet=True)).outcomes == {ONLY_B: "loaded"}
+        after = [get(f"{base}/v1/datasets/{ONLY_B}")[0], get(f"{base}/v1/datasets/{ONLY_B}/rows?limit=5")[0]]
+    assert before == [404, 404] and after == [200, 200]
