@@ -25,7 +25,7 @@ export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
 export PATH := $(dir $(PYTHON)):$(PATH)
 
 .PHONY: up down data demo-files ingest ingest-delete test demo serve lint bench validate build deploy-dev deploy-prod bench-ingest \
-	fuzz load
+	fuzz load test-fast
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "make: Python 3.13 is required (set PYTHON=/path/to/python3.13)" >&2; exit 1; }
@@ -78,6 +78,10 @@ lint: $(VENV)/.installed
 
 test: $(VENV)/.installed $(SAM) up lint
 	$(PY) -m pytest
+
+# The unit tier only: no server started, no SAM, no lint; seconds (`make test` runs every tier).
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m unit -q
 
 serve: up
 	@$(PY) -m devtools.local.serve --port 3000

@@ -581,12 +581,16 @@ def check_link(response: dict, body: Any, event: dict) -> None:
         assert query["cursor"] == [body["next_cursor"]]
 
 
-def check_tsv(text: str, limit: int) -> None:
-    """SPEC 5.4: one header line and one line per row, twelve columns."""
+def check_tsv(text: str, limit: int, event: dict) -> None:
+    """SPEC 5.4: one header line and one line per row, twelve columns; and the very text the source's function
+    answers in this process, which tests/catalogue/endpoints/test_rows.py compares column by column with the brute
+    force (so the build is checked against the source, and the source against the contract)."""
+    from tests.api import get
     lines = [line.split("\t") for line in text.splitlines()]
     assert lines[0][:2] == ["perturbation_gene_name", "phenotype_gene_name"] and len(lines[0]) == 12
     assert 1 <= len(lines) - 1 <= limit, "a TSV event over the test catalogue found no rows"
     assert all(len(line) == 12 for line in lines)
+    assert text == get(event["rawPath"], event["rawQueryString"]).text
 
 
 def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
@@ -672,7 +676,7 @@ def test_built_function_answers_event(path: Path, responses: dict[Path, Any], ca
         assert re.fullmatch(r'"[^"]+"', headers["etag"]), headers
     if parameters.get("format") == "tsv":
         assert headers["content-type"].startswith("text/tab-separated-values")
-        check_tsv(payload(response).decode(), int(parameters.get("limit", 100)))
+        check_tsv(payload(response).decode(), int(parameters.get("limit", 100)), event)
         check_link(response, {}, event)
         return
     assert headers["content-type"].startswith("application/json")
