@@ -150,7 +150,9 @@ def test_relevance_is_not_the_id_order(reference: Reference, catalogue: dict):
 PAGED = [{}, {"group_by": "phenotype_gene_name"}, {"effect_direction": "decreased"},
          {"dataset_metadata": "blood"}, {"dataset_metadata": "knockdown", "group_by": "phenotype_gene_name"},
          {"phenotype_gene_name": "GAPDH"}, {"perturbation_gene_name": "MYC", "group_by": "phenotype_gene_name"},
-         {"max_padj": "0.01", "min_abs_log2fc": "1"}, {"dataset_metadata": "blood", "phenotype_gene_name": "GAPDH"}]
+         {"max_padj": "0.01", "min_abs_log2fc": "1"}, {"dataset_metadata": "blood", "phenotype_gene_name": "GAPDH"},
+         {"dataset_metadata": "epithelial cell"}, {"dataset_metadata": "cell", "group_by": "phenotype_gene_name"}]
+# (The last two order their datasets otherwise than by id: paging by relevance, search_after on the score.)
 
 
 @pytest.mark.parametrize("limit", [1, 7, 50])

@@ -10,6 +10,7 @@ import pytest
 from catalogue_common.settings import settings
 from ingestion import relations, run
 
+from tests.api import get
 from tests.catalogue.reference import Reference, Row, approx_equal
 from tests.catalogue.test_search_contract import NON_EMPTY_FLOOR, call, expected, random_cases
 from tests.support import fetch, search_engine
@@ -125,8 +126,9 @@ def test_same_double_tells_every_kind_apart():
 
 
 @pytest.mark.parametrize("file", ["results.csv", "results.parquet"])
-def test_null_na_nan_and_infinities_round_trip_exactly(catalogue_a: Path, tmp_path: Path, file: str):
-    """Every numeric column read back from PostgreSQL as the double the file gave, NULL and NaN kept apart."""
+def test_null_na_nan_and_infinities_round_trip_exactly(catalogue_a: Path, tmp_path: Path, file: str, with_stores):
+    """Every numeric column read back from PostgreSQL as the double the file gave, NULL and NaN kept apart; then
+    served by the rows endpoint as SPEC 3.2.6 says."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     folder = tmp_path / "special_values"
@@ -155,6 +157,23 @@ def test_null_na_nan_and_infinities_round_trip_exactly(catalogue_a: Path, tmp_pa
         for column, (text, want), value in zip(("log2foldchange", "padj", "basemean"), cell, got[f"P{i}"],
                                                strict=True):
             assert same_double(value, want), (file, column, text, value)
+    # And as the rows endpoint serves them (the test catalogue has no such basemean): null, and an empty TSV field,
+    # for NULL and non-finite values, every finite double exactly, a direction only for a number other than zero.
+    with_stores(ps_db=DATABASE, es_index=INDEX)
+    answer = get("/v1/datasets/special_values/rows", "limit=1000")
+    tsv = get("/v1/datasets/special_values/rows", "limit=1000&format=tsv").text.splitlines()[1:]
+    served = {r["perturbation"]["perturbation_gene_name"]: r["change"] for r in answer.json["rows"]}
+    fields = {line.split("\t")[0]: line.split("\t")[2:6] for line in tsv}
+    for i, cell in enumerate(cells):
+        finite = [w if w is not None and math.isfinite(w) else None for _, w in cell]
+        log2fc = cell[0][1]
+        direction = None if log2fc is None or math.isnan(log2fc) or log2fc == 0 else (
+            "increased" if log2fc > 0 else "decreased")
+        change = served[f"P{i}"]
+        assert change["direction"] == direction, (cell, change)
+        for key, want in zip(("log2fc", "padj", "base_mean"), finite, strict=True):
+            assert same_double(change[key], want), (file, key, cell, change)
+        assert fields[f"P{i}"] == [direction or "", *("" if w is None else repr(w) for w in finite)], cell
 
 
 @pytest.mark.parametrize("layout", ["tables", "production views"])

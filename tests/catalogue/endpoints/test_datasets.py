@@ -72,6 +72,16 @@ def test_walking_every_page_matches_brute_force(ref, catalogue, seed: int):
     assert non_empty >= NON_EMPTY_FLOOR * count, f"only {non_empty} of {count} queries match a dataset"
 
 
+@pytest.mark.parametrize("text", ["cell", "epithelial cell", "leukemia", "T cell"])
+def test_relevance_order_holds_across_pages(ref, catalogue, text: str):
+    """Texts whose relevance order is not the id order (most texts tie in the test catalogue), walked by pages of
+    3: the cursor carries the score, and the order is relevance_order's (which says what is independent)."""
+    order = relevance_order(catalogue["index"], text, ref.matching_datasets(text))
+    assert order != sorted(order, key=byte_key) and len(order) > 3
+    pages, entries = walk([("dataset_metadata", text)], limit=3)
+    assert [e["dataset"]["dataset_id"] for e in entries] == order and len(pages) > 1
+
+
 def test_unfiltered_pages_cover_the_catalogue_once_in_id_order(ref, catalogue):
     _, entries = walk([], limit=23)
     ids = [e["dataset"]["dataset_id"] for e in entries]
