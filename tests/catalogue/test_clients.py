@@ -41,6 +41,7 @@ async def _call(password) -> str:
     return await value if inspect.isawaitable(value) else value
 
 
+@pytest.mark.unit
 def test_a_rotated_postgres_password_reaches_the_next_new_connection(aws, monkeypatch):
     """asyncpg calls a callable password for every new connection: PS_PASSWORD, a secret reference, is resolved
     through Powertools Parameters each time, so once its cache age has passed a rotated password is used without a
@@ -63,6 +64,7 @@ def test_a_rotated_postgres_password_reaches_the_next_new_connection(aws, monkey
         run(stores.close())
 
 
+@pytest.mark.unit
 def test_a_plain_postgres_password_is_used_as_it_is(monkeypatch):
     monkeypatch.setenv("PS_PASSWORD", "plain-value")
     stores = clients.Stores(Settings.from_env(), LOOP)

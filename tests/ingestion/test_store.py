@@ -118,6 +118,7 @@ def same_double(got: float | None, want: float | None) -> bool:
     return got.hex() == want.hex()
 
 
+@pytest.mark.unit
 def test_same_double_tells_every_kind_apart():
     kinds = [None, math.nan, 0.0, -0.0, math.inf, -math.inf, 5e-324, 0.1]
     for i, a in enumerate(kinds):

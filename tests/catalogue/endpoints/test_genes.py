@@ -22,6 +22,7 @@ def test_exact_match_first_and_case_variants_both_found(ref):
     assert get("/v1/genes", "prefix=T&limit=3").json["genes"] == ref.genes("T", None, 3)
 
 
+@pytest.mark.unit
 def test_prefix_is_required_and_bounded():
     error(get("/v1/genes"), 400, "invalid_parameter")
     error(get("/v1/genes", "prefix=" + "A" * 51), 400, "invalid_parameter")

@@ -87,6 +87,7 @@ def names(value: str | None) -> set[str]:
     return {name.strip().lower() for name in (value or "").split(",") if name.strip()}
 
 
+@pytest.mark.unit
 def test_cors_configuration_is_read_from_the_template():
     cors = serve.cors_from_template()
     assert cors.allow_origins == ("*",)  # the CorsAllowOrigins parameter's default, through !Split
