@@ -281,15 +281,17 @@ def relevance_order(index: str, text: str, matching: set[str] | None = None) -> 
     * The order given the scores: sorted here in Python, score descending then dataset_id as bytes. The API sorts in
       Elasticsearch (`_score`, then `dataset_id.keyword`) and pages with search_after; this checks its direction, its
       tie rule (the test catalogue has many equal scores: datasets with the same labels) and its paging.
-    * Not the scores themselves. They are fetched from Elasticsearch with the same kind of query the API sends, so a
-      wrong relevance *function* in the engine would pass. Recomputing them here would mean reproducing Lucene's
-      BM25 with cross_fields' blended term statistics (the largest document frequency of a term over the fields,
-      adjusted total term frequencies), its single-precision arithmetic and its lossy one-byte length norms, exactly
-      enough to order near-equal scores the way the engine does; an approximation would disagree on near-ties and
-      make the test flaky, and an exact copy would be a second implementation of Lucene to maintain. The SPEC asks
-      for "search relevance", not for a formula, so the engine's score is the definition and what is tested is
-      everything the API does with it. test_relevance_is_not_the_id_order checks that the texts the tests use give
-      orders that differ from the id order, so that the order checks are not vacuous.
+    * Not the scores themselves: they are Elasticsearch's, for the query written in relevance_scores. A layer that
+      sent another query with the same matches (say `most_fields`) fails only where its scores order the tested texts
+      differently. Recomputing the scores here would mean reproducing Lucene's BM25 under cross_fields (blended term
+      statistics: the largest document frequency of a term over the fields, adjusted total term frequencies), in
+      single precision, with its lossy one-byte length norms, exactly enough to order near-equal scores as the engine
+      does: an approximation would disagree on near-ties and make the tests flaky, an exact copy would be a second
+      Lucene to maintain. SPEC 3.2 asks for "search relevance", not for a formula, so the engine's score is taken as
+      the definition, and what is tested is everything the API does with it.
+    * In the test catalogue most texts give every dataset they match one score, so that their relevance order is the
+      id order and an API ignoring the scores would pass them: test_relevance_is_not_the_id_order requires the texts
+      the tests draw to include several that reorder, and checks both endpoints on each of them.
     """
     scores = relevance_scores(index, text)
     if matching is not None:

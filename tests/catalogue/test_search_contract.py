@@ -200,6 +200,7 @@ def test_metadata_user_syntax_is_plain_text(reference: Reference, catalogue: dic
         assert result == [] and call(dataset_metadata="blood"), "plain words, ANDed"
 
 
+@pytest.mark.slow
 def test_non_finite_values_are_null_and_nan_never_has_a_direction(reference: Reference, catalogue: dict):
     special = [r for r in fetch(catalogue["database"], """
         SELECT dataset_id, perturbed_target_symbol, gene, log2foldchange FROM perturb_seq
