@@ -24,8 +24,8 @@ export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
 # `sam build` looks for python3.13 on PATH.
 export PATH := $(dir $(PYTHON)):$(PATH)
 
-.PHONY: up down data demo-files ingest ingest-genes ingest-delete test demo serve lint bench validate build deploy-dev \
-	deploy-prod bench-ingest fuzz load docs debian-packages
+.PHONY: up down data demo-files ingest ingest-genes ingest-delete test test-fast demo serve lint bench validate \
+	build deploy-dev deploy-prod bench-ingest fuzz load docs debian-packages
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "make: Python 3.13 is required (set PYTHON=/path/to/python3.13)" >&2; exit 1; }
@@ -105,6 +105,10 @@ lint: $(VENV)/.installed
 
 test: $(VENV)/.installed $(SAM) debian-packages up lint
 	$(PY) -m pytest
+
+# The unit tier only: no server started, no SAM, no lint; seconds (`make test` runs every tier).
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m unit -q
 
 serve: up
 	@$(PY) -m devtools.local.serve --port 3000

@@ -23,6 +23,24 @@ from devtools.local import pgbouncer, services  # noqa: E402
 from tests.support import LOOP, fetch, load_catalogue, run, search_engine  # noqa: E402
 from tests.tls import make_tls, postgres_with_tls  # noqa: E402
 
+# Fixtures that start or read a server, or build with SAM, directly or through others: no `unit` test uses them.
+SERVER_FIXTURES = {"stores_up", "catalogue", "tls_postgres", "build_dir"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tiers (pyproject.toml): a test is `unit` only where its module or itself says so; every other test is marked
+    `integration` here, so that a new test lands in the tier with the servers unless its author says otherwise (a
+    test wrongly left out of `unit` costs time; one wrongly put in fails without servers). A `unit` test that asks for
+    a fixture needing a server is refused at collection, before anything runs; one that reaches a store without
+    such a fixture (through the API's handlers) fails when no server runs: run `make down` before `make test-fast`
+    to see that every unit test passes without servers."""
+    for item in items:
+        if item.get_closest_marker("unit") is None:
+            item.add_marker(pytest.mark.integration)
+        elif needs := SERVER_FIXTURES & set(item.fixturenames):
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but uses {', '.join(sorted(needs))}")
+
 
 @pytest.fixture(scope="session")
 def stores_up() -> None:

@@ -68,17 +68,20 @@ def expected_answer(path: Path) -> tuple[int, str | None]:
     return 200, None
 
 
+@pytest.mark.slow
 def test_sam_validate_lint() -> None:
     result = sam("validate", "--lint", "--template", str(TEMPLATE), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout
 
 
+@pytest.mark.unit
 def test_store_timeout_is_below_the_function_timeout() -> None:
     for route in ROUTES:
         assert float(route.environment["STORE_TIMEOUT_SECONDS"]) < route.timeout, route
 
 
+@pytest.mark.unit
 def test_every_function_has_its_handler_and_events() -> None:
     assert ROUTES
     for route in ROUTES:
@@ -92,6 +95,7 @@ def test_every_function_has_its_handler_and_events() -> None:
             assert any(expected_answer(e)[0] == 200 for e in events), f"no successful event for {route}"
 
 
+@pytest.mark.unit
 def test_the_default_route_serves_what_no_other_route_serves() -> None:
     """Issue 10, finding 5: behind API Gateway an unknown path or method reaches the $default route's function, which
     answers SPEC 4.1's 404 (without it, API Gateway answers {"message":"Not Found"})."""
@@ -114,6 +118,7 @@ FUNCTION_ALARMS = [("ErrorsAlarm", "5xx", "Status5xx", "Alarm5xxPer5Minutes"),
 NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 
 
+@pytest.mark.unit
 def test_every_api_function_has_its_three_alarms() -> None:
     """Issue 10, finding 6: per function, its 5xx answers (the `Status5xx` metric of its `function` dimension), its p99
     latency (`Latency`) and Lambda's throttles, each with its own threshold parameter; read from the template with
@@ -150,6 +155,7 @@ def test_every_api_function_has_its_three_alarms() -> None:
         "IngestFailureAlarm"}
 
 
+@pytest.mark.unit
 def test_the_per_function_alarms_are_written_once() -> None:
     """The template says each alarm once: one Fn::ForEach over the API functions (its list is the routes'
     functions), whose fragment holds the three alarms; no other alarm is written for an API function."""
@@ -350,6 +356,7 @@ def test_reserved_concurrency_is_a_parameter_with_its_connection_arithmetic(tran
     assert f"{functions} N + 1 + 100 or more ({functions * default + 101} at N = {default})" in description
 
 
+@pytest.mark.unit
 def test_sam_commands_expand_the_language_extensions_and_deploys_acknowledge_them() -> None:
     """`sam build` and `sam local` fail on Fn::ForEach unless told to expand it; CloudFormation expands it at
     deploy time, which a change set must acknowledge (CAPABILITY_AUTO_EXPAND)."""
@@ -362,6 +369,7 @@ def test_sam_commands_expand_the_language_extensions_and_deploys_acknowledge_the
         assert "CAPABILITY_AUTO_EXPAND" in config[stage]["deploy"]["parameters"]["capabilities"].split(), stage
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "HEAD", "OPTIONS"])
 @pytest.mark.parametrize("path", ["/", "/v1/nothing-here", "/v1/search/extra", "/dev/v1/genes"])
 def test_the_not_found_function_answers_404_for_any_path_and_method(method: str, path: str) -> None:
@@ -376,6 +384,7 @@ def test_the_not_found_function_answers_404_for_any_path_and_method(method: str,
         assert error["message"] == f"There is no endpoint {method} {path}."
 
 
+@pytest.mark.unit
 def test_every_events_folder_belongs_to_a_function() -> None:
     assert {p.parent.name for p in EVENTS} <= {p.parent.name for p in ROOT.glob("functions/*/app.py")}
 
@@ -385,12 +394,14 @@ def functions_of_template() -> dict[str, dict]:
             if r["Type"] == "AWS::Serverless::Function"}
 
 
+@pytest.mark.unit
 def test_every_functions_folder_is_in_the_template() -> None:
     served = {Path(p["CodeUri"]) for p in functions_of_template().values()}
     assert {p.parent.relative_to(ROOT) for p in ROOT.glob("functions/*/app.py")} == served
     assert {Path(r.code_uri) for r in ROUTES} == served - {Path("functions/ingest")}
 
 
+@pytest.mark.unit
 def test_the_api_functions_have_the_api_layer_and_the_ingestion_function_only_its_own() -> None:
     """Lambda's 250 MB limit: the ingestion layer (pyarrow) and the API's layer are never both on one function; the
     common layer (one settings module, TLS included) is on every function."""
@@ -400,6 +411,7 @@ def test_the_api_functions_have_the_api_layer_and_the_ingestion_function_only_it
         assert layers == ["CommonLayer", own], logical_id
 
 
+@pytest.mark.unit
 def test_the_ingestion_function_is_started_by_marker_objects_and_reads_only_its_secrets() -> None:
     ingest = functions_of_template()["IngestFunction"]
     rules = sorted(tuple(sorted((rule["Name"], rule["Value"]) for rule in e["Properties"]["Filter"]["S3Key"]["Rules"]))
@@ -414,6 +426,7 @@ def test_the_ingestion_function_is_started_by_marker_objects_and_reads_only_its_
     assert "catalogue/${Stage}/api/*" in api_policy and "/ingest/" not in api_policy
 
 
+@pytest.mark.unit
 def test_cursor_secret_and_version_are_the_same_for_every_function() -> None:
     """A cursor made by one function is read by the next request, which another function may serve."""
     template = load_template(TEMPLATE)
@@ -425,6 +438,7 @@ def test_cursor_secret_and_version_are_the_same_for_every_function() -> None:
         assert not {"CURSOR_SECRET", "CATALOGUE_VERSION"} & set(own), logical_id
 
 
+@pytest.mark.unit
 def test_cors_lets_a_browser_page_and_revalidate() -> None:
     cors = load_template(TEMPLATE)["Resources"]["CatalogueApi"]["Properties"]["CorsConfiguration"]
     assert {"Link", "ETag"} <= set(cors["ExposeHeaders"])  # the next page's URL, the validator
@@ -432,6 +446,7 @@ def test_cors_lets_a_browser_page_and_revalidate() -> None:
     assert {"GET", "OPTIONS"} <= set(cors["AllowMethods"])
 
 
+@pytest.mark.unit
 def test_store_connections_are_verified_by_default_in_aws() -> None:
     """Issue 10, finding 4: PostgreSQL with sslmode verify-full unless a stage says otherwise; CA files for both
     stores can be named. `sam local` passes parameter defaults on, so it turns TLS off for the local PostgreSQL."""
@@ -446,6 +461,7 @@ def test_store_connections_are_verified_by_default_in_aws() -> None:
         assert "PsSslMode=disable" in local[command]["parameters"]["parameter_overrides"], command
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_samconfig_gives_each_stage_every_parameter_it_needs(stage: str) -> None:
     parameters = load_template(TEMPLATE)["Parameters"]
@@ -466,6 +482,7 @@ def test_samconfig_gives_each_stage_every_parameter_it_needs(stage: str) -> None
         assert overrides[name].split(":", 1)[1].startswith(f"catalogue/{stage}/ingest/"), (name, overrides[name])
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("path", API_EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
 def test_event_file_is_what_api_gateway_sends(path: Path) -> None:
     event = json.loads(path.read_text())
@@ -589,12 +606,16 @@ def check_link(response: dict, body: Any, event: dict) -> None:
         assert query["cursor"] == [body["next_cursor"]]
 
 
-def check_tsv(text: str, limit: int) -> None:
-    """SPEC 5.4: one header line and one line per row, twelve columns."""
+def check_tsv(text: str, limit: int, event: dict) -> None:
+    """SPEC 5.4: one header line and one line per row, twelve columns; and the very text the source's function
+    answers in this process, which tests/catalogue/endpoints/test_rows.py compares column by column with the brute
+    force (so the build is checked against the source, and the source against the contract)."""
+    from tests.api import get
     lines = [line.split("\t") for line in text.splitlines()]
     assert lines[0][:2] == ["perturbation_gene_name", "phenotype_gene_name"] and len(lines[0]) == 12
     assert 1 <= len(lines) - 1 <= limit, "a TSV event over the test catalogue found no rows"
     assert all(len(line) == 12 for line in lines)
+    assert text == get(event["rawPath"], event["rawQueryString"]).text
 
 
 def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
@@ -651,6 +672,7 @@ def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
             "every route of the template, no other")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", API_EVENTS, ids=lambda p: str(p.relative_to(ROOT / "events")))
 def test_built_function_answers_event(path: Path, responses: dict[Path, Any], catalogue: dict) -> None:
     response = responses[path]
@@ -682,7 +704,7 @@ def test_built_function_answers_event(path: Path, responses: dict[Path, Any], ca
         assert re.fullmatch(r'"[^"]+"', headers["etag"]), headers
     if parameters.get("format") == "tsv":
         assert headers["content-type"].startswith("text/tab-separated-values")
-        check_tsv(payload(response).decode(), int(parameters.get("limit", 100)))
+        check_tsv(payload(response).decode(), int(parameters.get("limit", 100)), event)
         check_link(response, {}, event)
         return
     assert headers["content-type"].startswith("application/json")

@@ -51,6 +51,7 @@ def test_link_header_points_at_the_next_page_with_the_stage_kept(catalogue):
     assert link.endswith('>; rel="next"')
 
 
+@pytest.mark.unit
 def test_if_none_match_comparison():
     assert matches('"a"', '"a"') and matches('W/"a"', '"a"') and matches('"b", "a"', '"a"') and matches("*", '"a"')
     assert not matches(None, '"a"') and not matches('"ab"', '"a"') and not matches("", '"a"')
@@ -94,6 +95,7 @@ def test_the_gzip_body_is_a_real_gzip_stream(catalogue):
     assert raw[:2] == b"\x1f\x8b" and json.loads(zlib.decompress(raw, 31))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("header", "allowed"), [
     ("gzip", True), ("GZIP", True), ("x-gzip", True), ("br, gzip;q=0.5", True), ("*", True), (" gzip ; q=1 ", True),
     ("gzip;q=0", False), ("gzip;q=0.000", False), ("*;q=0", False), ("*, gzip;q=0", False), ("identity", False),
@@ -102,6 +104,7 @@ def test_accept_encoding_is_read_with_its_q_values(header: str | None, allowed: 
     assert accepts_gzip(header) is allowed
 
 
+@pytest.mark.unit
 def test_oversize_counts_the_answer_as_it_travels():
     limit = 10_000
     assert oversize(b"x" * 1000, False, limit) is None

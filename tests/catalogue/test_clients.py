@@ -41,6 +41,7 @@ async def _call(password) -> str:
     return await value if inspect.isawaitable(value) else value
 
 
+@pytest.mark.unit
 def test_a_rotated_postgres_password_reaches_the_next_new_connection(aws, monkeypatch):
     """asyncpg calls a callable password for every new connection: PS_PASSWORD, a secret reference, is resolved
     through Powertools Parameters each time, so once its cache age has passed a rotated password is used without a
@@ -63,6 +64,7 @@ def test_a_rotated_postgres_password_reaches_the_next_new_connection(aws, monkey
         run(stores.close())
 
 
+@pytest.mark.unit
 def test_a_plain_postgres_password_is_used_as_it_is(monkeypatch):
     monkeypatch.setenv("PS_PASSWORD", "plain-value")
     stores = clients.Stores(Settings.from_env(), LOOP)
@@ -85,6 +87,7 @@ def tls_stores(port: int, **overrides) -> clients.Stores:
 SSL_IN_USE = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 
+@pytest.mark.slow
 def test_verify_full_with_the_servers_ca_connects_over_tls(tls_postgres: int, tls: dict):
     stores = tls_stores(tls_postgres, ps_sslmode="verify-full", ps_sslrootcert=tls["ca"])
     try:
@@ -94,6 +97,7 @@ def test_verify_full_with_the_servers_ca_connects_over_tls(tls_postgres: int, tl
         run(stores.close())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["verify-full", "verify-ca"])
 def test_a_server_certificate_from_another_ca_is_503_store_unavailable(tls_postgres: int, tls: dict, mode: str):
     stores = tls_stores(tls_postgres, ps_sslmode=mode, ps_sslrootcert=tls["wrong_ca"])
@@ -104,6 +108,7 @@ def test_a_server_certificate_from_another_ca_is_503_store_unavailable(tls_postg
         run(stores.close())
 
 
+@pytest.mark.slow
 def test_verify_full_refuses_a_certificate_for_another_host_name(tls_postgres: int, tls: dict):
     """The certificate names localhost and 127.0.0.1; 127.0.0.2 reaches the same server under another name."""
     stores = tls_stores(tls_postgres, ps_host="127.0.0.2", ps_sslmode="verify-full", ps_sslrootcert=tls["ca"])
@@ -114,6 +119,7 @@ def test_verify_full_refuses_a_certificate_for_another_host_name(tls_postgres: i
         run(stores.close())
 
 
+@pytest.mark.slow
 def test_sslmode_disable_connects_without_tls(tls_postgres: int):
     stores = tls_stores(tls_postgres, ps_sslmode="disable")
     try:
@@ -133,6 +139,7 @@ def test_the_local_default_is_sslmode_disable(monkeypatch):
         run(stores.close())
 
 
+@pytest.mark.slow
 def test_the_handler_answers_503_store_unavailable_for_a_certificate_from_another_ca(tls_postgres: int, tls: dict,
                                                                                     with_stores):
     from devtools.local.lambda_events import http_api_event
@@ -161,6 +168,7 @@ def test_https_elasticsearch_is_verified_against_es_ca_certs(tls: dict, catalogu
             run(stores.close())
 
 
+@pytest.mark.slow
 def test_a_rotated_password_reaches_a_server_that_checks_it(tls_postgres: int, aws, monkeypatch):
     """The same rotation against a server that checks the password (SCRAM for the role `rotating` on the temporary
     server): the open connection stays; a new one made while the old value is still cached is refused (503, not

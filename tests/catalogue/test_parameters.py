@@ -9,6 +9,8 @@ from catalogue.endpoints.search import SearchParameters
 from catalogue.errors import InvalidParameter
 from catalogue.parameters import NoParameters, check
 
+pytestmark = pytest.mark.unit
+
 
 def problems(model, pairs: list[tuple[str, str]]) -> dict[str, str]:
     with pytest.raises(InvalidParameter) as caught:

@@ -20,6 +20,8 @@ from devtools.bench import harness
 from tests.conftest import TEST_GENES
 from tests.support import fetch, load_catalogue
 
+pytestmark = pytest.mark.slow
+
 DATABASE, ROWS, DATASETS = "catalogue_plans", 1_000_000, 500
 API_SETTINGS = {"max_parallel_workers_per_gather": "0", "plan_cache_mode": "force_custom_plan"}
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}

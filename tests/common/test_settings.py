@@ -11,6 +11,8 @@ import pytest
 from catalogue_common.settings import ConfigurationError, Settings, settings
 from moto import mock_aws
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

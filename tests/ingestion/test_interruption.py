@@ -9,11 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from devtools.data import demo_data
 from tests.support import fetch
 
 from .conftest import DATABASE, INDEX
 from .test_store import contents
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 

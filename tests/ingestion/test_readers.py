@@ -10,11 +10,14 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from ingestion import run
 
 from devtools.local import serve
 
 from .conftest import DATABASE, INDEX, ingest, target
+
+pytestmark = pytest.mark.slow
 
 PATHS = ["/v1/search?dataset_metadata=datlinger_2017", "/v1/search?dataset_metadata=datlinger_2017&group_by="
          "phenotype_gene_name", "/v1/datasets/datlinger_2017/rows?limit=50", "/v1/datasets/datlinger_2017",

@@ -12,6 +12,8 @@ import pytest
 from ingestion.dataset import prepare
 from ingestion.problems import Refused
 
+pytestmark = pytest.mark.unit
+
 GOOD = "perturbed_target_symbol\tgene\tlog2foldchange\tpadj\tbasemean\nSPI1\tCHST11\t0.23\t0.5\t27.08\n" \
        "SPI1\tTP53\t-1.5\t0.001\t3.2\n"
 

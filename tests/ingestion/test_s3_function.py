@@ -111,6 +111,7 @@ with open(out, "w") as f:
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 
 
+@pytest.mark.slow
 def test_the_built_function_loads_a_dataset_from_s3(build_dir: Path, catalogue_a: Path, demo_files: Path,
                                                      tmp_path: Path):
     """From `sam build` output only, in a fresh interpreter, against moto's S3 served on loopback."""

@@ -21,6 +21,8 @@ from tests.tls import tls_in_front_of_elasticsearch
 
 from .conftest import ingest
 
+pytestmark = pytest.mark.slow
+
 TLS_DATABASE, REFUSED, INDEX = "catalogue_tls", "catalogue_tls_refused", "test-tls-dataset-summary-v1"
 DATASET = "tls_check_2026"
 

@@ -28,6 +28,7 @@ def test_unknown_dataset_is_404(dataset_id: str):
     assert unquote(dataset_id) in body["message"]
 
 
+@pytest.mark.unit
 def test_no_query_parameters_are_accepted():
     body = error(get("/v1/datasets/datlinger_2017", "limit=3"), 400, "invalid_parameter")
     assert body["details"] == [{"parameter": "limit", "problem": "unknown parameter (accepted: none)"}]

@@ -2,7 +2,11 @@
 functions validate with. (Every answer the suite receives is validated against it: tests/api.py.)"""
 from __future__ import annotations
 
+import pytest
+
 from tests.api import ROUTES, document, get
+
+pytestmark = pytest.mark.unit
 
 
 def test_every_route_of_every_function_and_nothing_else():

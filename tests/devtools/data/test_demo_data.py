@@ -69,6 +69,7 @@ def test_values_look_like_differential_expression(demo):
     assert {"TP53", "Tp53"} <= genes and {"RP11-34P13.7", "RP11-34P13.8", "RP11-34P13.13"} & genes
 
 
+@pytest.mark.unit
 def test_files_are_spec_7_input(tmp_path):
     plan = demo_data.plan(2_000, 3, 7)
     demo_data.write(tmp_path, plan, 7)
@@ -79,6 +80,7 @@ def test_files_are_spec_7_input(tmp_path):
         assert lines[0] == "perturbed_target_symbol,gene,log2foldchange,padj,basemean" and len(lines) == d.rows + 1
 
 
+@pytest.mark.unit
 def test_facets_have_several_values_some_shared():
     labels = [d.labels for d in demo_data.plan(200_000, 12, 1)]
     for name in demo_data.LABEL_FIELDS:
@@ -95,6 +97,7 @@ def test_catalogue_of_160_datasets_has_160_documents_and_160_datasets(catalogue)
     assert all(len(d[f"{n}_labels"]) <= 1 for d in documents for n in demo_data.LABEL_FIELDS)
 
 
+@pytest.mark.unit
 def test_bad_arguments_are_refused_clearly():
     with pytest.raises(ValueError, match="DATASETS"):
         demo_data.plan(200_000, 1001, 1)

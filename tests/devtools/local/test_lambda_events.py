@@ -18,6 +18,8 @@ from devtools.local.lambda_events import (
     routes_from_template,
 )
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2025, 11, 20, 14, 3, 7, 412000, tzinfo=UTC)
 

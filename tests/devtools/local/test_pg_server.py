@@ -15,6 +15,8 @@ import pytest
 from devtools.local import pg_server
 from tests.support import run
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

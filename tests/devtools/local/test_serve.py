@@ -40,6 +40,7 @@ def get(url: str) -> tuple[int, str, object]:
         return error.code, error.headers["content-type"], json.loads(error.read())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("query", QUERIES)
 def test_http_answer_equals_the_handler_in_process(server: str, query: str):
     expected = invoke(load_function("search"), event(query))
@@ -49,12 +50,14 @@ def test_http_answer_equals_the_handler_in_process(server: str, query: str):
     assert payload == json.loads(tests.support.payload(expected))
 
 
+@pytest.mark.slow
 def test_invalid_parameter_answers_400(server: str):
     status, _, payload = get(f"{server}/v1/search?colour=red&effect_direction=up")
     assert status == 400 and payload["error"]["code"] == "invalid_parameter"
     assert [d["parameter"] for d in payload["error"]["details"]] == ["colour", "effect_direction"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/v1/nothing-here", "/search", "/"])
 def test_unrouted_path_answers_404_with_the_error_body(server: str, path: str):
     status, content_type, payload = get(server + path)
@@ -62,6 +65,7 @@ def test_unrouted_path_answers_404_with_the_error_body(server: str, path: str):
     assert payload["error"]["code"] == "not_found" and payload["error"]["message"]
 
 
+@pytest.mark.slow
 def test_concurrent_requests_get_the_sequential_answers(server: str):
     urls = [f"{server}/v1/search?{q}" for q in QUERIES[:4]] * 2
     sequential = [get(url) for url in urls]
@@ -87,6 +91,7 @@ def names(value: str | None) -> set[str]:
     return {name.strip().lower() for name in (value or "").split(",") if name.strip()}
 
 
+@pytest.mark.unit
 def test_cors_configuration_is_read_from_the_template():
     cors = serve.cors_from_template()
     assert cors.allow_origins == ("*",)  # the CorsAllowOrigins parameter's default, through !Split
@@ -95,6 +100,7 @@ def test_cors_configuration_is_read_from_the_template():
     assert cors.max_age == 3600
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/v1/genes?prefix=tp", "/v1/datasets?colour=red"])
 def test_a_request_with_origin_gets_the_cors_headers(server: str, path: str):
     status, headers, _ = fetch(server + path, headers={"Origin": ORIGIN})
@@ -104,12 +110,14 @@ def test_a_request_with_origin_gets_the_cors_headers(server: str, path: str):
     assert headers["access-control-allow-methods"] is None  # preflight only
 
 
+@pytest.mark.slow
 def test_a_request_without_origin_gets_no_cors_headers(server: str):
     status, headers, _ = fetch(f"{server}/v1/genes?prefix=tp")
     assert status == 200
     assert not [name for name in headers if name.lower().startswith("access-control-")]
 
 
+@pytest.mark.slow
 def test_a_preflight_is_answered_204_without_a_function(server: str):
     status, headers, body = fetch(f"{server}/v1/datasets?limit=2", "OPTIONS", {
         "Origin": ORIGIN, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "if-none-match"})
@@ -121,6 +129,7 @@ def test_a_preflight_is_answered_204_without_a_function(server: str):
     assert headers["content-length"] is None
 
 
+@pytest.mark.slow
 def test_the_link_header_leads_to_the_next_page(server: str):
     status, headers, body = fetch(f"{server}/v1/datasets?limit=2")
     first = json.loads(body)
@@ -139,6 +148,7 @@ def test_the_link_header_leads_to_the_next_page(server: str):
     assert [entry["dataset"]["dataset_id"] for entry in json.loads(body)["datasets"]] == ids
 
 
+@pytest.mark.slow
 def test_if_none_match_with_the_etag_answers_304_without_a_body(server: str):
     status, headers, body = fetch(f"{server}/v1/datasets?limit=2")
     etag = headers["etag"]

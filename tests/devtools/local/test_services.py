@@ -28,6 +28,7 @@ def fresh_home():
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_postgresql_starts_from_an_empty_directory(fresh_home):
     port = free_port()
     pg_server.start(fresh_home / "pg", port)
@@ -44,6 +45,7 @@ def test_postgresql_starts_from_an_empty_directory(fresh_home):
     assert not pg_server.is_up(port)
 
 
+@pytest.mark.slow
 def test_elasticsearch_starts_from_an_empty_directory_and_passes_the_product_check(fresh_home):
     port = free_port()
     es_server.start(port, fresh_home / "es")

@@ -3,8 +3,12 @@ catalogue, the schema read from the server's own /v1/openapi.json; no 5xx and no
 declare."""
 from __future__ import annotations
 
+import pytest
+
 from devtools.local import serve
 from devtools.stress import fuzz
+
+pytestmark = pytest.mark.slow
 
 REQUESTS = 1600  # the coverage phase (~1,000 requests: every operation, GET and HEAD, valid and invalid), then fuzzing
 

@@ -3,7 +3,11 @@ attributed to the fault they fell in, SPEC bodies told from anything else, recov
 return."""
 from __future__ import annotations
 
+import pytest
+
 from devtools.stress import load
+
+pytestmark = pytest.mark.unit
 
 
 def request(t: float, route: str, status: int = 200, code: str | None = None, ms: float = 10.0) -> dict:
