@@ -21,7 +21,7 @@ from catalogue_common.settings import Settings
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from tqdm import tqdm
 
-from . import answers, documents, genes, records, store
+from . import answers, documents, downloads, genes, records, store
 from . import dataset as datasets
 from .dataset import Dataset
 from .problems import Problems, Refused
@@ -81,11 +81,13 @@ async def connect(target: Settings) -> asyncpg.Connection:
 @dataclass
 class Session:
     """What a load works with: a connection for the data, one for its records (heartbeats run beside the work),
-    the Elasticsearch client and the index documents go to (the generation PostgreSQL's catalogue belongs to)."""
+    the Elasticsearch client and the index documents go to (the generation PostgreSQL's catalogue belongs to), and
+    the bucket of the whole-dataset files."""
     conn: asyncpg.Connection
     records: asyncpg.Connection
     es: Elasticsearch
     index: str
+    files: downloads.Store
 
 
 @contextlib.asynccontextmanager
@@ -95,7 +97,8 @@ async def session(target: Settings) -> AsyncIterator[Session]:
         log = await connect(target)
         await store.ensure_schema(conn)
         generation = await store.documents_index(conn)
-        yield Session(conn, log, es, await asyncio.to_thread(documents.ready, es, target.es_index, generation))
+        index = await asyncio.to_thread(documents.ready, es, target.es_index, generation)
+        yield Session(conn, log, es, index, downloads.Store(target))
     finally:
         for c in (conn, log):
             if c is not None:
@@ -151,7 +154,8 @@ async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> s
         return "unchanged"
     if state != ("incomplete", dataset.checksum):  # else a run that stopped after PostgreSQL: finish it
         with progress_bar(dataset.rows.num_rows, dataset.dataset_id, quiet) as bar:
-            await store.replace(s.conn, dataset, record.id, progress=bar.update)
+            await store.replace(s.conn, dataset, record.id, progress=bar.update, files=s.files)
+        await _prune(s.files, {dataset.dataset_id: dataset.checksum})
     try:
         await asyncio.to_thread(documents.put, s.es, s.index, dataset.document)
     except ELASTICSEARCH_ERRORS as error:
@@ -168,6 +172,7 @@ async def delete(target: Settings, dataset_id: str) -> tuple[str, int]:
         record = await Record.begin(s.records, dataset_id)
         async with record.heartbeat():
             rows = await _failing(record, store.delete(s.conn, dataset_id, record.id))
+            await _prune(s.files, {dataset_id: None})
             try:
                 await asyncio.to_thread(documents.remove, s.es, s.index, dataset_id)
             except ELASTICSEARCH_ERRORS as error:
@@ -175,6 +180,15 @@ async def delete(target: Settings, dataset_id: str) -> tuple[str, int]:
                 return "incomplete", rows
             await record.finish("deleted", rows=rows)
             return "deleted", rows
+
+
+async def _prune(files: downloads.Store, keep: dict[str, str | None], whole: bool = False) -> None:
+    """After a commit: the objects of other loads deleted (downloads.Store.prune). A failure here leaves old objects
+    that nothing names: reported, not fatal."""
+    try:
+        await asyncio.to_thread(files.prune, keep, whole)
+    except Exception as error:  # S3 unreachable or refusing: the load itself committed
+        stderr(f"old download files not removed ({error!r}); the next load of the dataset removes them")
 
 
 async def load_genes(target: Settings, path: Path, source: str | None = None, date: str | None = None,
@@ -194,6 +208,13 @@ async def load_genes(target: Settings, path: Path, source: str | None = None, da
                 await _failing(record, genes.load(s.conn, reference, source or path.name,
                                                   date or genes.default_date(path), record.id, bar.update))
         return None
+
+
+async def _publish(s: Session, loaded: store.Loaded, document: dict) -> list[downloads.File]:
+    """One dataset's files of a whole load, read from the staging schema (an asyncpg cursor needs a transaction)."""
+    async with s.conn.transaction(readonly=True):
+        return await downloads.publish(s.conn, s.files, loaded.dataset_id, loaded.checksum, document,
+                                       schema=store.STAGING)
 
 
 async def _checked(folders: list[Path]) -> AsyncIterator[Dataset | Refused]:
@@ -270,12 +291,15 @@ async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bo
             await store.abandon_bulk(s.conn)
             return []
         await store.prepare_bulk(s.conn, loaded, production_views, phase=phases)
+        phases("files")
+        files = {d.dataset_id: await _publish(s, d, document) for d, document in zip(loaded, documents_, strict=True)}
         phases("documents")
         generation = await asyncio.to_thread(documents.build_generation, s.es, alias, documents_) \
             if with_documents else None
         phases("swap")
-        await store.swap_bulk(s.conn, loaded, started, generation, production_views)
+        await store.swap_bulk(s.conn, loaded, started, generation, production_views, files)
         if generation is not None:
             await asyncio.to_thread(documents.switch, s.es, alias, generation)
+        await _prune(s.files, {d.dataset_id: d.checksum for d in loaded}, whole=True)
         phases.end()
     return loaded

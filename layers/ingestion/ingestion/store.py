@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from . import answers, records, relations
+from . import answers, downloads, records, relations
 from .dataset import Dataset
 from .problems import MAX_PROBLEMS, Problem, Problems
 
@@ -69,6 +69,7 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
     that is needed runs: the writer role may not create anything, and needs not."""
     if await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL AND to_regclass("
                            "'public.gene_reference') IS NOT NULL AND to_regclass('public.catalogue_state') IS NOT NULL "
+                           "AND to_regclass('public.dataset_downloads') IS NOT NULL "
                            "AND EXISTS (SELECT FROM information_schema.columns WHERE table_name = 'catalogue_loads' "
                            "AND column_name = 'heartbeat_at')"):
         return
@@ -131,9 +132,10 @@ def symbols(dataset: Dataset) -> list[str]:
 
 
 async def replace(conn: asyncpg.Connection, dataset: Dataset, record_id: int,
-                  progress: Progress | None = None) -> None:
+                  progress: Progress | None = None, files: downloads.Store | None = None) -> None:
     """The dataset's rows and everything derived from them, replaced in one transaction, which also records that
-    PostgreSQL now holds them (`incomplete` until the document is written: records.py)."""
+    PostgreSQL now holds them (`incomplete` until the document is written: records.py), and names its whole-dataset
+    files, written and uploaded inside it (downloads.py; `files` None: none are written, the old ones unnamed)."""
     started = datetime.now(UTC)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
@@ -143,6 +145,9 @@ async def replace(conn: asyncpg.Connection, dataset: Dataset, record_id: int,
         await copy_rows(conn, dataset, started, progress=progress)
         await _refill(conn, dataset.dataset_id, sorted({*before, *symbols(dataset)}))
         await warn_unplaced(conn, [dataset])
+        await conn.execute("DELETE FROM dataset_downloads WHERE dataset_id = $1", dataset.dataset_id)
+        if files is not None:
+            await downloads.replace(conn, files, dataset.dataset_id, dataset.checksum, dataset.document)
         await records.in_transaction(conn, record_id, "incomplete", STORED, dataset.rows.num_rows,
                                      dataset.warnings.report() or None)
 
@@ -159,6 +164,7 @@ async def delete(conn: asyncpg.Connection, dataset_id: str, record_id: int) -> i
         before = [r[0] for r in await conn.fetch(
             "SELECT DISTINCT gene_name FROM perturb_seq_gene_datasets WHERE dataset_id = $1", dataset_id)]
         deleted = await conn.execute("DELETE FROM perturb_seq WHERE dataset_id = $1", dataset_id)
+        await conn.execute("DELETE FROM dataset_downloads WHERE dataset_id = $1", dataset_id)
         await _refill(conn, dataset_id, before)
         rows = int(deleted.split()[-1])
         await records.in_transaction(conn, record_id, "incomplete", REMOVED, rows)
@@ -231,15 +237,15 @@ async def prepare_bulk(conn: asyncpg.Connection, loaded: list[Loaded], productio
 
 
 async def swap_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime, generation: str | None,
-                    production_views: bool = False) -> None:
+                    production_views: bool = False, files: dict[str, list[downloads.File]] | None = None) -> None:
     """One transaction swaps the staged catalogue in, with the Elasticsearch generation its documents are in (built
     beforehand: documents.build_generation) and a record of each dataset; it gives way to readers (giving_way)."""
     await conn.execute(sql("loads.sql"))
-    await giving_way(conn, lambda: _swap(conn, loaded, started, generation, production_views))
+    await giving_way(conn, lambda: _swap(conn, loaded, started, generation, production_views, files or {}))
 
 
 async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime, generation: str | None,
-                production_views: bool) -> None:
+                production_views: bool, files: dict[str, list[downloads.File]]) -> None:
     public = await _public_relations(conn)
     tables = [f"public.{name}" for name, kind in public.items() if kind == "r"]  # (LOCK refuses materialized views)
     await conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")  # all first: then the DDL
@@ -249,7 +255,10 @@ async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetim
                        + moves + f"ALTER TABLE {STAGING}.{answers.NAME} SET SCHEMA public;"
                        + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
     await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
-    await conn.execute("DELETE FROM catalogue_state")
+    await conn.execute("DELETE FROM catalogue_state; DELETE FROM dataset_downloads")
+    for d in loaded:
+        if d.dataset_id in files:
+            await downloads.record(conn, d.dataset_id, d.checksum, files[d.dataset_id])
     if generation is not None:
         await conn.execute("INSERT INTO catalogue_state VALUES ($1)", generation)
     for d in loaded:
