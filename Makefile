@@ -102,6 +102,7 @@ docs: $(VENV)/.demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: $(VENV)/.installed $(SAM) debian-packages up lint
 	$(PY) -m pytest
