@@ -93,7 +93,7 @@ def describe(error: dict[str, Any], accepted: Iterable[str]) -> tuple[str, str]:
     """A pydantic error -> (parameter name, a problem a person can act on)."""
     loc, kind, ctx, value = error["loc"], error["type"], error.get("ctx", {}), error.get("input")
     name = str(loc[1]) if len(loc) > 1 and loc[0] in ("query", "path") else str(loc[0])
-    problems = {
+    problems: dict[str, Callable[[], str]] = {
         "extra_forbidden": lambda: f"unknown parameter (accepted: {', '.join(sorted(accepted)) or 'none'})",
         "missing": lambda: "required",
         "string_too_short": lambda: "empty value",

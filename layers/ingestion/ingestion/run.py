@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Never
 
 import asyncpg
 from catalogue_common.settings import Settings
@@ -58,7 +59,7 @@ class Summary:
                 *(str(r) for r in self.refusals), *unfinished, *warned]
 
 
-def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
+def progress_bar(total: int, label: str, quiet: bool) -> tqdm[Never]:
     return tqdm(total=total, unit=" rows", unit_scale=True, desc=label, file=sys.stderr, disable=quiet,
                 mininterval=1.0, dynamic_ncols=True)
 
@@ -213,7 +214,7 @@ async def _checked(folders: list[Path]) -> AsyncIterator[Dataset | Refused]:
 class Phases:
     """Logs each phase of a bulk load with the time the previous one took."""
 
-    def __init__(self, log: Log, bar: tqdm) -> None:
+    def __init__(self, log: Log, bar: tqdm[Never]) -> None:
         self.log, self.bar, self.began, self.name = log, bar, time.monotonic(), "copy"
 
     def __call__(self, name: str) -> None:
@@ -253,7 +254,7 @@ async def load_all(target: Settings, folders: list[Path], production_views: bool
 async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bool, log: Log,
                     production_views: bool, with_documents: bool, alias: str) -> list[store.Loaded]:
     loaded: list[store.Loaded] = []
-    documents_: list[dict] = []
+    documents_: list[dict[str, Any]] = []
     started = await store.start_bulk(s.conn)
     with progress_bar(0, "perturb_seq", quiet) as bar:
         phases = Phases(log, bar)
@@ -261,7 +262,7 @@ async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bo
             if isinstance(item, Refused):
                 summary.refusals.append(item)
             elif not summary.refusals:  # after a refusal, only checking goes on: every refusal is reported
-                bar.total += item.rows.num_rows
+                bar.total = (bar.total or 0) + item.rows.num_rows
                 await store.copy_rows(s.conn, item, started, schema=store.STAGING, progress=bar.update)
                 loaded.append(store.Loaded(item.dataset_id, item.checksum, item.rows.num_rows, item.warnings,
                                            item.results_file))

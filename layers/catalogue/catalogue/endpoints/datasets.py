@@ -79,7 +79,7 @@ def request_body(params: DatasetsParameters) -> dict[str, Any]:
     return body
 
 
-async def found_and_figures(params: DatasetsParameters, index: str | None = None) -> tuple[dict, list[Any]]:
+async def found_and_figures(params: DatasetsParameters, index: str | None = None) -> tuple[dict[str, Any], list[Any]]:
     """Elasticsearch's page (hits, total, facets), then PostgreSQL's figures of its datasets."""
     found = await stores().search(index, **request_body(params))
     ids = [h["_source"]["dataset_id"] for h in found["hits"]["hits"][:params.limit]]
