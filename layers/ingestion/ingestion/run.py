@@ -26,7 +26,7 @@ from . import answers, documents, genes, records, store
 from . import dataset as datasets
 from .dataset import Dataset
 from .problems import Problems, Refused
-from .records import Record
+from .records import Outcome, Record
 
 Log = Callable[[str], None]
 ELASTICSEARCH_ERRORS = (ApiError, TransportError, OSError)
@@ -38,7 +38,7 @@ def stderr(message: str) -> None:
 
 @dataclass
 class Summary:
-    outcomes: dict[str, str] = field(default_factory=dict)  # dataset_id -> an outcome of records.Outcome
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # dataset_id -> what happened to it
     rows: int = 0
     seconds: float = 0.0
     refusals: list[Refused] = field(default_factory=list)
@@ -144,7 +144,7 @@ async def _failing[T](record: Record, work: Awaitable[T]) -> T:
         raise
 
 
-async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> str:
+async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> Outcome:
     """PostgreSQL first (unless it already holds these very files), then the document; the record's outcome."""
     state = await records.last_state(s.conn, dataset.dataset_id)
     if state == ("loaded", dataset.checksum):
@@ -162,7 +162,7 @@ async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> s
     return "loaded"
 
 
-async def delete(target: Settings, dataset_id: str) -> tuple[str, int]:
+async def delete(target: Settings, dataset_id: str) -> tuple[Outcome, int]:
     """The dataset removed from both stores: (outcome, rows it had); `incomplete` when its document could not be
     removed (running the delete again finishes it)."""
     async with session(target) as s:
