@@ -107,6 +107,7 @@ docs: $(VENV)/.demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: $(VENV)/.installed $(SAM) debian-packages up lint
 	$(PY) -m pytest

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Never
 
 import asyncpg
 from catalogue_common.settings import Settings
@@ -25,7 +26,7 @@ from . import answers, documents, downloads, genes, records, store
 from . import dataset as datasets
 from .dataset import Dataset
 from .problems import Problems, Refused
-from .records import Record
+from .records import Outcome, Record
 
 Log = Callable[[str], None]
 ELASTICSEARCH_ERRORS = (ApiError, TransportError, OSError)
@@ -37,7 +38,7 @@ def stderr(message: str) -> None:
 
 @dataclass
 class Summary:
-    outcomes: dict[str, str] = field(default_factory=dict)  # dataset_id -> an outcome of records.Outcome
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # dataset_id -> what happened to it
     rows: int = 0
     seconds: float = 0.0
     refusals: list[Refused] = field(default_factory=list)
@@ -58,7 +59,7 @@ class Summary:
                 *(str(r) for r in self.refusals), *unfinished, *warned]
 
 
-def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
+def progress_bar(total: int, label: str, quiet: bool) -> tqdm[Never]:
     return tqdm(total=total, unit=" rows", unit_scale=True, desc=label, file=sys.stderr, disable=quiet,
                 mininterval=1.0, dynamic_ncols=True)
 
@@ -146,7 +147,7 @@ async def _failing[T](record: Record, work: Awaitable[T]) -> T:
         raise
 
 
-async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> str:
+async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> Outcome:
     """PostgreSQL first (unless it already holds these very files), then the document; the record's outcome."""
     state = await records.last_state(s.conn, dataset.dataset_id)
     if state == ("loaded", dataset.checksum):
@@ -165,7 +166,7 @@ async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> s
     return "loaded"
 
 
-async def delete(target: Settings, dataset_id: str) -> tuple[str, int]:
+async def delete(target: Settings, dataset_id: str) -> tuple[Outcome, int]:
     """The dataset removed from both stores: (outcome, rows it had); `incomplete` when its document could not be
     removed (running the delete again finishes it)."""
     async with session(target) as s:
@@ -234,7 +235,7 @@ async def _checked(folders: list[Path]) -> AsyncIterator[Dataset | Refused]:
 class Phases:
     """Logs each phase of a bulk load with the time the previous one took."""
 
-    def __init__(self, log: Log, bar: tqdm) -> None:
+    def __init__(self, log: Log, bar: tqdm[Never]) -> None:
         self.log, self.bar, self.began, self.name = log, bar, time.monotonic(), "copy"
 
     def __call__(self, name: str) -> None:
@@ -274,7 +275,7 @@ async def load_all(target: Settings, folders: list[Path], production_views: bool
 async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bool, log: Log,
                     production_views: bool, with_documents: bool, alias: str) -> list[store.Loaded]:
     loaded: list[store.Loaded] = []
-    documents_: list[dict] = []
+    documents_: list[dict[str, Any]] = []
     started = await store.start_bulk(s.conn)
     with progress_bar(0, "perturb_seq", quiet) as bar:
         phases = Phases(log, bar)
@@ -282,7 +283,7 @@ async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bo
             if isinstance(item, Refused):
                 summary.refusals.append(item)
             elif not summary.refusals:  # after a refusal, only checking goes on: every refusal is reported
-                bar.total += item.rows.num_rows
+                bar.total = (bar.total or 0) + item.rows.num_rows
                 await store.copy_rows(s.conn, item, started, schema=store.STAGING, progress=bar.update)
                 loaded.append(store.Loaded(item.dataset_id, item.checksum, item.rows.num_rows, item.warnings,
                                            item.results_file))

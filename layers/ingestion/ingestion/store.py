@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import asyncpg
 import pyarrow as pa
@@ -31,7 +32,7 @@ SQL = Path(__file__).parent / "sql"
 STAGING = "catalogue_load"
 COPY_BATCH = 200_000
 Outcome = records.Outcome
-Progress = Callable[[int], None]  # called with the number of rows just written
+Progress = Callable[[int], object]  # called with the number of rows just written (its result is ignored)
 
 
 def sql(name: str) -> str:
@@ -117,7 +118,7 @@ async def _views(conn: asyncpg.Connection) -> set[str]:
 
 async def _refill(conn: asyncpg.Connection, dataset_id: str, genes: list[str]) -> None:
     views = await _views(conn)
-    values = {"dataset": [dataset_id], "genes": [genes], None: []}
+    values: dict[str | None, list[Any]] = {"dataset": [dataset_id], "genes": [genes], None: []}
     for statement, parameter in relations.refill_dataset():
         if statement.split()[2] not in views:  # DELETE FROM <name> / INSERT INTO <name>
             await conn.execute(statement, *values[parameter])
@@ -128,7 +129,7 @@ async def _refill(conn: asyncpg.Connection, dataset_id: str, genes: list[str]) -
 
 def symbols(dataset: Dataset) -> list[str]:
     both = pa.chunked_array([*dataset.rows["perturbed_target_symbol"].chunks, *dataset.rows["gene"].chunks])
-    return pc.unique(both).to_pylist()
+    return cast(list[str], pc.unique(both).to_pylist())  # results.py refuses an empty (null) symbol
 
 
 async def replace(conn: asyncpg.Connection, dataset: Dataset, record_id: int,
@@ -173,7 +174,8 @@ async def delete(conn: asyncpg.Connection, dataset_id: str, record_id: int) -> i
 
 async def documents_index(conn: asyncpg.Connection) -> str | None:
     """The Elasticsearch generation PostgreSQL's catalogue belongs to (None before the first whole load)."""
-    return await conn.fetchval("SELECT documents_index FROM catalogue_state")
+    index: str | None = await conn.fetchval("SELECT documents_index FROM catalogue_state")
+    return index
 
 
 async def _public_relations(conn: asyncpg.Connection) -> dict[str, str]:

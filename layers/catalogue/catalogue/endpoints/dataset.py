@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 from catalogue_common.downloads import FORMATS, Format
-from catalogue_common.objects import gene
+from catalogue_common.objects import GeneObject, gene
+from catalogue_common.vocabulary import Role
 from fastapi import APIRouter
 from pydantic import Field
 from starlette.requests import Request
@@ -65,7 +66,7 @@ async def detail(dataset_id: str) -> bytes:
     if generations.stale(hit["_index"], records[0]["generation"]):  # a reload between the two: PostgreSQL's
         hit = await documents.one(dataset_id, records[0]["generation"])
     document = hit["_source"]
-    top: dict[str, list[dict[str, Any]]] = {"perturbation": [], "phenotype": []}
+    top: dict[Role, list[GeneObject]] = {"perturbation": [], "phenotype": []}
     for r in records:
         if r["role"] is not None:
             top[r["role"]].append(gene(r["role"], r["name"], r["ensembl_gene_id"], r["n_total"], r["n_up"],
