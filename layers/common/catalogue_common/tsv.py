@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from .vocabulary import direction
 
@@ -21,6 +21,11 @@ COLUMNS = ("perturbation_gene_name", "phenotype_gene_name", "direction", "log2fc
 # The whole-dataset file's columns: the dataset first, the page's columns, then both genes' Ensembl gene IDs.
 FILE_COLUMNS = ("dataset_id", *COLUMNS, "perturbation_ensembl_gene_id", "phenotype_ensembl_gene_id")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Row(Protocol):
+    """A row by column name: an asyncpg Record or a dict."""
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def number(value: float | None) -> str:
@@ -35,7 +40,7 @@ def name(value: str | None) -> str:
     return value if value.isprintable() else CONTROL.sub(" ", value)
 
 
-def fields(r: Mapping[str, Any]) -> list[str]:
+def fields(r: Row) -> list[str]:
     """The page columns of one row."""
     return [name(r["perturbed_target_symbol"]), name(r["gene"]), direction(r["log2foldchange"]) or "",
             number(r["log2foldchange"]), number(r["padj"]), number(r["basemean"]),
@@ -43,12 +48,12 @@ def fields(r: Mapping[str, Any]) -> list[str]:
             str(r["e_n_total"]), str(r["e_n_up"]), str(r["e_n_down"])]
 
 
-def page(records: Iterable[Mapping[str, Any]]) -> bytes:
+def page(records: Iterable[Row]) -> bytes:
     """A `format=tsv` page: COLUMNS, then the rows."""
     return "".join(["\t".join(COLUMNS) + "\n", *("\t".join(fields(r)) + "\n" for r in records)]).encode()
 
 
-def file_lines(records: Iterable[Mapping[str, Any]]) -> str:
+def file_lines(records: Iterable[Row]) -> str:
     """Lines of a whole-dataset file, without the header (FILE_COLUMNS)."""
     return "".join("\t".join([name(r["dataset_id"]), *fields(r), name(r["p_ensembl"]), name(r["e_ensembl"])]) + "\n"
                    for r in records)

@@ -18,7 +18,7 @@ import gzip
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +31,7 @@ from catalogue_common import tsv
 from catalogue_common.downloads import (
     CONTENT_TYPES,
     FORMATS,
+    OBJECT_NAMES,
     PREFIX,
     Format,
     attachment,
@@ -43,11 +44,10 @@ from catalogue_common.vocabulary import direction
 
 FETCH_ROWS = 50_000
 COUNTS = ("p_n_total", "p_n_up", "p_n_down", "e_n_total", "e_n_up", "e_n_down")
-SCHEMA = pa.schema([("dataset_id", pa.string()), ("perturbation_gene_name", pa.string()),
-                    ("phenotype_gene_name", pa.string()), ("direction", pa.string()), ("log2fc", pa.float64()),
-                    ("padj", pa.float64()), ("base_mean", pa.float64()),
-                    *((name, pa.int64()) for name in tsv.FILE_COLUMNS[7:13]),
-                    ("perturbation_ensembl_gene_id", pa.string()), ("phenotype_ensembl_gene_id", pa.string())])
+TYPES = {"log2fc": pa.float64(), "padj": pa.float64(), "base_mean": pa.float64(),
+         **{name: pa.int64() for name in tsv.FILE_COLUMNS if name.endswith(("_n_total", "_n_up", "_n_down"))}}
+SCHEMA = pa.schema([pa.field(name, TYPES.get(name, pa.string())) for name in tsv.FILE_COLUMNS])
+FILES: tuple[tuple[Format, str], ...] = tuple((fmt, OBJECT_NAMES[fmt]) for fmt in FORMATS)
 
 
 def rows_sql(schema: str = "public") -> str:
@@ -77,7 +77,7 @@ class File:
     sha256: str
 
 
-def _batch(records: list[Mapping[str, Any]]) -> pa.RecordBatch:
+def _batch(records: Sequence[tsv.Row]) -> pa.RecordBatch:
     columns: list[list[Any]] = [
         [r["dataset_id"] for r in records], [r["perturbed_target_symbol"] for r in records],
         [r["gene"] for r in records], [direction(r["log2foldchange"]) for r in records],
@@ -99,17 +99,16 @@ def _described(fmt: Format, path: Path) -> File:
 async def write(conn: asyncpg.Connection, dataset_id: str, document: dict[str, Any], folder: Path,
                 schema: str = "public") -> list[File]:
     """The dataset's three files in `folder`, read in the caller's transaction (asyncpg cursors need one)."""
-    parquet, text = folder / "rows.parquet", folder / "rows.tsv.gz"
+    parquet, text = folder / OBJECT_NAMES["parquet"], folder / OBJECT_NAMES["tsv.gz"]
     with pq.ParquetWriter(parquet, SCHEMA) as table, gzip.open(text, "wt", compresslevel=6, newline="") as lines:
         lines.write("\t".join(tsv.FILE_COLUMNS) + "\n")
         cursor = await conn.cursor(rows_sql(schema), dataset_id)
         while records := await cursor.fetch(FETCH_ROWS):
             table.write_batch(_batch(records))
             lines.write(tsv.file_lines(records))
-    (folder / "metadata.json").write_text(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-                                          encoding="utf-8")
-    return [_described(fmt, folder / name) for fmt, name in
-            (("parquet", "rows.parquet"), ("tsv.gz", "rows.tsv.gz"), ("metadata", "metadata.json"))]
+    metadata = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    (folder / OBJECT_NAMES["metadata"]).write_text(metadata, encoding="utf-8")
+    return [_described(fmt, folder / name) for fmt, name in FILES]
 
 
 RECORD = """INSERT INTO dataset_downloads (dataset_id, format, object_key, bytes, sha256)

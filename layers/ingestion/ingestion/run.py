@@ -211,7 +211,7 @@ async def load_genes(target: Settings, path: Path, source: str | None = None, da
         return None
 
 
-async def _publish(s: Session, loaded: store.Loaded, document: dict) -> list[downloads.File]:
+async def _publish(s: Session, loaded: store.Loaded, document: dict[str, Any]) -> list[downloads.File]:
     """One dataset's files of a whole load, read from the staging schema (an asyncpg cursor needs a transaction)."""
     async with s.conn.transaction(readonly=True):
         return await downloads.publish(s.conn, s.files, loaded.dataset_id, loaded.checksum, document,
