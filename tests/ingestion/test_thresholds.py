@@ -15,7 +15,7 @@ import pytest
 from ingestion import run
 
 from tests.api import get
-from tests.catalogue.reference import Reference, Row, approx_equal
+from tests.catalogue.reference import CatalogueReference, Row, approx_equal
 from tests.catalogue.test_search_contract import call, expected
 from tests.support import fetch, search_engine
 
@@ -29,7 +29,7 @@ CUTS = [{"max_padj": "0"}, {"max_padj": "0.1"}, {"max_padj": "0.3000000000000000
 
 
 @pytest.fixture
-def special(catalogue_a: Path, tmp_path: Path, with_stores) -> Reference:
+def special(catalogue_a: Path, tmp_path: Path, with_stores) -> CatalogueReference:
     assert ingest(run.load(target(), [special_dataset(tmp_path / DATASET)], quiet=True)).outcomes == {
         DATASET: "loaded"}
     with_stores(ps_db=DATABASE, es_index=INDEX)
@@ -39,7 +39,7 @@ def special(catalogue_a: Path, tmp_path: Path, with_stores) -> Reference:
     assert any(r.log2fc is not None and math.isinf(r.log2fc) for r in held)
     assert any(r.padj is not None and math.isnan(r.padj) for r in held) and any(r.padj is None for r in held)
     documents = [h["_source"] for h in search_engine().search(index=INDEX, size=100)["hits"]["hits"]]
-    return Reference(rows, documents)
+    return CatalogueReference(rows, documents)
 
 
 def walk(query: dict[str, str]) -> list[dict]:
@@ -58,7 +58,7 @@ def number(cut: dict[str, str], name: str) -> float | None:
 
 
 @pytest.mark.parametrize("cut", CUTS, ids=lambda c: "&".join(f"{k}={v}" for k, v in c.items()))
-def test_rows_pages_cut_as_the_brute_force(special: Reference, cut: dict[str, str]):
+def test_rows_pages_cut_as_the_brute_force(special: CatalogueReference, cut: dict[str, str]):
     want = special.rows_of(DATASET, max_padj=number(cut, "max_padj"), min_abs_log2fc=number(cut, "min_abs_log2fc"))
     got = walk(cut)
     assert [(r["perturbation"]["perturbation_gene_name"], r["phenotype"]["phenotype_gene_name"]) for r in got] == [
@@ -66,7 +66,7 @@ def test_rows_pages_cut_as_the_brute_force(special: Reference, cut: dict[str, st
     assert got == [special.row(r) for r in want]
 
 
-def test_the_cuts_keep_and_drop_what_the_contract_says(special: Reference):
+def test_the_cuts_keep_and_drop_what_the_contract_says(special: CatalogueReference):
     """The rule itself, on this dataset's values: NULL and NaN are never kept; ±Infinity pass the fold-change cut
     however large; a row exactly at a threshold is kept."""
     held = special.rows_of(DATASET)
@@ -81,7 +81,7 @@ def test_the_cuts_keep_and_drop_what_the_contract_says(special: Reference):
 
 
 @pytest.mark.parametrize("cut", CUTS, ids=lambda c: "&".join(f"{k}={v}" for k, v in c.items()))
-def test_search_cuts_as_the_brute_force(special: Reference, cut: dict[str, str]):
+def test_search_cuts_as_the_brute_force(special: CatalogueReference, cut: dict[str, str]):
     for params in ({**cut, "dataset_metadata": DATASET}, {**cut, "perturbation_gene_name": "P3"},
                    {**cut, "group_by": "phenotype_gene_name", "dataset_metadata": DATASET}):
         got, want = call(**params), expected(special, INDEX, params)
