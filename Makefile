@@ -120,9 +120,10 @@ demo: data serve
 # Every search and catalogue route shape and each function's cold start on 20 M rows in 12 datasets, built once into
 # catalogue_bench (QUICK=1: 1 M rows). SCALE=full: three scales in one run (12 datasets / 20 M rows, 1,000 / 20 M,
 # 1,200 / 100 M heavy-tailed; LARGEST_ROWS=n where the disk cannot hold 100 M); SCALE=tiny: the same at 0.4-2 M rows.
+# DATA_ONLY=1: build the catalogues (once; later runs reuse them), measure nothing.
 bench: up
 	@$(PY) -m devtools.bench.api $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE)) \
-		$(if $(REPS),--reps $(REPS)) $(if $(LARGEST_ROWS),--largest-rows $(LARGEST_ROWS))
+		$(if $(REPS),--reps $(REPS)) $(if $(LARGEST_ROWS),--largest-rows $(LARGEST_ROWS)) $(if $(DATA_ONLY),--data-only)
 
 # Ingestion at 20 M rows (QUICK=1: 1 M): full load from files, one 100 k-row dataset replaced both ways; BENCHMARKS.md
 bench-ingest: up

@@ -1,8 +1,8 @@
 """`make bench`: the API's benchmark: every shape of GET /v1/search and of the catalogue routes (devtools/bench/
 shapes.py), measured as devtools/bench/routes.py says, with each function's cold start, at one or more scales.
 
-    python -m devtools.bench.api [--quick | --scale full|tiny] [--reps 200] [--largest-rows N]
-    make bench [QUICK=1 | SCALE=full | SCALE=tiny] [REPS=n] [LARGEST_ROWS=n]
+    python -m devtools.bench.api [--quick | --scale full|tiny] [--reps 200] [--largest-rows N] [--data-only]
+    make bench [QUICK=1 | SCALE=full | SCALE=tiny] [REPS=n] [LARGEST_ROWS=n] [DATA_ONLY=1]
 
 Modes: 20 M rows in 12 datasets (the default), 1 M (QUICK), or three scales in one run (SCALE=full: 12 datasets /
 20 M rows, 1,000 / 20 M and 1,200 / 100 M with heavy-tailed sizes; SCALE=tiny: the same shapes at 0.4 M, 0.4 M and
@@ -21,6 +21,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,11 +55,15 @@ GOALS: dict[str, dict[str, float]] = {
     "route": {"p50_ms": 15, "p99_ms": 50},
     "genes": {"p50_ms": 10, "p99_ms": 50},
 }
+GOAL_TEXT = {"p50_ms": "p50 ≤ {:g} ms", "p99_ms": "p99 ≤ {:g} ms", "gzip_bytes": "gzip ≤ {:,.0f} bytes",
+             "vs_smallest": "p50 ≤ {:g}x the smallest scale's"}
 EVERY_SHAPE = {"pg_round_trips": 1, "es_calls": 1}  # per request; and no sequential scan of perturb_seq
 COLD_START_S = 0.8  # import + first answer, per function
 DEEP_PAGE_RATIO = 1.2  # rows page 1 and the page 10,000 rows deep, p50, larger / smaller
-DISK_MARGIN_BYTES = 10 * 1024 ** 3  # kept free beyond a catalogue's projected size (WAL, sort files, the others)
-DEFAULT_BYTES_PER_ROW = 400  # before any catalogue was measured: more than any measured (about 200 + CSV)
+# Kept free beyond the catalogues' projected size: WAL (the local server's max_wal_size is 8 GB) and an index
+# build's sort files (about the size of the index).
+DISK_MARGIN_BYTES = 16 * 1024 ** 3
+DEFAULT_BYTES_PER_ROW = (500.0, 80.0)  # database, input files: before any catalogue was measured (1 M rows: 476, 77)
 MODULE = "devtools.bench.api"  # run again, in a child process, to measure one catalogue
 
 
@@ -78,16 +83,18 @@ def measure(catalogue: Catalogue, reps: int) -> None:
         functions = routes.Functions()
         with stdout_discarded():
             mix = shapes.shapes(pick, functions)
-        routes.measure(loop, mix, functions, catalogue.database, reps, max(10, reps // 10))
+        seconds = routes.measure(loop, mix, functions, catalogue.database, reps, max(10, reps // 10))
     finally:
         if clients._stores is not None:
             loop.run_until_complete(clients._stores.close())
     log("cold starts ...")
-    cold = {}
+    cold, began = {}, time.monotonic()
     for function in dict.fromkeys(s.function for s in mix):  # the first answer: not a whole search answer
         ordered = sorted((s for s in mix if s.function == function), key=lambda s: s.goal == "whole")
         cold[function] = cold_starts(function, [s.event() for s in ordered])
-    result = {"catalogue": catalogue.__dict__, "when": now(), "reps": reps, "picks": pick, "cold_start": cold,
+    seconds["cold_starts"] = round(time.monotonic() - began, 1)
+    result = {"catalogue": catalogue.__dict__, "when": now(), "reps": reps, "seconds": seconds, "picks": pick,
+              "cold_start": cold,
               "servers": loop.run_until_complete(superuser(catalogue.database, versions)),
               "disk": loop.run_until_complete(superuser(catalogue.database, disk)),
               "shapes": [{"name": s.name, "endpoint": s.endpoint, "function": s.function, "url": s.url, "goal": s.goal,
@@ -125,41 +132,56 @@ def now() -> str:
 
 # --- the run ---------------------------------------------------------------------------------------------------
 
-def bytes_per_row() -> float:
-    """On disk per row (database and input files), from the largest catalogue measured so far."""
+def bytes_per_row() -> tuple[float, float]:
+    """On disk per row, (database, input files), from the largest catalogue measured so far."""
     measured = []
     for path in OUT.glob("*.json"):
         result = json.loads(path.read_text())
-        if "disk" in result and result["catalogue"]["rows"] >= 100_000:
-            built = json.loads((OUT / f"data-{result['catalogue']['name']}.json").read_text()) \
-                if (OUT / f"data-{result['catalogue']['name']}.json").exists() else {}
-            rows = result["catalogue"]["rows"]
-            measured.append((rows, (result["disk"]["database"] + built.get("input_bytes", 80 * rows)) / rows))
-    return max(measured)[1] if measured else DEFAULT_BYTES_PER_ROW
+        record = OUT / f"data-{path.stem}.json"
+        if "disk" in result and result["catalogue"]["rows"] >= 100_000 and record.exists():
+            rows, built = result["catalogue"]["rows"], json.loads(record.read_text())
+            measured.append((rows, result["disk"]["database"] / rows, built["input_bytes"] / rows))
+    return max(measured)[1:] if measured else DEFAULT_BYTES_PER_ROW
 
 
-def check_disk(catalogue: Catalogue) -> None:
-    """Stops the run before a catalogue that would not fit on the disk, naming the largest that would."""
-    per_row = bytes_per_row()
-    need, free = catalogue.rows * per_row + DISK_MARGIN_BYTES, shutil.disk_usage(ROOT).free
-    log(f"disk: {catalogue.name} needs about {need / 1e9:.0f} GB ({per_row:.0f} bytes per row + "
-        f"{DISK_MARGIN_BYTES / 1e9:.0f} GB); {free / 1e9:.0f} GB free")
+async def database_bytes(conn: asyncpg.Connection, names: list[str]) -> int:
+    return await conn.fetchval("SELECT coalesce(sum(pg_database_size(datname)), 0)::bigint FROM pg_database "
+                               "WHERE datname = ANY($1)", names)
+
+
+def check_disk(catalogues: list[Catalogue], dropping: list[Catalogue]) -> None:
+    """Stops the run, before it builds anything, when the catalogues it must build would not fit on the disk beside
+    those in place; names the largest last scale that would. Projected from the bytes per row measured so far: each
+    database, the input files (kept for 20M, removed after their load for the others), DISK_MARGIN_BYTES."""
+    if not dropping:
+        return
+    db, files = bytes_per_row()
+    need = sum(c.rows * db for c in dropping) + sum(c.rows * files for c in dropping if c.name == "20M") + \
+        max(c.rows * files for c in dropping) + DISK_MARGIN_BYTES
+    replaced = asyncio.run(superuser("postgres", lambda conn: database_bytes(conn, [c.database for c in dropping])))
+    free = shutil.disk_usage(ROOT).free + replaced
+    log(f"disk: to build {', '.join(c.name for c in dropping)}: about {need / 1e9:.0f} GB ({db:.0f} bytes per row in "
+        f"the database, {files:.0f} in input files, {DISK_MARGIN_BYTES / 1e9:.0f} GB for WAL and sorts); "
+        f"{free / 1e9:.0f} GB free (with the outdated catalogues it replaces)")
     if need > free:
-        fits = int((free - DISK_MARGIN_BYTES) / per_row) // 1_000_000 * 1_000_000
-        sys.exit(f"make bench: {catalogue.name} would not fit on the disk; the largest that would: "
-                 f"LARGEST_ROWS={fits}")
+        last = catalogues[-1]
+        others = need - last.rows * (db + files) if last in dropping else need
+        fits = int((free - others) / (db + files)) // 5_000_000 * 5_000_000
+        sys.exit(f"make bench: the catalogues would not fit on the disk; the largest last scale that would: "
+                 f"LARGEST_ROWS={fits} ({last.datasets:,} datasets)")
 
 
-def run(mode: str, names: list[str], reps: int, largest_rows: int | None) -> str:
+def run(mode: str, names: list[str], reps: int, largest_rows: int | None, data_only: bool = False) -> str:
     catalogues = [CATALOGUES[name] for name in names]
     if largest_rows:
         catalogues[-1] = catalogues[-1].scaled(largest_rows)
+    check_disk(catalogues, [c for c in catalogues if not in_place(c)])
     built = {}
     for i, catalogue in enumerate(catalogues, 1):
         log(f"=== data {i}/{len(catalogues)}: {catalogue.name}")
-        if not in_place(catalogue):
-            check_disk(catalogue)
         built[catalogue.name] = ensure_data(catalogue, drop_files=catalogue.name not in ("20M", "1M"))
+    if data_only:
+        return f"data in place: {', '.join(c.name for c in catalogues)}"
     for i, catalogue in enumerate(catalogues, 1):
         log(f"=== measuring {i}/{len(catalogues)}: {catalogue.name}")
         subprocess.run([sys.executable, "-m", MODULE, "--measure", json.dumps(catalogue.__dict__),
@@ -203,7 +225,7 @@ def targets(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     for goal, limits in GOALS.items():
         shapes = [s for s in last["shapes"] if s["goal"] == goal]
         missed = [f"{s['name']} ({'; '.join(m)})" for s in shapes if (m := misses(s, smallest.get(s["name"])))]
-        out.append((f"{goal} shapes at {name} ({', '.join(f'{k} ≤ {v:g}' for k, v in limits.items())}; "
+        out.append((f"{goal} shapes at {name} ({', '.join(GOAL_TEXT[k].format(v) for k, v in limits.items())}; "
                     f"{len(shapes)} shapes): " + ("; ".join(missed) if missed else "all met"), not missed))
     rows = {s["name"]: s["percentiles"]["handler"]["p50"] for s in last["shapes"]}
     deep = next(v for k, v in rows.items() if k.startswith("rows:") and "deep" in k)
@@ -216,6 +238,39 @@ def targets(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
                 f"{max(cold.values()):.2f} s, {max(cold, key=cold.get)}; over: "
                 f"{', '.join(f'{f} {s:.2f}' for f, s in slow.items()) or 'none'})", not slow))
     return out
+
+
+MAIN_RELATIONS = ("perturb_seq", "perturb_seq_search_answers")  # named in full in the report's scans
+ONE_ROW = {"catalogue_state", "gene_reference_source", "perturb_seq_catalogue_statistics"}  # read whole, always
+
+
+def scans_of(plans: list[dict[str, Any]]) -> tuple[list[str], int, list[str]]:
+    """A request's relation scans: those of perturb_seq and the stored answers; how many of other relations; which
+    of those are read sequentially (one-row relations aside)."""
+    found = sorted({scan for q in plans for scan in q["scans"]})
+    main = [scan for scan in found if scan.split(":")[0] in MAIN_RELATIONS]
+    others = [scan.split(":")[0] for scan in found if scan.split(":")[0] not in MAIN_RELATIONS]
+    seq = sorted({scan.split(":")[0] for scan in found if ": Seq Scan" in scan} - ONE_ROW - set(MAIN_RELATIONS))
+    return main, len(others), seq
+
+
+def scans_text(plans: list[dict[str, Any]], compared: bool = False) -> str:
+    """scans_of as text; `compared`: only what tells two plans apart (not the count of other scans)."""
+    main, others, seq = scans_of(plans)
+    text = ", ".join(main)
+    if others and not compared:
+        text += f"{'; ' if text else ''}{others} scans of other relations"
+    if seq:
+        text += f"{'; ' if text else ''}sequential: {', '.join(seq)}"
+    return text or "(none)"
+
+
+def load_text(built: dict[str, Any]) -> str:
+    """How long the catalogue's build took (when it was built: a run reuses catalogues built before)."""
+    if not built.get("load_s"):
+        return "(not recorded)"
+    files = f"files {built['files_s']:.0f} s + " if "files_s" in built else ""
+    return f"{files}load {built['load_s']:.0f} s ({built['when']})"
 
 
 def size(n: int | None) -> str:
@@ -233,7 +288,7 @@ def report(run_: dict[str, Any], previous: dict[str, Any] | None) -> str:
              f"other), {run_['reps']} rounds per shape after 2 warm-up rounds; {m['cpu']}, {m['memory']}, {m['os']}, "
              f"Python {m['python']}; {results[0]['servers']}.", "",
              "| scale | datasets | rows | sizes | largest dataset | median dataset | database | of it perturb_seq | "
-             "Elasticsearch | input files | on disk per row | load (files written before) |",
+             "Elasticsearch | input files | database per row | build |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         c, d, b = r["catalogue"], r["disk"], r["built"]
@@ -241,7 +296,7 @@ def report(run_: dict[str, Any], previous: dict[str, Any] | None) -> str:
             f"| {c['name']} | {c['datasets']:,} | {c['rows']:,} | {c['sizes']} | {r['picks']['dataset_rows']:,} | "
             f"{r['picks'].get('median_rows', 0):,} | {size(d['database'])} | {size(d['perturb_seq'])} | "
             f"{size(d['elasticsearch'])} | {size(b.get('input_bytes'))} | {d['database'] / c['rows']:.0f} B | "
-            f"{f'{b['load_s']:.0f} s ({b['when']})' if b.get('load_s') else 'reused'} |")
+            f"{load_text(b)} |")
     lines += ["", "Asked at each scale (picked from its own catalogue): " + "; ".join(
         f"{r['catalogue']['name']}: common perturbation `{r['picks']['perturbation_common']}` (in "
         f"{r['picks']['perturbation_common_datasets']:,} datasets), rare `{r['picks']['perturbation_rare']}`, common "
@@ -272,21 +327,23 @@ def report(run_: dict[str, Any], previous: dict[str, Any] | None) -> str:
         lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", "Store calls per warm request (PostgreSQL round trips / Elasticsearch calls, counted by TCP "
               "proxies), each PostgreSQL query's execution time and shared buffers (EXPLAIN ANALYZE, the API's "
-              f"session settings), and its relation scans at {names[-1]} (where a smaller scale's plan differs, "
-              "it is named).", "",
+              f"session settings), and its relation scans at {names[-1]}: of `perturb_seq` and of the stored answers "
+              "in full, of the load-time relations counted, those read sequentially named (one-row relations aside); "
+              "where a smaller scale's differ, they are named. Every plan: `.local/bench/<scale>.json`.", "",
               "| shape | round trips | execution ms | buffers | scans |", "|---|---|---|---|---|"]
     for name in by_scale[0]:
         facts = [s[name]["facts"] for s in by_scale]
         trips = " · ".join(f"{f['pg_round_trips']}/{f['es_calls']}" for f in facts)
         execution = " · ".join(" + ".join(ms(q["execution_ms"]) for q in f["plans"]) or "-" for f in facts)
         buffers = " · ".join(" + ".join(str(q["buffers"]) for q in f["plans"]) or "-" for f in facts)
-        plan = [sorted({scan for q in f["plans"] for scan in q["scans"]}) for f in facts]
-        other = [f"{n}: {', '.join(p)}" for n, p in zip(names[:-1], plan[:-1], strict=True) if p != plan[-1]]
-        lines.append(f"| {name} | {trips} | {execution} | {buffers} | {', '.join(plan[-1]) or '(none)'}"
+        plan = [scans_text(f["plans"], compared=True) for f in facts]
+        other = [f"{n}: {p}" for n, p in zip(names[:-1], plan[:-1], strict=True) if p != plan[-1]]
+        lines.append(f"| {name} | {trips} | {execution} | {buffers} | {scans_text(facts[-1]['plans'])}"
                      f"{' (' + '; '.join(other) + ')' if other else ''} |")
     lines += ["", "Cold start per function (median of 5 fresh interpreters: import of the function and its layer; "
               "import + first answer; peak RSS after 5 warm rounds of its shapes), at each scale; the packages "
-              f"that took most of its import at {names[-1]} (`-X importtime`, cumulative).", "",
+              f"that took most of its import at {names[-1]} (`-X importtime`, cumulative: a package counts in the "
+              "one that imported it too).", "",
               "| function | import s | first answer s | peak RSS MB | heaviest imports |", "|---|---|---|---|---|"]
     for function in results[-1]["cold_start"]:
         cold = [r["cold_start"][function] for r in results]
@@ -311,13 +368,14 @@ def main() -> None:
     parser.add_argument("--scale", choices=("full", "tiny"), help="three scales in one run")
     parser.add_argument("--reps", type=int, default=200, help="rounds per shape")
     parser.add_argument("--largest-rows", type=int, help="rows of the largest scale (where the disk cannot hold it)")
+    parser.add_argument("--data-only", action="store_true", help="build the catalogues, measure nothing")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # one catalogue (its JSON), in this process
     args = parser.parse_args()
     mode = args.scale or ("1M" if args.quick else "20M")
     if args.measure:
         measure(Catalogue(**json.loads(args.measure)), args.reps)
         return
-    print(run(mode, RUNS[mode], args.reps, args.largest_rows))
+    print(run(mode, RUNS[mode], args.reps, args.largest_rows, args.data_only))
 
 
 if __name__ == "__main__":

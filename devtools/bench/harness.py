@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -16,9 +17,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from catalogue import clients
 from catalogue_common.settings import settings
 
@@ -99,19 +102,30 @@ def ensure_data(catalogue: Catalogue, drop_files: bool = False) -> dict[str, Any
         return built if built.get("rows") == c.rows else {}
     log(f"data: building {c.name} ({c.rows:,} rows, {c.datasets:,} datasets, {c.sizes} sizes) into {c.database} "
         "(once; later runs reuse it)")
+    asyncio.run(drop_database(c.database))  # an outdated one: its space is needed
+    began = time.monotonic()
     files = load_data.demo_files(c.rows, c.datasets, SEED, c.sizes)  # written before the load's clock starts
-    input_bytes = sum(p.stat().st_size for p in files.rglob("*") if p.is_file())
+    files_s, input_bytes = time.monotonic() - began, sum(p.stat().st_size for p in files.rglob("*") if p.is_file())
     began = time.monotonic()
     # In a child process: the load reads whole input files (GBs at 20 M rows), and this process's high-water RSS
     # would otherwise stay that high for the rest of the run.
     subprocess.run([sys.executable, "-m", load_data.__name__, "--rows", str(c.rows), "--seed", str(SEED),
                     "--datasets", str(c.datasets), "--sizes", c.sizes, "--database", c.database,
                     "--es-index", c.index, *(["--drop-files"] if drop_files else [])], check=True, cwd=ROOT)
-    built = {"rows": c.rows, "load_s": round(time.monotonic() - began, 1), "input_bytes": input_bytes,
+    built = {"rows": c.rows, "files_s": round(files_s, 1), "load_s": round(time.monotonic() - began, 1),
+             "input_bytes": input_bytes,
              "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(built, indent=1))
     return built
+
+
+async def drop_database(database: str) -> None:
+    conn = await asyncpg.connect(settings().superuser_dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 # --- timing ----------------------------------------------------------------------------------------------------
@@ -187,17 +201,30 @@ def scans_of_perturb_seq(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 # --- cold start ------------------------------------------------------------------------------------------------
 
-# Run in a fresh interpreter, given on stdin: the paths to put first on sys.path, the function, the events of its
-# requests, the parent's time.time() at launch. The first event is the first answer; then warm rounds of them all.
-COLD = """
+# Run in a fresh interpreter, given on stdin: the paths to put first on sys.path, the packages the Lambda layers do
+# not hold (hidden, as on Lambda), the function, the events of its requests, warm rounds, the parent's time.time() at
+# launch. The first event is the first answer; then warm rounds of them all.
+PRELUDE = """
 import time
 began, began_wall = time.perf_counter(), time.time()
 import json, os, sys
 given = json.load(sys.stdin)
-result = os.fdopen(os.dup(1), "w")
-os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the function's logs and metrics
+hidden = set(given["hidden"])
+
+
+class Hidden:  # what the development venv holds beyond the layers is not importable (elasticsearch tries pyarrow)
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in hidden:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the Lambda layers)", name=name)
+
+
+sys.meta_path.insert(0, Hidden())
 sys.path[:0] = given["path"]
 from devtools.local.lambda_runtime import LambdaContext, load_function
+"""
+COLD = PRELUDE + """
+result = os.fdopen(os.dup(1), "w")
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the function's logs and metrics
 function = load_function(given["function"])
 imported = time.perf_counter()
 statuses = [function.handler(given["events"][0], LambdaContext())["statusCode"]]
@@ -213,37 +240,69 @@ result.write(json.dumps({"interpreter_s": began_wall - given["launched"], "impor
                                                  if line.startswith("VmHWM:"))) / 1024}))
 result.flush()
 """
-# `python -X importtime` of the function alone: where its import time goes.
-IMPORT_ONLY = """
-import sys
-sys.path[:0] = sys.argv[1:-1]
-from devtools.local.lambda_runtime import load_function
-load_function(sys.argv[-1])
+# With `python -X importtime`: the function's import alone, where its time goes (other than in the project's code).
+IMPORT_ONLY = PRELUDE + """
+load_function(given["function"])
 """
+OWN_PACKAGES = {"catalogue", "catalogue_common", "devtools", "site", "encodings"}
+LAYER_REQUIREMENTS = [ROOT / "layers" / "catalogue" / "requirements.txt"]  # the API functions' layers (+ common's)
+RUNTIME = {"snapshot_restore_py"}  # part of Lambda's Python runtime
+
+
+def beyond_the_layers() -> list[str]:
+    """Top-level modules of the development venv that the API functions' layers do not hold: the distributions
+    outside the closure of the layers' requirements (extras followed; other markers taken as true)."""
+    def name_of(requirement: str) -> tuple[str, set[str]]:
+        found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^]]*)\])?", requirement)
+        assert found, requirement
+        return re.sub(r"[-_.]+", "-", found[1]).lower(), {e.strip() for e in (found[2] or "").split(",") if e.strip()}
+
+    wanted = [name_of(line) for path in LAYER_REQUIREMENTS for line in path.read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    closure: set[str] = set()
+    while wanted:
+        name, extras = wanted.pop()
+        if name in closure and not extras:
+            continue
+        closure.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in requires:
+            spec, _, marker = requirement.partition(";")
+            extra = re.search(r"extra\s*==\s*[\"']([^\"']+)", marker)
+            if extra is None or extra[1] in extras:
+                wanted.append(name_of(spec))
+    return sorted(module for module, dists in metadata.packages_distributions().items()
+                  if not any(re.sub(r"[-_.]+", "-", d).lower() in closure for d in dists) and module not in RUNTIME)
 
 
 def cold_starts(function: str, events: list[dict[str, Any]], times: int = 5, rounds: int = 5) -> dict[str, Any]:
-    """A fresh interpreter per run: the import of the function and its layer, its first answer (to events[0]);
-    then `rounds` warm rounds of `events`, for peak RSS. Medians over `times` runs, and the packages that took most of
-    the import (`-X importtime`, cumulative, top level only)."""
-    runs, path = [], [str(ROOT / "layers" / "catalogue"), str(ROOT / "layers" / "common"), str(ROOT)]
+    """A fresh interpreter per run, holding only what the Lambda layers hold: the import of the function and its
+    layer, its first answer (to events[0]); then `rounds` warm rounds of `events`, for peak RSS. Medians over `times`
+    runs, and the packages that took most of the import (`-X importtime`: each top-level package's cumulative time
+    where it was first imported, so a package imported by another counts in both)."""
+    runs = []
+    given = {"path": [str(ROOT / "layers" / "catalogue"), str(ROOT / "layers" / "common"), str(ROOT)],
+             "hidden": beyond_the_layers(), "function": function, "events": events, "rounds": rounds}
     for _ in range(times):
-        given = {"path": path, "function": function, "events": events, "rounds": rounds, "launched": time.time()}
-        out = subprocess.run([sys.executable, "-c", COLD], input=json.dumps(given), capture_output=True, text=True,
-                             check=False)
+        out = subprocess.run([sys.executable, "-c", COLD], input=json.dumps(given | {"launched": time.time()}),
+                             capture_output=True, text=True, check=False)
         if out.returncode:
             raise RuntimeError(f"cold start run of {function} failed:\n{out.stderr[-3000:]}")
         runs.append(json.loads(out.stdout))
     medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORT_ONLY, *path, function],
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORT_ONLY], input=json.dumps(given),
                          capture_output=True, text=True, check=False)
-    top = []
+    packages = []
     for line in out.stderr.splitlines():  # "import time: self [us] | cumulative | package", nesting by indent
         parts = line.removeprefix("import time:").split("|")
-        if len(parts) == 3 and parts[1].strip().isdigit() and not parts[2].startswith("  "):
-            top.append((int(parts[1]) / 1e6, parts[2].strip()))
+        name = parts[-1].strip()
+        if len(parts) == 3 and parts[1].strip().isdigit() and "." not in name and name not in OWN_PACKAGES:
+            packages.append((int(parts[1]) / 1e6, name))
     return medians | {"runs": times, "top_imports": [[name, round(seconds, 3)] for seconds, name in
-                                                     sorted(top, reverse=True)[:5]]}
+                                                     sorted(packages, reverse=True)[:5]]}
 
 
 # --- the report --------------------------------------------------------------------------------------------------

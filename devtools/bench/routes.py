@@ -209,14 +209,24 @@ def over_http(mix: list[Shape], reps: int) -> None:
 
 
 def measure(loop: asyncio.AbstractEventLoop, mix: list[Shape], functions: Functions, database: str, reps: int,
-            http_reps: int) -> None:
-    """Every measurement of every shape, in order."""
+            http_reps: int) -> dict[str, float]:
+    """Every measurement of every shape, in order; returns the seconds each part took."""
+    seconds, began = {}, time.monotonic()
+
+    def done(part: str) -> None:
+        nonlocal began
+        seconds[part], began = round(time.monotonic() - began, 1), time.monotonic()
     log(f"in process: {len(mix)} shapes, {reps} rounds ...")
     with stdout_discarded():
         in_process(mix, reps, functions)
+        done("in_process")
         log("round trips ...")  # after the rounds: on warm caches, as the timed requests ran
         round_trips(loop, mix, functions)
+        done("round_trips")
     log("plans ...")
     plans(loop, mix, database)
+    done("plans")
     log(f"over HTTP: {http_reps} rounds ...")
     over_http(mix, http_reps)
+    done("http")
+    return seconds

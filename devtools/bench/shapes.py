@@ -84,6 +84,8 @@ def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
               [("perturbation_gene_name", common), *THRESHOLDS], "filtered"),
         Shape("search: phenotype common, by phenotype", "/v1/search",
               [("phenotype_gene_name", phenotype), by_phenotype], "filtered"),
+        Shape(f"search: phenotype common, by phenotype, limit {PAGE}", "/v1/search",
+              [("phenotype_gene_name", phenotype), by_phenotype, ("limit", str(PAGE))], "filtered"),
         Shape("search: text k562 + perturbation common", "/v1/search",
               [("dataset_metadata", "k562"), ("perturbation_gene_name", common)], "filtered"),
         # GET /v1/datasets, /v1/datasets/{id}, /v1/datasets/{id}/rows
