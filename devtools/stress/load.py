@@ -5,7 +5,8 @@ run.
     make load [LOAD_SECONDS=90] [LOAD_USERS=16]
 
 Starts the local server (devtools/local/serve.py, as `make serve` does: every function of template.yaml, N warm
-environments each; PS_DB / ES_INDEX choose the catalogue), then runs Locust headless for a fixed time: front-end-like
+environments each; PS_DB / ES_INDEX choose the catalogue), has every environment answer once (warm_up), then runs
+Locust headless for a fixed time: front-end-like
 users over every catalogue route. Meanwhile:
 
 * every 0.5 s, the PostgreSQL connections of the API: pg_stat_activity rows with application_name 'catalogue-api'
@@ -41,7 +42,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,6 +301,7 @@ def run(seconds: float, users: int, environments: int, faults: bool, down_second
     try:
         with serve.background(environments=environments) as (url, _):
             pid = server_pid(url)
+            warm_up(url, environments)
             cold = memory(pid)
             monitor = Monitor(pid, database)
             sampler = threading.Thread(target=monitor.run, daemon=True)
@@ -341,6 +346,33 @@ def run(seconds: float, users: int, environments: int, faults: bool, down_second
     return result
 
 
+def growth(result: dict[str, Any]) -> list[int]:
+    """VmRSS growth from warm to end of each environment that lived the whole run (one the server started again
+    after its process died, say of a timeout, has no cold sample and was still starting when sampled warm)."""
+    return [m["end"]["VmRSS"] - m["warm"]["VmRSS"] for m in result["memory"].values()
+            if m["cold"] and m["warm"] and m["end"]]
+
+
+def warm_up(url: str, environments: int) -> None:
+    """Every environment of every catalogue route answers once before the run: a cold start on this busy 2-core
+    machine (seconds) is neither a store fault nor the reload's."""
+    paths = ["/v1/search?limit=5", "/v1/datasets", "/v1/summary", "/v1/genes?prefix=a", "/v1/health"]
+    first = json.loads(urllib.request.urlopen(f"{url}/v1/datasets?limit=1", timeout=120).read())
+    dataset = first["datasets"][0]["dataset"]["dataset_id"]
+    paths += [f"/v1/datasets/{dataset}", f"/v1/datasets/{dataset}/rows?limit=5",
+              f"/v1/datasets/{dataset}/download?format=metadata"]
+    with ThreadPoolExecutor(environments * 2) as pool:
+        list(pool.map(lambda path: _status(url + path), paths * environments * 2))
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
 def verdict(result: dict[str, Any]) -> list[str]:
     problems = []
     if any(not f["all_spec_bodies"] for f in result["faults"] if f["injected"]):
@@ -351,8 +383,7 @@ def verdict(result: dict[str, Any]) -> list[str]:
         problems += reloads.problems(result["reload"])
     if result["connections"]["per_environment_max"] > POOL_MAX:
         problems.append("an environment held more than 2 PostgreSQL connections")
-    growth = [m["end"]["VmRSS"] - m["warm"]["VmRSS"] for m in result["memory"].values() if m["warm"] and m["end"]]
-    if any(g > MEMORY_GROWTH_LIMIT_KB for g in growth):
+    if any(g > MEMORY_GROWTH_LIMIT_KB for g in growth(result)):
         problems.append("a function process grew by more than 10 MB")
     return problems
 
@@ -384,10 +415,9 @@ def report(result: dict[str, Any]) -> str:
         row = [m[s]["VmRSS"] if m[s] else "-" for s in ("cold", "warm", "end")]
         row += [m[s]["VmHWM"] if m[s] else "-" for s in ("warm", "end")]
         lines.append(f"{key:<34}" + "".join(f"{v:>10}" for v in row))
-    growth = [m["end"]["VmRSS"] - m["warm"]["VmRSS"] for m in result["memory"].values() if m["warm"] and m["end"]]
-    if growth:
-        lines.append(f"VmRSS growth warm -> end: min {min(growth)} kB, median {statistics.median(growth):.0f} kB, "
-                     f"max {max(growth)} kB")
+    if grown := growth(result):
+        lines.append(f"VmRSS growth warm -> end: min {min(grown)} kB, median {statistics.median(grown):.0f} kB, "
+                     f"max {max(grown)} kB (processes sampled cold, warm and at the end)")
     problems = verdict(result)
     lines.append("verdict: " + ("; ".join(problems) if problems else "ok"))
     return "\n".join(lines)

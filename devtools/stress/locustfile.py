@@ -15,7 +15,7 @@ import os
 import random
 import threading
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode
 
 import requests
 from locust import HttpUser, between, events, task
@@ -72,13 +72,13 @@ def _code(response: Any, status: int) -> str | None:
 
 @events.request.add_listener
 def log_request(name: str, response_time: float, response: Any, start_time: float | None = None,
-                exception: BaseException | None = None, **_: Any) -> None:
+                exception: BaseException | None = None, context: dict[str, Any] | None = None, **_: Any) -> None:
     if _log_file is None:
         return
     status = getattr(response, "status_code", 0) or 0
     line = {"t": start_time, "route": name, "status": status, "ms": round(response_time, 2),
             "code": _code(response, status) if status else f"exception: {exception!r}",
-            "url": urlsplit(response.url)._replace(scheme="", netloc="").geturl() if status else None,
+            "url": (context or {}).get("url"),
             "digest": digest(status, response.content) if status else None}
     with _log_lock:
         _log_file.write(json.dumps(line) + "\n")
@@ -88,7 +88,9 @@ class FrontEnd(HttpUser):
     wait_time = between(0.05, 0.25)
 
     def _get(self, path: str, name: str, **params: Any) -> Any:
-        with self.client.get(path, params=params or None, name=name, catch_response=True) as response:
+        asked = path + (f"?{urlencode(params)}" if params else "")  # logged: what the reload fault fetches again
+        with self.client.get(path, params=params or None, name=name, catch_response=True,
+                             context={"url": asked}) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code} {_code(response, response.status_code)}")
                 return None

@@ -1,8 +1,9 @@
 """The reload fault of `make load`: a whole-catalogue load while clients read, and the check that every answer during
 it was entirely the old catalogue's or entirely the new one's (docs/ingestion.md, "Whole-catalogue loads").
 
-Two catalogues of the same breadth (DATASETS datasets, the demo generator's seeds 1 and 2: the same dataset ids,
-other rows and metadata) are input files under .local/demo-files/. The run serves the first from its own database
+Two catalogues of the same datasets (DATASETS of them): the demo files of seed 1, and new versions of the same
+datasets (each one's rows and metadata from seed 2's dataset at the same place, under seed 1's dataset_id), input
+files under .local/. The run serves the first from its own database
 and index (DATABASE, INDEX), loads the second over it in the middle of the run (ingestion.run.load_all, as
 `make ingest` and the S3-triggered function do), and afterwards:
 
@@ -16,6 +17,8 @@ An answer that is neither, or any status other than 200 during the reload, is a 
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import threading
 import time
 import urllib.error
@@ -23,6 +26,7 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from catalogue_common.settings import settings
@@ -34,6 +38,7 @@ from devtools.stress.answers import digest
 DATABASE, INDEX = "catalogue_load", "load-dataset-summary-v1"
 DATASETS, ROWS = 200, 1_000_000
 OLD_SEED, NEW_SEED = 1, 2
+NEW_VERSIONS = Path(__file__).resolve().parents[2] / ".local" / "load" / "new-versions"
 
 
 def get(url: str) -> str:
@@ -62,11 +67,26 @@ class Reload:
         args = ["--rows", str(self.rows), "--datasets", str(self.datasets), "--database", DATABASE, "--es-index", INDEX]
         if not load_data.in_place(DATABASE, INDEX, self.rows, self.datasets, OLD_SEED):
             load_data.main([*args, "--seed", str(OLD_SEED)])
-        load_data.demo_files(self.rows, self.datasets, NEW_SEED)
+        self.new_versions()
 
-    def load(self, seed: int) -> None:
-        """A whole-catalogue load of the demo files of `seed` (with the gene reference already in place)."""
-        folder = load_data.demo_files(self.rows, self.datasets, seed)
+    def new_versions(self) -> Path:
+        """Seed 1's datasets in new versions: seed 2's rows and metadata under seed 1's ids (written once)."""
+        folder = NEW_VERSIONS / f"{self.rows}-{self.datasets}"
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            old, new = (sorted(p for p in load_data.demo_files(self.rows, self.datasets, seed).iterdir() if p.is_dir())
+                        for seed in (OLD_SEED, NEW_SEED))
+            for before, after in zip(old, new, strict=True):
+                shutil.copytree(after, folder / before.name)
+                metadata = json.loads((after / "metadata.json").read_text())
+                (folder / before.name / "metadata.json").write_text(json.dumps({**metadata,
+                                                                                "dataset_id": before.name}))
+            (folder / ".complete").touch()
+        return folder
+
+    def load(self) -> None:
+        """A whole-catalogue load of the new versions (with the gene reference already in place)."""
+        folder = self.new_versions()
         target = settings("ingest").at(DATABASE, INDEX)
         summary = asyncio.run(ingestion.load_all(target, sorted(p for p in folder.iterdir() if p.is_dir()),
                                                  quiet=True))
@@ -79,7 +99,7 @@ class Reload:
             return
         self.started = time.time()
         try:
-            self.load(NEW_SEED)
+            self.load()
             self.outcome = "loaded"
         except Exception as error:  # reported as the fault's outcome; the run goes on
             self.outcome, self.error = "failed", repr(error)
