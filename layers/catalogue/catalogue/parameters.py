@@ -32,7 +32,8 @@ VISIBLE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 Text = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH, pattern=VISIBLE)]
 # A gene parameter: exactly what a stored symbol may be (catalogue_common.symbols), so that every stored symbol can be
 # asked for and nothing else is taken for one.
-GENE_NAME: dict[str, Any] = {"min_length": 1, "max_length": symbols.MAX_LENGTH, "pattern": symbols.VALID}
+GENE_NAME: dict[str, Any] = {"min_length": 1, "max_length": symbols.MAX_LENGTH, "pattern": symbols.VALID,
+                             "json_schema_extra": {"pattern": symbols.VALID_SPELLED_OUT}}
 GeneName = Annotated[str, Field(**GENE_NAME)]
 Problems = dict[str, str]
 
