@@ -1,4 +1,5 @@
-"""The answer of a /v1/datasets/{id}/rows page (SPEC 5.4), as JSON or as TSV."""
+"""The answer of a /v1/datasets/{id}/rows page (SPEC 5.4), as JSON or as TSV; /v1/genes/{gene}/rows (SPEC 9.3) writes
+its rows the same way, each with its dataset_id."""
 from __future__ import annotations
 
 import math
@@ -32,12 +33,19 @@ def _name(value: str) -> str:
     return value if value.isprintable() else CONTROL.sub(" ", value)
 
 
-def tsv(records: list[Any]) -> bytes:
-    lines = ["\t".join(TSV_COLUMNS)]
-    for r in records:
-        lines.append("\t".join((
-            _name(r["perturbed_target_symbol"]), _name(r["gene"]), direction(r["log2foldchange"]) or "",
+def _fields(r: Any) -> list[str]:
+    return [_name(r["perturbed_target_symbol"]), _name(r["gene"]), direction(r["log2foldchange"]) or "",
             _number(r["log2foldchange"]), _number(r["padj"]), _number(r["basemean"]),
             str(r["p_n_total"]), str(r["p_n_up"]), str(r["p_n_down"]),
-            str(r["e_n_total"]), str(r["e_n_up"]), str(r["e_n_down"]))))
+            str(r["e_n_total"]), str(r["e_n_up"]), str(r["e_n_down"])]
+
+
+def tsv(records: list[Any], with_dataset: bool = False) -> bytes:
+    """One header line and one line per row, in TSV_COLUMNS; `with_dataset`: the row's dataset_id first (rows of
+    several datasets, /v1/genes/{gene}/rows)."""
+    if not with_dataset:
+        lines = ["\t".join(TSV_COLUMNS), *("\t".join(_fields(r)) for r in records)]
+    else:
+        lines = ["\t".join(("dataset_id", *TSV_COLUMNS)),
+                 *("\t".join((_name(r["dataset_id"]), *_fields(r))) for r in records)]
     return ("\n".join(lines) + "\n").encode()
