@@ -159,11 +159,12 @@ def build(q: GeneRows) -> tuple[str, list[Any]]:
     limit = params(q.limit + 1)  # one more tells whether a next page exists
     gene, others = Terms({"gene": q.gene}, params), Terms(q.genes, params)
     resolving = "".join(f"{name} AS ({body}\n),\n" for name, body in {**gene.ctes(), **others.ctes()}.items())
+    # The head is computed once (MATERIALIZED), not once per page row: it reads the gene reference.
     sql = f"""
-WITH {resolving}page AS ({_page(q, params, gene, others, limit)})
-SELECT {HEAD}, {others.head()} AS resolution, {generations.SQL},
-       r.part, {COLUMNS}, {GENE_COLUMNS}
-FROM term_gene t
+WITH {resolving}head AS MATERIALIZED (SELECT {HEAD}, {others.head()} AS resolution, {generations.SQL} FROM term_gene t),
+page AS ({_page(q, params, gene, others, limit)})
+SELECT h.*, r.part, {COLUMNS}, {GENE_COLUMNS}
+FROM head h
 LEFT JOIN page r ON true
 {gene_joins("r.dataset_id")}
 ORDER BY r.part, {order(q)}, r.{q.columns[0]} COLLATE "C"
