@@ -135,7 +135,7 @@ def _without_padj(q: GeneRows, params: Params, where: list[str], limit: str) -> 
 def _page(q: GeneRows, params: Params, gene: Terms, others: Terms, limit: str) -> str:
     """One page of rows: each spelling's (or pair of spellings') own page, merged and cut to one."""
     if q.exhausted:
-        return NOTHING
+        return f"{NOTHING} LIMIT {limit}"  # the limit's parameter is still used: every parameter has a type
     where = _filters(q, params)
     parts = [p for p in (_with_padj(q, params, where, limit), _without_padj(q, params, where, limit)) if p]
     union = "\n      UNION ALL\n      ".join(f"({p})" for p in parts)
