@@ -614,7 +614,8 @@ def check_tsv(text: str, limit: int, event: dict, function: str) -> None:
     from tests.api import get
     first = ["dataset_id"] if function == "gene_rows" else []
     lines = [line.split("\t") for line in text.splitlines()]
-    assert lines[0][:3] == [*first, "perturbation_gene_name", "phenotype_gene_name"][:3]
+    names = [*first, "perturbation_gene_name", "phenotype_gene_name"]
+    assert lines[0][:len(names)] == names
     assert len(lines[0]) == 12 + len(first)
     assert 1 <= len(lines) - 1 <= limit, "a TSV event over the test catalogue found no rows"
     assert all(len(line) == 12 + len(first) for line in lines)
