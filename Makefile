@@ -15,7 +15,7 @@ SEED ?= 1
 DATASETS ?= 12
 FUZZ_REQUESTS ?= 10000
 FUZZ_SECONDS ?= 900
-LOAD_SECONDS ?= 60
+LOAD_SECONDS ?= 90
 LOAD_USERS ?= 16
 export SAM_CLI_TELEMETRY := 0
 # The layers as Lambda puts them on sys.path, for every tool the targets run; the tools themselves run as
@@ -24,7 +24,7 @@ export PYTHONPATH := layers/common:layers/catalogue:layers/ingestion
 # `sam build` looks for python3.13 on PATH.
 export PATH := $(dir $(PYTHON)):$(PATH)
 
-.PHONY: up down data demo-files ingest ingest-genes ingest-delete test test-fast demo serve lint bench validate \
+.PHONY: up down data demo-files ingest ingest-all ingest-genes ingest-delete test test-fast demo serve lint bench validate \
 	build deploy-dev deploy-prod bench-ingest fuzz load docs debian-packages
 
 $(UV):
@@ -88,6 +88,11 @@ ingest: up
 	@$(PY) -m ingestion load "$(SOURCE)"
 
 # Load (replace) the gene reference: a TSV with HGNC's columns (symbol, ensembl_gene_id, alias_symbol, prev_symbol).
+# Replace the whole catalogue by the dataset folders under SOURCE (one swap; readers see the old or the new one).
+ingest-all: up
+	@test -n "$(SOURCE)" || { echo "usage: make ingest-all SOURCE=<folder of dataset folders>" >&2; exit 2; }
+	@$(PY) -m ingestion replace "$(SOURCE)"
+
 ingest-genes: up
 	@test -n "$(SOURCE)" || { echo "usage: make ingest-genes SOURCE=<file>" >&2; exit 2; }
 	@$(PY) -m ingestion genes "$(SOURCE)"
@@ -102,6 +107,7 @@ docs: $(VENV)/.demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: $(VENV)/.installed $(SAM) debian-packages up lint
 	$(PY) -m pytest
@@ -129,8 +135,9 @@ bench-ingest: up
 fuzz: up $(VENV)/.installed
 	@$(PY) -m devtools.stress.fuzz --requests $(FUZZ_REQUESTS) --seconds $(FUZZ_SECONDS)
 
-# Locust through the local server for LOAD_SECONDS, PostgreSQL then Elasticsearch restarted mid-run; connections,
-# memory, failures and recovery; RELIABILITY.md
+# Locust through the local server for LOAD_SECONDS, PostgreSQL then Elasticsearch restarted mid-run, then a
+# whole-catalogue reload of 200 datasets (its own catalogue, built on the first run); connections, memory, failures,
+# recovery, the answers during the reload; RELIABILITY.md
 load: up $(VENV)/.installed
 	@$(PY) -m devtools.stress.load --seconds $(LOAD_SECONDS) --users $(LOAD_USERS)
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import boto3
+import botocore.exceptions
 from catalogue_common import search
 from catalogue_common.settings import settings
 from elasticsearch import Elasticsearch
@@ -116,7 +118,38 @@ def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed
     if es_index is None:
         return True
     es = Elasticsearch(**settings().elasticsearch_options())
-    return bool(es.indices.exists(index=es_index)) and es.count(index=es_index)["count"] == datasets
+    if not (es.indices.exists(index=es_index) and es.count(index=es_index)["count"] == datasets):
+        return False
+    return files_in_place(database)
+
+
+def files_in_place(database: str) -> bool:
+    """Whether the download files the catalogue names are in the local S3 store (moto's server keeps them in memory:
+    a restart of `make up` loses them, and the catalogue is then loaded again)."""
+    loop = asyncio.new_event_loop()
+    try:
+        keys = loop.run_until_complete(_named_files(database))
+    finally:
+        loop.close()
+    if not keys:
+        return False
+    s3 = boto3.client("s3", **settings().s3_options())
+    try:
+        s3.head_object(Bucket=settings().downloads_bucket, Key=keys[0])
+        s3.head_object(Bucket=settings().downloads_bucket, Key=keys[-1])
+    except botocore.exceptions.ClientError:
+        return False
+    return True
+
+
+async def _named_files(database: str) -> list[str]:
+    conn = await asyncpg.connect(settings().superuser_dsn(database))
+    try:
+        if not await conn.fetchval("SELECT to_regclass('public.dataset_downloads') IS NOT NULL"):
+            return []
+        return [r[0] for r in await conn.fetch("SELECT object_key FROM dataset_downloads ORDER BY object_key")]
+    finally:
+        await conn.close()
 
 
 def reference_of(choice: str) -> demo_genes.Reference | None:

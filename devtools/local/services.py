@@ -1,5 +1,6 @@
 """`up` starts local PostgreSQL, PgBouncer in front of it (where Debian's package is installed: `make test` installs
-it) and Elasticsearch in the background and returns when they answer; `down` stops them.
+it), Elasticsearch and the S3 endpoint of the download files (moto's server) in the background and returns when
+they answer; `down` stops them.
 
     python -m devtools.local.services up|down      # make up, make down
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from devtools.local import es_server, pg_server, pgbouncer
+from devtools.local import es_server, pg_server, pgbouncer, s3_server
 
 
 def up() -> None:
@@ -17,9 +18,11 @@ def up() -> None:
     else:
         print("pgbouncer not installed: the local pooler is not started (`make test` installs it)")
     es_server.start()
+    s3_server.start()
 
 
 def down() -> None:
+    s3_server.stop()
     es_server.stop()
     pgbouncer.stop()
     pg_server.stop()

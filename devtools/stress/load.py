@@ -1,8 +1,8 @@
 """Load through the local server with Locust (devtools/stress/locustfile.py), restarting each store once during the
 run.
 
-    python -m devtools.stress.load [--seconds 60] [--users 16] [--environments 2] [--no-faults]
-    make load [LOAD_SECONDS=60] [LOAD_USERS=16]
+    python -m devtools.stress.load [--seconds 90] [--users 16] [--environments 2] [--no-faults] [--no-reload]
+    make load [LOAD_SECONDS=90] [LOAD_USERS=16]
 
 Starts the local server (devtools/local/serve.py, as `make serve` does: every function of template.yaml, N warm
 environments each; PS_DB / ES_INDEX choose the catalogue), then runs Locust headless for a fixed time: front-end-like
@@ -13,14 +13,19 @@ users over every catalogue route. Meanwhile:
   2 per environment (the pool's max_size);
 * the memory of every function process, VmRSS and VmHWM from /proc/<pid>/status (not ru_maxrss: a spawned child
   inherits its parent's peak), before the load, after a warm-up (15 % of the run) and at the end;
-* faults: at 25 % of the run PostgreSQL is stopped (pg_ctl fast: every connection is closed) and started again
-  FAULT seconds later; at 55 % Elasticsearch likewise (it takes ~6 s to start). Both are started again in any case.
+* faults: at 20 % of the run PostgreSQL is stopped (pg_ctl fast: every connection is closed) and started again
+  FAULT seconds later; at 40 % Elasticsearch likewise (it takes ~6 s to start). Both are started again in any case.
+  At 65 %, the reload fault (devtools/stress/reload.py): a whole-catalogue load of another catalogue of the same
+  200 datasets over the served one; the run goes on until 5 s after it ended. Every answer that overlapped it must
+  be 200 and entirely the old or the new catalogue's (checked after the run). With the reload fault the run serves
+  its own catalogue (database catalogue_load, index load-dataset-summary-v1; built on the first run).
 
 Every request is logged (devtools/stress/locustfile.py). The report: throughput, p50/p99 and errors per route; per fault
 the requests that failed from the store's stop until the first success after it was back, whether each failure was
 SPEC's 503 store_unavailable / 504 store_timeout body (or /v1/health's 503 "degraded" body, SPEC 5.7), and the
-recovery time; failures outside the faults; connections; memory. Written to stdout and .local/load/last.json; the
-exit status is 1 if a failure was anything else, a failure happened outside a fault, or a limit was exceeded.
+recovery time; failures outside the faults; the reload's answers by route and catalogue; connections; memory.
+Written to stdout and .local/load/last.json; the exit status is 1 if a failure was anything else, a failure happened
+outside a store fault, an answer during the reload was not 200 or not one catalogue's, or a limit was exceeded.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ import contextlib
 import json
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +50,7 @@ import asyncpg
 import psutil
 
 from devtools.local import es_server, pg_server, serve
+from devtools.stress import reload as reloads
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".local" / "load"
@@ -230,10 +237,60 @@ def analyse(requests: list[dict[str, Any]], faults: list[Fault]) -> dict[str, An
     }
 
 
-def run(seconds: float, users: int, environments: int, faults: bool, down_seconds: float) -> dict[str, Any]:
+STORE_FAULTS_AT = (0.2, 0.4)  # shares of the run
+RELOAD_AT = 0.65
+AFTER_RELOAD_SECONDS = 5.0
+
+
+def start_locust(url: str, users: int, seconds: float, request_log: Path) -> subprocess.Popen[bytes]:
+    """Locust headless against `url`, with a generous time limit: finish() stops it when the run is over."""
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
+               "-r", str(users), "-t", f"{int(seconds * 10 + 600)}s", "--host", url, "--only-summary",
+               "--stop-timeout", "5", "--loglevel", "WARNING"]
+    return subprocess.Popen(command, env={**os.environ, "LOAD_REQUEST_LOG": str(request_log)},
+                            stdout=sys.stderr, stderr=sys.stderr)
+
+
+def first_request(locust: subprocess.Popen[bytes], request_log: Path) -> float:
+    """When the run's clock starts: its first request (Locust first reads the catalogue from the API)."""
+    while locust.poll() is None and not (request_log.exists() and request_log.stat().st_size):
+        time.sleep(0.05)
+    return time.time()
+
+
+def schedule(began: float, seconds: float, faults: list[Fault], reload: reloads.Reload | None,
+             down_seconds: float, stop: threading.Event) -> list[threading.Thread]:
+    """The store faults and the reload, each in its own thread, at their shares of the run."""
+    at = [(began + seconds * share, fault) for share, fault in zip(STORE_FAULTS_AT, faults, strict=False)]
+    threads = [threading.Thread(target=inject, args=(at, down_seconds, stop), daemon=True)]
+    if reload is not None:
+        threads.append(threading.Thread(target=reload.inject, args=(began + seconds * RELOAD_AT, stop), daemon=True))
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def finish(locust: subprocess.Popen[bytes], began: float, seconds: float, reload: reloads.Reload | None) -> None:
+    """Stop Locust `seconds` after the run began, or AFTER_RELOAD_SECONDS after the reload ended if later."""
+    while locust.poll() is None:
+        ends = began + seconds
+        if reload is not None and reload.started:
+            ends = max(ends, reload.ended + AFTER_RELOAD_SECONDS) if reload.done.is_set() else math.inf
+        if time.time() >= ends:
+            locust.send_signal(signal.SIGTERM)  # Locust stops its users, prints its summary, closes the log
+            break
+        time.sleep(0.2)
+    locust.wait(timeout=120)
+
+
+def run(seconds: float, users: int, environments: int, faults: bool, down_seconds: float,
+        reload: reloads.Reload | None) -> dict[str, Any]:
     OUT.mkdir(parents=True, exist_ok=True)
     request_log = OUT / "requests.jsonl"
     request_log.unlink(missing_ok=True)
+    if reload is not None:
+        reload.prepare()
+        os.environ.update(PS_DB=reloads.DATABASE, ES_INDEX=reloads.INDEX)
     database = os.environ.get("PS_DB", "catalogue")
     injected = [Fault("postgresql"), Fault("elasticsearch")] if faults else []
     stop = threading.Event()
@@ -244,39 +301,32 @@ def run(seconds: float, users: int, environments: int, faults: bool, down_second
             monitor = Monitor(pid, database)
             sampler = threading.Thread(target=monitor.run, daemon=True)
             sampler.start()
-            command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
-                       "-r", str(users), "-t", f"{int(seconds)}s", "--host", url, "--only-summary",
-                       "--stop-timeout", "5", "--loglevel", "WARNING"]
             log(f"locust: {users} users for {seconds:.0f} s against {url} (PS_DB={database}, "
                 f"{environments} environments per function)")
-            locust = subprocess.Popen(command, env={**os.environ, "LOAD_REQUEST_LOG": str(request_log)},
-                                      stdout=sys.stderr, stderr=sys.stderr)
-            # The run's clock starts with its first request (Locust first reads the catalogue from the API).
-            while locust.poll() is None and not (request_log.exists() and request_log.stat().st_size):
-                time.sleep(0.05)
-            began = time.time()
-            schedule = [(began + seconds * share, fault) for share, fault in zip((0.25, 0.55), injected, strict=False)]
-            injector = threading.Thread(target=inject, args=(schedule, down_seconds, stop), daemon=True)
-            injector.start()
+            locust = start_locust(url, users, seconds, request_log)
+            began = first_request(locust, request_log)
+            threads = schedule(began, seconds, injected, reload, down_seconds, stop)
             stop.wait(seconds * 0.15)  # warm: every environment has served requests, before the first fault
             warm = memory(pid)
-            locust.wait(timeout=seconds + 120)
+            finish(locust, began, seconds, reload)
             stop.set()
-            injector.join(timeout=120)
+            for thread in threads:
+                thread.join(timeout=600)
             end = memory(pid)
             monitor.stop()
             sampler.join(timeout=10)
+            requests = [json.loads(line) for line in request_log.read_text().splitlines() if line.strip()]
+            reloaded = reloads.check(url, requests, reload) if reload is not None else None
     finally:
         stop.set()
         # Never leave a store stopped.
         with contextlib.redirect_stdout(sys.stderr):
             pg_server.start()
             es_server.start()
-    requests = [json.loads(line) for line in request_log.read_text().splitlines() if line.strip()]
     result = analyse(requests, injected)
     result.update(
         users=users, environments=environments, database=database, load_seconds=seconds,
-        fault_down_seconds=down_seconds, injected=[asdict(f) for f in injected],
+        fault_down_seconds=down_seconds, injected=[asdict(f) for f in injected], reload=reloaded,
         connections={"pg_stat_activity_max": monitor.pg_stat_max, "samples": monitor.samples,
                      "missed_while_down": monitor.pg_stat_errors,
                      "per_environment_max": max(monitor.per_environment_max.values(), default=0),
@@ -296,7 +346,9 @@ def verdict(result: dict[str, Any]) -> list[str]:
     if any(not f["all_spec_bodies"] for f in result["faults"] if f["injected"]):
         problems.append("a failure during a fault was not a SPEC 503/504 store body")
     if result["failed_outside_faults"]:
-        problems.append(f"{result['failed_outside_faults']} failures outside the faults")
+        problems.append(f"{result['failed_outside_faults']} failures outside the store faults")
+    if result["reload"] is not None:
+        problems += reloads.problems(result["reload"])
     if result["connections"]["per_environment_max"] > POOL_MAX:
         problems.append("an environment held more than 2 PostgreSQL connections")
     growth = [m["end"]["VmRSS"] - m["warm"]["VmRSS"] for m in result["memory"].values() if m["warm"] and m["end"]]
@@ -320,7 +372,9 @@ def report(result: dict[str, Any]) -> str:
                      f"{f['failed']} of {f['requests_during']} requests failed: {f['failures']}; all SPEC bodies: "
                      f"{f['all_spec_bodies']}; first success {f['recovery_s']} s after it was back, last failure "
                      f"{f['last_failure_after_back_s']} s")
-    lines.append(f"failures outside faults: {result['failed_outside_faults']} {result['outside_examples']}")
+    lines.append(f"failures outside the store faults: {result['failed_outside_faults']} {result['outside_examples']}")
+    if result["reload"] is not None:
+        lines += reloads.lines(result["reload"])
     c = result["connections"]
     lines.append(f"PostgreSQL connections: pg_stat_activity max {c['pg_stat_activity_max']} "
                  f"({c['samples']} samples, {c['missed_while_down']} while down); per environment max "
@@ -346,10 +400,15 @@ def main() -> None:
     parser.add_argument("--environments", type=int, default=2, help="warm environments per function")
     parser.add_argument("--fault-seconds", type=float, default=5, help="how long each store stays stopped")
     parser.add_argument("--no-faults", action="store_true", help="do not stop the stores")
+    parser.add_argument("--no-reload", action="store_true", help="no whole-catalogue load during the run (then the "
+                                                                 "run serves PS_DB / ES_INDEX)")
+    parser.add_argument("--reload-rows", type=int, default=reloads.ROWS, help="rows of each reloaded catalogue")
+    parser.add_argument("--reload-datasets", type=int, default=reloads.DATASETS)
     args = parser.parse_args()
     if not args.no_faults and args.seconds < 40:
         parser.error("faults need --seconds 40 or more (or --no-faults)")
-    result = run(args.seconds, args.users, args.environments, not args.no_faults, args.fault_seconds)
+    reload = None if args.no_reload else reloads.Reload(rows=args.reload_rows, datasets=args.reload_datasets)
+    result = run(args.seconds, args.users, args.environments, not args.no_faults, args.fault_seconds, reload)
     print(report(result))
     sys.exit(1 if verdict(result) else 0)
 

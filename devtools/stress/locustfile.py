@@ -5,7 +5,8 @@ pages following next_cursor, the landing page's summary, and a health probe now 
 (dataset ids, gene names, facet labels) are read from the API itself when the run starts.
 
 With LOAD_REQUEST_LOG set, every request is appended to that file as one JSON line: start (epoch seconds), route,
-status, milliseconds, and the `error.code` of an error body (or "degraded" for a /v1/health 503 body, "not-json").
+status, milliseconds, the `error.code` of an error body (or "degraded" for a /v1/health 503 body, "not-json"), the
+URL asked (path and query) and a digest of the answer (devtools/stress/answers.py: what the reload fault compares).
 """
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ import os
 import random
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from locust import HttpUser, between, events, task
+
+from devtools.stress.answers import digest
 
 CATALOGUE: dict[str, list[Any]] = {"datasets": [], "perturbations": [], "phenotypes": [], "facets": [], "words": []}
 _log_lock = threading.Lock()
@@ -73,7 +77,9 @@ def log_request(name: str, response_time: float, response: Any, start_time: floa
         return
     status = getattr(response, "status_code", 0) or 0
     line = {"t": start_time, "route": name, "status": status, "ms": round(response_time, 2),
-            "code": _code(response, status) if status else f"exception: {exception!r}"}
+            "code": _code(response, status) if status else f"exception: {exception!r}",
+            "url": urlsplit(response.url)._replace(scheme="", netloc="").geturl() if status else None,
+            "digest": digest(status, response.content) if status else None}
     with _log_lock:
         _log_file.write(json.dumps(line) + "\n")
 

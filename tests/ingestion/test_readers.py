@@ -2,7 +2,6 @@
 every answer is entirely the old state or entirely the new one, and none fails."""
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import urllib.error
@@ -14,6 +13,7 @@ import pytest
 from ingestion import run
 
 from devtools.local import serve
+from devtools.stress.answers import comparable
 
 from .conftest import DATABASE, INDEX, ingest, target
 
@@ -30,15 +30,6 @@ def get(url: str) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
-
-
-def comparable(body: bytes) -> object:
-    """The answer without load times (each load of the same version has its own)."""
-    def strip(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "ingested_at"}
-        return [strip(v) for v in value] if isinstance(value, list) else value
-    return strip(json.loads(body))
 
 
 def answers(base: str) -> dict[str, object]:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from catalogue_common.downloads import attachment
 from catalogue_common.settings import settings
 from starlette.requests import Request
 from starlette.responses import Response
@@ -91,11 +92,6 @@ def next_link(request: Request, cursor: str) -> str:
     """The request's own URL (stage prefix included) with `cursor` set to the next page's."""
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"] + [("cursor", cursor)]
     return f'<{request.url.replace(query=urlencode(pairs))}>; rel="next"'
-
-
-def attachment(name: str) -> str:
-    """`Content-Disposition` of a file answer; the name keeps letters, digits, dot, dash and underscore."""
-    return f'attachment; filename="{re.sub(r"[^A-Za-z0-9._-]", "_", name)}"'
 
 
 def answer(request: Request, body: bytes, media_type: str = JSON, next_cursor: str | None = None,

@@ -22,13 +22,19 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aws_lambda_powertools import Logger, Tracer
 from catalogue_common.settings import Settings, settings
 
 from .errors import StoreTimeout, StoreUnavailable
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+    from elasticsearch import AsyncElasticsearch  # imported on first use at run time (Stores.es)
+
+    Connection = PoolConnectionProxy[asyncpg.Record]  # what the pool lends
 
 logger, tracer = Logger(), Tracer()
 
@@ -84,7 +90,7 @@ async def _within[T](seconds: float, call: Awaitable[T], on_timeout: Callable[[]
     return task.result()
 
 
-async def _fetch(sql: str, args: tuple, timeout: float, connection: asyncpg.Connection) -> list[asyncpg.Record]:
+async def _fetch(sql: str, args: tuple[Any, ...], timeout: float, connection: Connection) -> list[asyncpg.Record]:
     return await connection.fetch(sql, *args, timeout=timeout)
 
 
@@ -98,7 +104,8 @@ class Stores:
         self.config, self.loop = config, loop
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
-        self._es: Any = None  # made on first use: a function that never reads Elasticsearch never imports it
+        # Made on first use: a function that never reads Elasticsearch never imports it.
+        self._es: AsyncElasticsearch | None = None
 
     async def _postgres_password(self) -> str | None:
         """Called by asyncpg for every new connection. Reading a secret may reach Secrets Manager or SSM (when its
@@ -127,11 +134,11 @@ class Stores:
             raise StoreTimeout(message)
         return left
 
-    async def _on_connection[T](self, seconds: float, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _on_connection[T](self, seconds: float, work: Callable[[Connection], Awaitable[T]]) -> T:
         """`work` on a pooled connection within `seconds`, connecting included. A connection that has not answered
         in time is terminated, not cancelled gracefully: asyncpg's cancel request (and the release that waits for
         it) would wait on the same unresponsive server. The next call connects afresh."""
-        held: list[asyncpg.Connection] = []
+        held: list[Connection] = []
 
         async def run() -> T:
             pool = await self.pool()
@@ -154,7 +161,7 @@ class Stores:
         async with traced("postgresql"):
             return await self._fetch(sql, args)
 
-    async def _fetch(self, sql: str, args: tuple) -> list[asyncpg.Record]:
+    async def _fetch(self, sql: str, args: tuple[Any, ...]) -> list[asyncpg.Record]:
         for attempt in (1, 2):
             try:
                 left = self.time_left("The database did not answer in time.")
@@ -178,7 +185,7 @@ class Stores:
         await self._on_connection(timeout, lambda connection: connection.fetchval("SELECT 1", timeout=timeout))
 
     @property
-    def es(self) -> Any:
+    def es(self) -> AsyncElasticsearch:
         """The async Elasticsearch client (imported on first use: about a third of a second of a cold start)."""
         if self._es is None:
             from elasticsearch import AsyncElasticsearch
@@ -199,18 +206,19 @@ class Stores:
         if self._pool is not None:
             self._pool.terminate()  # no graceful wait: the server may be gone already
 
-    async def search(self, index: str | None = None, **body: Any) -> dict:
+    async def search(self, index: str | None = None, **body: Any) -> dict[str, Any]:
         """An Elasticsearch search of `index` (default: ES_INDEX, the alias), within the request's deadline."""
         async with traced("elasticsearch"):
             return await self._search(index or self.config.es_index, body)
 
-    async def _search(self, index: str, body: dict) -> dict:
+    async def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         import elasticsearch  # loaded by the first `es` already
         left = self.time_left("The search engine did not answer in time.")
         try:
             # The client's own timeout closes the connection; _within also bounds its retry after a lost connection.
             call = self.es.options(request_timeout=left).search(index=index, **body)
-            return (await _within(left, call)).body
+            found: dict[str, Any] = (await _within(left, call)).body  # the client types a body as Any
+            return found
         except (TimeoutError, elasticsearch.ConnectionTimeout) as error:
             raise StoreTimeout("The search engine did not answer in time.") from error
         except elasticsearch.ConnectionError as error:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from catalogue_common.settings import settings
@@ -47,7 +47,7 @@ def read(cursor: str, scope: Any) -> list[Any]:
         if hmac.compare_digest(_unb64(signature), _mac(payload)):
             made_for, key = orjson.loads(payload)
             if made_for == orjson.loads(orjson.dumps(scope)):
-                return key
+                return cast(list[Any], key)  # the list make() signed
             raise _refused("was made for other filters or another endpoint")
     except (ValueError, binascii.Error, TypeError, orjson.JSONDecodeError):
         pass

@@ -5,7 +5,7 @@ filters and facet counts use (byte order of UTF-8 = code-point order, as SPEC's 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from catalogue_common.vocabulary import LABELS
 
@@ -18,6 +18,14 @@ SHARD_SIZE = 10_000  # exact counts on any number of shards while a facet has fe
 PAGE = 10_000  # Elasticsearch's default result window; more hits are read with search_after
 ORDER = [{"_score": "desc"}, {"dataset_id.keyword": "asc"}]  # relevance, ties by dataset_id (byte order)
 Filters = dict[str, list[str]]  # facet -> accepted labels (ORed); facets are ANDed
+
+
+class Hit(TypedDict):
+    """A hit as the API reads it: its document's fields (`_source`), the index it came from (a generation:
+    generations.py) and, in a sorted search, its sort values (a cursor's key)."""
+    _index: str
+    _source: dict[str, Any]
+    sort: NotRequired[list[Any]]
 
 
 def text_query(text: str | None) -> dict[str, Any]:
@@ -46,24 +54,24 @@ def facets(aggregations: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             for facet in LABELS}
 
 
-async def one(dataset_id: str, index: str | None = None) -> dict[str, Any]:
+async def one(dataset_id: str, index: str | None = None) -> Hit:
     """The hit of `dataset_id`'s document (matched on the field, not on _id; `_source` and `_index`), or 404."""
     page = await stores().search(index, query={"term": {"dataset_id.keyword": dataset_id}}, size=1, source=FIELDS,
                                  track_total_hits=False)
-    hits = page["hits"]["hits"]
+    hits: list[Hit] = page["hits"]["hits"]
     if not hits:
         raise NotFound(f"There is no dataset {dataset_id}.")
     return hits[0]
 
 
-async def ranked(text: str | None, after: list[Any] | None = None, index: str | None = None) -> list[dict[str, Any]]:
+async def ranked(text: str | None, after: list[Any] | None = None, index: str | None = None) -> list[Hit]:
     """Every hit of the text in output order (relevance, then dataset_id), after the sort values `after`: each hit
     with its `_source` (the API's fields), its `_index` and its `sort` values (a cursor's key)."""
-    hits: list[dict[str, Any]] = []
+    hits: list[Hit] = []
     while True:
         page = await stores().search(index, query=text_query(text), size=PAGE, source=FIELDS, track_total_hits=False,
                                      sort=ORDER, **({"search_after": after} if after else {}))
-        found = page["hits"]["hits"]
+        found: list[Hit] = page["hits"]["hits"]
         hits += found
         if len(found) < PAGE:
             return hits

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -11,6 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from catalogue_common.settings import ConfigurationError, settings
 from fastapi import APIRouter, FastAPI
 from mangum import Mangum
+from mangum.types import ASGI
+from starlette.types import Message, Receive, Scope, Send
 
 from . import clients, errors
 from .clients import request_deadline
@@ -19,14 +21,14 @@ logger, tracer = Logger(), Tracer()
 metrics = Metrics()  # its namespace is set from the settings when a function starts (make_function)
 # A request's store calls must end this long before the function's own timeout, so that the 504 gets out.
 DEADLINE_MARGIN_SECONDS = 0.5
-Handler = Callable[[dict, Any], dict]
-ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]  # a Lambda handler: (event, context) -> the response
+ASGIApp = ASGI  # an ASGI application as Mangum takes it: async (scope, receive, send), by those names
 
 
 def without_stage_prefix(app: ASGIApp) -> ASGIApp:
     """On a named HTTP API stage the path arrives as /<stage>/v1/...; routes are declared without the stage. The
     stage becomes the ASGI root_path, so routing ignores it and URLs the API builds (Link) keep it."""
-    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         stage = scope.get("aws.event", {}).get("requestContext", {}).get("stage", "$default")
         if scope["type"] == "http" and stage != "$default" and scope["path"].startswith(f"/{stage}/"):
             scope = {**scope, "root_path": f"/{stage}"}
@@ -38,12 +40,12 @@ def head_as_get(app: ASGIApp) -> ASGIApp:
     """HEAD on every GET route (HTTP conventions): the request is routed as the GET it asks about, and the answer
     leaves with that GET's status and headers (ETag, Content-Length, Vary...) and no body. One wrapper for every
     route, rather than a HEAD route beside each GET."""
-    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await app(scope, receive, send)
             return
 
-        async def without_body(message: dict) -> None:
+        async def without_body(message: Message) -> None:
             await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
         await app({**scope, "method": "GET"}, receive, without_body)
     return asgi
@@ -53,7 +55,7 @@ def within_deadline(app: ASGIApp) -> ASGIApp:
     """One deadline per request, which every store call of the request shares: the Lambda context's remaining time
     less a margin for the answer (Mangum puts the context in the scope). Without a context, no request deadline:
     each store call has STORE_TIMEOUT_SECONDS."""
-    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         context = scope.get("aws.context")
         at = None
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
@@ -66,10 +68,10 @@ def within_deadline(app: ASGIApp) -> ASGIApp:
 def observed(app: ASGIApp) -> ASGIApp:
     """Latency and status-class metrics and one log line per request. Outermost, so that a 500 from an unexpected
     error counts too (Starlette answers it outside any app middleware), and plain ASGI: no per-request task."""
-    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         status, began = 500, time.perf_counter()
 
-        async def send_and_note(message: dict) -> None:
+        async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -105,7 +107,7 @@ def make_function(router: APIRouter) -> tuple[FastAPI, Handler]:
     app = make_app(router)
     snapshot_hooks()
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
-    handler = Mangum(observed(within_deadline(without_stage_prefix(head_as_get(app)))), lifespan="off")
+    handler: Handler = Mangum(observed(within_deadline(without_stage_prefix(head_as_get(app)))), lifespan="off")
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
     handler = tracer.capture_lambda_handler(handler)
     return app, metrics.log_metrics(capture_cold_start_metric=True)(per_function(handler))
@@ -126,7 +128,7 @@ def snapshot_hooks() -> None:
 def per_function(handler: Handler) -> Handler:
     """Metrics carry the function's name as their `function` dimension, so that each function is its own series
     (the template's alarms select on it) instead of all functions of the service merging into one."""
-    def run(event: dict, context: Any) -> dict:
+    def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_dimension(name="function", value=context.function_name)  # cleared with each flush
         return handler(event, context)
     return run

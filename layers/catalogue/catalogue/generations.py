@@ -14,6 +14,7 @@ another index: that choice stands).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .clients import stores
@@ -23,7 +24,7 @@ VALUE = "(SELECT documents_index FROM catalogue_state)"
 SQL = f"{VALUE} AS generation"
 
 
-def seen(hits: list[dict[str, Any]]) -> str | None:
+def seen(hits: Sequence[Mapping[str, Any]]) -> str | None:
     """The generation Elasticsearch's hits came from (None without hits)."""
     return hits[0]["_index"] if hits else None
 

@@ -3,15 +3,16 @@ integrity checked) and a dataset's statistics. Gene and change objects, which st
 in catalogue_common.objects."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from catalogue_common.vocabulary import LABELS
 
 from .errors import DataIntegrity
 
 
-def dataset(document: dict) -> dict[str, Any]:
+def dataset(document: Mapping[str, Any]) -> dict[str, Any]:
     """`tissue_labels: ["blood"]` -> `tissue: "blood"`; missing or empty -> null; several entries is a fault."""
     out: dict[str, Any] = {"dataset_id": document["dataset_id"]}
     for name in LABELS:
@@ -28,7 +29,15 @@ def timestamp(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def statistics(record: Any | None) -> dict[str, Any]:
+class StatisticsObject(TypedDict):
+    n_rows: int
+    n_significant_rows: int
+    n_perturbations: int
+    n_phenotypes: int
+    ingested_at: str | None
+
+
+def statistics(record: Any | None) -> StatisticsObject:
     """A row of perturb_seq_dataset_statistics; a dataset with metadata but no rows has zeros and no date."""
     if record is None:
         return {"n_rows": 0, "n_significant_rows": 0, "n_perturbations": 0, "n_phenotypes": 0, "ingested_at": None}

@@ -6,8 +6,9 @@ Shared shapes live here; an endpoint's own envelope lives with the endpoint.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
+from catalogue_common.vocabulary import Direction
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ErrorCode
@@ -49,7 +50,7 @@ class Phenotype(Counts):
 
 
 class Change(Shape):
-    direction: Literal["increased", "decreased"] | None
+    direction: Direction | None
     log2fc: Number
     padj: Number
 

@@ -4,9 +4,35 @@ are output as null, so the JSON is always valid."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TypedDict
 
-from .vocabulary import Role, direction
+from .vocabulary import Direction, Role, direction
+
+
+class PerturbationObject(TypedDict):
+    perturbation_gene_name: str
+    ensembl_gene_id: str | None
+    n_total: int
+    n_up: int
+    n_down: int
+
+
+class PhenotypeObject(TypedDict):
+    phenotype_gene_name: str
+    ensembl_gene_id: str | None
+    base_mean: float | None
+    n_total: int
+    n_up: int
+    n_down: int
+
+
+GeneObject = PerturbationObject | PhenotypeObject
+
+
+class ChangeObject(TypedDict):
+    direction: Direction | None
+    log2fc: float | None
+    padj: float | None
 
 
 def finite(value: float | None) -> float | None:
@@ -14,7 +40,7 @@ def finite(value: float | None) -> float | None:
 
 
 def gene(role: Role, name: str, ensembl_gene_id: str | None, n_total: int, n_up: int, n_down: int,
-         base_mean: float | None) -> dict[str, Any]:
+         base_mean: float | None) -> GeneObject:
     """A perturbation or phenotype object: the stored symbol, the Ensembl gene ID of the gene it belongs to (null
     when the reference cannot place it), and its summary counts in that role (0 and a null base_mean when it has
     no significant row there)."""
@@ -25,6 +51,6 @@ def gene(role: Role, name: str, ensembl_gene_id: str | None, n_total: int, n_up:
             "n_total": n_total, "n_up": n_up, "n_down": n_down}
 
 
-def change(log2fc: float | None, padj: float | None) -> dict[str, Any]:
+def change(log2fc: float | None, padj: float | None) -> ChangeObject:
     """A row's change: its direction, log2 fold change and adjusted p-value."""
     return {"direction": direction(log2fc), "log2fc": finite(log2fc), "padj": finite(padj)}

@@ -29,6 +29,8 @@ SECRET_TTL_SECONDS = 300  # a rotated secret reaches new connections within this
 LOCAL_HOST = "127.0.0.1"
 LOCAL_POSTGRES_PORT = 55432
 LOCAL_ELASTICSEARCH_PORT = 59200
+LOCAL_S3_PORT = 59500  # moto's S3 server (devtools/local/s3_server.py): the downloads store locally
+LOCAL_DOWNLOADS_BUCKET = "catalogue-downloads"
 # AWS Lambda's limit on a whole response (6 MB), less room for the response's envelope: status, headers (a Link
 # with its cursor is the longest) and the JSON around the body.
 LAMBDA_RESPONSE_BYTES = 6_291_456
@@ -105,6 +107,14 @@ def _url(name: str, default: str) -> str:
     return value
 
 
+def _s3_endpoint() -> str | None:
+    """S3_ENDPOINT_URL: unset means the local S3 server; `aws` means S3's own endpoint (deployed; the template sets
+    it); anything else is an endpoint URL."""
+    if os.environ.get("S3_ENDPOINT_URL", "") == "aws":
+        return None
+    return _url("S3_ENDPOINT_URL", f"http://{LOCAL_HOST}:{LOCAL_S3_PORT}")
+
+
 PostgresSsl = ssl.SSLContext | Literal["allow", "prefer", "require"] | bool
 
 
@@ -132,6 +142,8 @@ class Settings:
     version: str  # CATALOGUE_VERSION, reported by GET /v1/health
     metrics_namespace: str  # POWERTOOLS_METRICS_NAMESPACE
     max_answer_bytes: int  # MAX_ANSWER_BYTES: the largest answer sent, as it travels (base64 or a JSON string)
+    downloads_bucket: str  # DOWNLOADS_BUCKET: the S3 bucket of the whole-dataset files
+    s3_endpoint: str | None  # S3_ENDPOINT_URL: None for S3's own (`aws`, deployed); locally moto's server
 
     @classmethod
     def from_env(cls, client: Client = "api") -> Settings:
@@ -157,6 +169,8 @@ class Settings:
             metrics_namespace=_text("POWERTOOLS_METRICS_NAMESPACE", "PerturbationCatalogue"),
             max_answer_bytes=_number("MAX_ANSWER_BYTES", LAMBDA_RESPONSE_BYTES - ENVELOPE_BYTES, 1024,
                                      LAMBDA_RESPONSE_BYTES),
+            downloads_bucket=_text("DOWNLOADS_BUCKET", LOCAL_DOWNLOADS_BUCKET),
+            s3_endpoint=_s3_endpoint(),
         )
 
     def replace(self, **changes: Any) -> Settings:
@@ -205,6 +219,20 @@ class Settings:
             if self.es_ca_certs:
                 options["ca_certs"] = self.es_ca_certs
         return options
+
+    def s3_options(self) -> dict[str, Any]:
+        """Keyword arguments of boto3's S3 client: the endpoint; locally moto's server takes any credentials, so
+        fixed ones are given where the environment has none."""
+        if self.s3_endpoint is None:
+            return {}
+        local = {} if os.environ.get("AWS_ACCESS_KEY_ID") else {"aws_access_key_id": "local",
+                                                                  "aws_secret_access_key": "local"}
+        return {"endpoint_url": self.s3_endpoint, "region_name": os.environ.get("AWS_REGION", "us-east-1"), **local}
+
+    @property
+    def s3_port(self) -> int:
+        """The port of the local S3 endpoint (where the development tools start moto's server)."""
+        return urlsplit(self.s3_endpoint or "").port or LOCAL_S3_PORT
 
     def superuser_dsn(self, database: str | None = None) -> str:
         """The local server's superuser DSN (development tools and tests only: trust on loopback)."""

@@ -1,6 +1,10 @@
-"""python -m ingestion load SOURCE | delete DATASET_ID | genes FILE [--source S] [--date D] | history [DATASET_ID]
+"""python -m ingestion load SOURCE | replace SOURCE | delete DATASET_ID | genes FILE [--source S] [--date D]
+                   | history [DATASET_ID]
 
-SOURCE is one dataset folder (holding metadata.json) or a folder of dataset folders. FILE is a gene reference with
+SOURCE is one dataset folder (holding metadata.json) or a folder of dataset folders. `load` replaces those datasets
+one by one; `replace` replaces the whole catalogue by them, in one swap (datasets SOURCE does not hold are deleted;
+any refusal refuses it all, and nothing changes; readers see the old catalogue or the new one: docs/ingestion.md,
+"Whole-catalogue loads"). FILE is a gene reference with
 the columns of HGNC's complete set (symbol, ensembl_gene_id, alias_symbol, prev_symbol). Connection settings come
 from the environment, read by catalogue_common.settings like the API's (TLS included); exit status 1 when a dataset
 was refused, 2 on an error (a malformed setting among them).
@@ -27,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("load", help="load (replace) datasets").add_argument("source", type=Path)
+    commands.add_parser("replace", help="replace the whole catalogue by these datasets").add_argument("source",
+                                                                                                   type=Path)
     commands.add_parser("delete", help="remove a dataset from both stores").add_argument("dataset_id")
     reference = commands.add_parser("genes", help="load (replace) the gene reference")
     reference.add_argument("file", type=Path)
@@ -40,13 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ingestion: {error}", file=sys.stderr)
         return 2
     try:
-        if args.command == "load":
-            if not args.source.is_dir():
-                print(f"{args.source}: not a folder", file=sys.stderr)
-                return 2
-            summary = asyncio.run(run.load(target, dataset.folders(args.source), quiet=args.quiet))
-            print("\n".join(summary.lines()), file=sys.stderr)
-            return 1 if summary.refusals or summary.incomplete else 0
+        if args.command in ("load", "replace"):
+            return _load(target, args)
         if args.command == "genes":
             return _genes(target, args)
         if args.command == "delete":
@@ -62,6 +63,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ingestion failed: {error!r}\nPostgreSQL rolled back what the dataset in progress had not committed; "
               "`python -m ingestion history` shows what each load did.", file=sys.stderr)
         return 2
+
+
+def _load(target: Settings, args: argparse.Namespace) -> int:
+    if not args.source.is_dir():
+        print(f"{args.source}: not a folder", file=sys.stderr)
+        return 2
+    folders = dataset.folders(args.source)
+    load = run.load_all if args.command == "replace" else run.load
+    summary = asyncio.run(load(target, folders, quiet=args.quiet))
+    print("\n".join(summary.lines()), file=sys.stderr)
+    return 1 if summary.refusals or summary.incomplete else 0
 
 
 def _genes(target: Settings, args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ CREATE TABLE {NAME} (
 
 
 async def write(conn: asyncpg.Connection, dataset_ids: list[str],
-                progress: Callable[[int], None] | None = None) -> int:
+                progress: Callable[[int], object] | None = None) -> int:
     """Computes and inserts the answers of these datasets (none may be present yet); returns how many rows."""
     written = 0
     for group_by, direction in VARIANTS:
@@ -56,7 +56,7 @@ async def refill(conn: asyncpg.Connection, dataset_id: str) -> None:
     await write(conn, [dataset_id])
 
 
-async def rebuild(conn: asyncpg.Connection, progress: Callable[[int], None] | None = None) -> int:
+async def rebuild(conn: asyncpg.Connection, progress: Callable[[int], object] | None = None) -> int:
     """Every dataset's answers, written anew (a new gene reference: the objects name genes); `progress` is called
     after each of the six variants."""
     await conn.execute(f"DELETE FROM {NAME}")  # not TRUNCATE: the writer role may not

@@ -42,7 +42,8 @@ def current(es: Elasticsearch, alias: str) -> str | None:
     """The concrete index `alias` names: the generation it points at, the concrete index of that very name
     (production's, before its migration), or None when neither exists."""
     if es.indices.exists_alias(name=alias):
-        return next(iter(es.indices.get_alias(name=alias).body))
+        generations: dict[str, Any] = es.indices.get_alias(name=alias).body  # index -> its aliases
+        return next(iter(generations))
     return alias if es.indices.exists(index=alias) else None
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 import pyarrow as pa
@@ -68,6 +69,13 @@ def _table(path: Path) -> pa.Table:
     return pa_csv.read_csv(path, parse_options=parse, convert_options=convert)
 
 
+def _column(table: pa.Table, name: str | None) -> list[str]:
+    """A column's values (strings: `_table` reads none as null), or empty strings for a column the file lacks."""
+    if name is None:
+        return [""] * table.num_rows
+    return cast(list[str], table[name].to_pylist())
+
+
 def read(path: Path) -> Reference:
     """The reference in `path`, or Refused with its problems (file, line, column, reason)."""
     problems = Problems()
@@ -78,7 +86,7 @@ def read(path: Path) -> Reference:
     columns = {name.strip().lower(): name for name in table.column_names}
     if "symbol" not in columns:
         raise Refused(RECORD_ID, _problem(problems, path, 1, "symbol", "missing column (the approved symbol)"))
-    values = {c: table[columns[c]].to_pylist() if c in columns else [""] * table.num_rows for c in COLUMNS}
+    values = {c: _column(table, columns.get(c)) for c in COLUMNS}
     reference = Reference(checksum=file_checksum(path))
     seen_symbols: dict[str, int] = {}
     seen_ensembl: dict[str, int] = {}
@@ -131,7 +139,7 @@ def file_checksum(path: Path) -> str:
 
 
 async def load(conn: asyncpg.Connection, reference: Reference, source: str, date: str, record_id: int,
-               progress: Callable[[int], None] | None = None) -> None:
+               progress: Callable[[int], object] | None = None) -> None:
     """Replaces the reference, re-places every stored symbol and rewrites the stored answers, in one transaction
     that also finishes the load's record."""
     async with conn.transaction():

@@ -8,6 +8,7 @@ that a malformed number is reported with its line instead of being guessed at.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,6 +32,7 @@ NAMES = tuple(f"results.{kind}" for kind in ("tsv", "tsv.gz", "csv", "csv.gz", "
 NULL_TOKENS = ["", "NA"]
 # A decimal number, or NaN / Inf / Infinity with an optional sign, in any case (RE2, as pyarrow uses).
 NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^(?i:[+-]?(nan|inf|infinity))$"
+type Column = pa.ChunkedArray[Any] | pa.Array[Any]  # a file's column, or a value computed from columns
 
 
 def find(folder: Path) -> list[Path]:
@@ -58,13 +60,14 @@ class Check:
         self.file, self.problems, self.warnings = path.name, problems, warnings if warnings is not None else Problems()
         self.first_line = 1 if path.name.endswith(".parquet") else 2  # Parquet has rows, not a header line
 
-    def rows(self, mask: pa.ChunkedArray | pa.Array, column: str, reason: str, values: pa.Array | None = None,
+    def rows(self, mask: Column, column: str, reason: str, values: Column | None = None,
              into: Problems | None = None) -> None:
         """A problem (or a warning, `into`) for each row where `mask` is true: all counted, the first ones named
         with their lines."""
-        where = pc.indices_nonzero(pc.fill_null(mask, False))
+        # pyarrow-stubs take fill_null for coalesce (arguments of one kind); it fills with a Python value.
+        where = pc.indices_nonzero(pc.fill_null(mask, False))  # type: ignore[type-var, arg-type]
         if len(where):
-            first = where[:MAX_PROBLEMS].to_pylist()
+            first = cast(list[int], where[:MAX_PROBLEMS].to_pylist())  # indices are never null
             (self.problems if into is None else into).extend(
                 [Problem(self.file, i + self.first_line, column,
                          reason + (f": {values[i].as_py()!r}" if values is not None else "")) for i in first],
@@ -86,27 +89,27 @@ class Check:
                                           f"given more than once ({', '.join(found[canonical])})"))
         return None if self.problems else {c: names[0] for c, names in found.items()}
 
-    def symbol(self, column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    def symbol(self, column: pa.ChunkedArray[Any], name: str) -> pa.ChunkedArray[Any]:
         if pa.types.is_null(column.type):  # a Parquet column holding only nulls
             column = pc.cast(column, pa.string())
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             self.problems.add(Problem(self.file, None, name, f"must hold text, not {column.type}"))
             return column
-        empty = pc.or_kleene(pc.is_null(column), pc.equal(column, ""))
+        empty = pc.or_kleene(pc.is_null(column), pc.equal(column, pa.scalar("")))
         self.rows(empty, name, "empty gene symbol")
         refused = empty
         for pattern, reason in symbols.REFUSALS:  # one reason per symbol: the first that applies
             found = pc.and_(pc.invert(refused), pc.match_substring_regex(column, pattern))
             self.rows(found, name, f"gene symbol {reason}", column)
             refused = pc.or_(refused, found)
-        self.rows(pc.and_(pc.invert(refused), pc.greater(pc.utf8_length(column), symbols.MAX_LENGTH)), name,
+        self.rows(pc.and_(pc.invert(refused), pc.greater(pc.utf8_length(column), pa.scalar(symbols.MAX_LENGTH))), name,
                   f"gene symbol {symbols.TOO_LONG}", pc.utf8_slice_codeunits(column, 0, 40))
         for pattern, reason in symbols.WARNINGS:
             self.rows(pc.match_substring_regex(column, pattern), name, f"gene symbol {reason}", column,
                       into=self.warnings)
         return column
 
-    def number(self, column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    def number(self, column: pa.ChunkedArray[Any], name: str) -> pa.ChunkedArray[Any]:
         """Text -> double: empty and NA are NULL; NaN, Inf, -Inf (any case) those values; anything else refused."""
         if pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_null(column.type):
             return pc.cast(column, pa.float64())
@@ -118,20 +121,22 @@ class Check:
         self.rows(malformed, name, "malformed number", column)
         if pc.any(malformed).as_py():
             return column
-        return pc.cast(pc.if_else(null, pa.scalar(None, pa.string()), column), pa.float64())
+        text = pc.if_else(null, pa.scalar(None, pa.string()), column)
+        return pc.cast(text, pa.float64())  # type: ignore[return-value]  # pyarrow-stubs: if_else's kind is lost
 
-    def padj(self, padj: pa.ChunkedArray) -> None:
+    def padj(self, padj: pa.ChunkedArray[Any]) -> None:
         finite = pc.is_finite(padj)
-        outside = pc.and_(finite, pc.or_(pc.less(padj, 0.0), pc.greater(padj, 1.0)))
+        outside = pc.and_(finite, pc.or_(pc.less(padj, pa.scalar(0.0)), pc.greater(padj, pa.scalar(1.0))))
         self.rows(outside, "padj", "a finite padj outside [0, 1]", padj)
 
-    def duplicates(self, perturbation: pa.ChunkedArray, gene: pa.ChunkedArray) -> None:
+    def duplicates(self, perturbation: pa.ChunkedArray[Any], gene: pa.ChunkedArray[Any]) -> None:
         pairs = pa.table({"p": perturbation, "g": gene})
         counts = pairs.group_by(["p", "g"]).aggregate([([], "count_all")])
-        repeated = counts.filter(pc.greater(counts["count_all"], 1))
+        repeated = counts.filter(pc.greater(counts["count_all"], pa.scalar(1)))
         if repeated.num_rows:
-            key = pc.binary_join_element_wise(perturbation, gene, "\x1f")
-            twice = pc.binary_join_element_wise(repeated["p"], repeated["g"], "\x1f")
+            # pyarrow-stubs want every argument of one kind; the last is the separator, a Python string here.
+            key = pc.binary_join_element_wise(perturbation, gene, "\x1f")  # type: ignore[call-overload]
+            twice = pc.binary_join_element_wise(repeated["p"], repeated["g"], "\x1f")  # type: ignore[call-overload]
             self.rows(pc.is_in(key, value_set=twice), "perturbed_target_symbol, gene",
                       "duplicate (perturbation, gene) pair", key)
 

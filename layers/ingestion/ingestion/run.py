@@ -15,17 +15,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Never
 
 import asyncpg
 from catalogue_common.settings import Settings
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from tqdm import tqdm
 
-from . import answers, documents, genes, records, store
+from . import answers, documents, downloads, genes, records, store
 from . import dataset as datasets
 from .dataset import Dataset
 from .problems import Problems, Refused
-from .records import Record
+from .records import Outcome, Record
 
 Log = Callable[[str], None]
 ELASTICSEARCH_ERRORS = (ApiError, TransportError, OSError)
@@ -37,7 +38,7 @@ def stderr(message: str) -> None:
 
 @dataclass
 class Summary:
-    outcomes: dict[str, str] = field(default_factory=dict)  # dataset_id -> an outcome of records.Outcome
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # dataset_id -> what happened to it
     rows: int = 0
     seconds: float = 0.0
     refusals: list[Refused] = field(default_factory=list)
@@ -58,7 +59,7 @@ class Summary:
                 *(str(r) for r in self.refusals), *unfinished, *warned]
 
 
-def progress_bar(total: int, label: str, quiet: bool) -> tqdm:
+def progress_bar(total: int, label: str, quiet: bool) -> tqdm[Never]:
     return tqdm(total=total, unit=" rows", unit_scale=True, desc=label, file=sys.stderr, disable=quiet,
                 mininterval=1.0, dynamic_ncols=True)
 
@@ -81,11 +82,13 @@ async def connect(target: Settings) -> asyncpg.Connection:
 @dataclass
 class Session:
     """What a load works with: a connection for the data, one for its records (heartbeats run beside the work),
-    the Elasticsearch client and the index documents go to (the generation PostgreSQL's catalogue belongs to)."""
+    the Elasticsearch client and the index documents go to (the generation PostgreSQL's catalogue belongs to), and
+    the bucket of the whole-dataset files."""
     conn: asyncpg.Connection
     records: asyncpg.Connection
     es: Elasticsearch
     index: str
+    files: downloads.Store
 
 
 @contextlib.asynccontextmanager
@@ -95,7 +98,8 @@ async def session(target: Settings) -> AsyncIterator[Session]:
         log = await connect(target)
         await store.ensure_schema(conn)
         generation = await store.documents_index(conn)
-        yield Session(conn, log, es, await asyncio.to_thread(documents.ready, es, target.es_index, generation))
+        index = await asyncio.to_thread(documents.ready, es, target.es_index, generation)
+        yield Session(conn, log, es, index, downloads.Store(target))
     finally:
         for c in (conn, log):
             if c is not None:
@@ -143,7 +147,7 @@ async def _failing[T](record: Record, work: Awaitable[T]) -> T:
         raise
 
 
-async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> str:
+async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> Outcome:
     """PostgreSQL first (unless it already holds these very files), then the document; the record's outcome."""
     state = await records.last_state(s.conn, dataset.dataset_id)
     if state == ("loaded", dataset.checksum):
@@ -151,7 +155,8 @@ async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> s
         return "unchanged"
     if state != ("incomplete", dataset.checksum):  # else a run that stopped after PostgreSQL: finish it
         with progress_bar(dataset.rows.num_rows, dataset.dataset_id, quiet) as bar:
-            await store.replace(s.conn, dataset, record.id, progress=bar.update)
+            await store.replace(s.conn, dataset, record.id, progress=bar.update, files=s.files)
+        await _prune(s.files, {dataset.dataset_id: dataset.checksum})
     try:
         await asyncio.to_thread(documents.put, s.es, s.index, dataset.document)
     except ELASTICSEARCH_ERRORS as error:
@@ -161,13 +166,14 @@ async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> s
     return "loaded"
 
 
-async def delete(target: Settings, dataset_id: str) -> tuple[str, int]:
+async def delete(target: Settings, dataset_id: str) -> tuple[Outcome, int]:
     """The dataset removed from both stores: (outcome, rows it had); `incomplete` when its document could not be
     removed (running the delete again finishes it)."""
     async with session(target) as s:
         record = await Record.begin(s.records, dataset_id)
         async with record.heartbeat():
             rows = await _failing(record, store.delete(s.conn, dataset_id, record.id))
+            await _prune(s.files, {dataset_id: None})
             try:
                 await asyncio.to_thread(documents.remove, s.es, s.index, dataset_id)
             except ELASTICSEARCH_ERRORS as error:
@@ -175,6 +181,15 @@ async def delete(target: Settings, dataset_id: str) -> tuple[str, int]:
                 return "incomplete", rows
             await record.finish("deleted", rows=rows)
             return "deleted", rows
+
+
+async def _prune(files: downloads.Store, keep: dict[str, str | None], whole: bool = False) -> None:
+    """After a commit: the objects of other loads deleted (downloads.Store.prune). A failure here leaves old objects
+    that nothing names: reported, not fatal."""
+    try:
+        await asyncio.to_thread(files.prune, keep, whole)
+    except Exception as error:  # S3 unreachable or refusing: the load itself committed
+        stderr(f"old download files not removed ({error!r}); the next load of the dataset removes them")
 
 
 async def load_genes(target: Settings, path: Path, source: str | None = None, date: str | None = None,
@@ -196,6 +211,13 @@ async def load_genes(target: Settings, path: Path, source: str | None = None, da
         return None
 
 
+async def _publish(s: Session, loaded: store.Loaded, document: dict[str, Any]) -> list[downloads.File]:
+    """One dataset's files of a whole load, read from the staging schema (an asyncpg cursor needs a transaction)."""
+    async with s.conn.transaction(readonly=True):
+        return await downloads.publish(s.conn, s.files, loaded.dataset_id, loaded.checksum, document,
+                                       schema=store.STAGING)
+
+
 async def _checked(folders: list[Path]) -> AsyncIterator[Dataset | Refused]:
     """Each folder checked in a thread, one ahead: the next dataset is checked while this one is copied."""
     ahead = asyncio.create_task(asyncio.to_thread(datasets.prepare, folders[0])) if folders else None
@@ -213,7 +235,7 @@ async def _checked(folders: list[Path]) -> AsyncIterator[Dataset | Refused]:
 class Phases:
     """Logs each phase of a bulk load with the time the previous one took."""
 
-    def __init__(self, log: Log, bar: tqdm) -> None:
+    def __init__(self, log: Log, bar: tqdm[Never]) -> None:
         self.log, self.bar, self.began, self.name = log, bar, time.monotonic(), "copy"
 
     def __call__(self, name: str) -> None:
@@ -253,7 +275,7 @@ async def load_all(target: Settings, folders: list[Path], production_views: bool
 async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bool, log: Log,
                     production_views: bool, with_documents: bool, alias: str) -> list[store.Loaded]:
     loaded: list[store.Loaded] = []
-    documents_: list[dict] = []
+    documents_: list[dict[str, Any]] = []
     started = await store.start_bulk(s.conn)
     with progress_bar(0, "perturb_seq", quiet) as bar:
         phases = Phases(log, bar)
@@ -261,7 +283,7 @@ async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bo
             if isinstance(item, Refused):
                 summary.refusals.append(item)
             elif not summary.refusals:  # after a refusal, only checking goes on: every refusal is reported
-                bar.total += item.rows.num_rows
+                bar.total = (bar.total or 0) + item.rows.num_rows
                 await store.copy_rows(s.conn, item, started, schema=store.STAGING, progress=bar.update)
                 loaded.append(store.Loaded(item.dataset_id, item.checksum, item.rows.num_rows, item.warnings,
                                            item.results_file))
@@ -270,12 +292,15 @@ async def _copy_all(s: Session, folders: list[Path], summary: Summary, quiet: bo
             await store.abandon_bulk(s.conn)
             return []
         await store.prepare_bulk(s.conn, loaded, production_views, phase=phases)
+        phases("files")
+        files = {d.dataset_id: await _publish(s, d, document) for d, document in zip(loaded, documents_, strict=True)}
         phases("documents")
         generation = await asyncio.to_thread(documents.build_generation, s.es, alias, documents_) \
             if with_documents else None
         phases("swap")
-        await store.swap_bulk(s.conn, loaded, started, generation, production_views)
+        await store.swap_bulk(s.conn, loaded, started, generation, production_views, files)
         if generation is not None:
             await asyncio.to_thread(documents.switch, s.es, alias, generation)
+        await _prune(s.files, {d.dataset_id: d.checksum for d in loaded}, whole=True)
         phases.end()
     return loaded

@@ -18,7 +18,7 @@ import asyncio
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import boto3
@@ -27,6 +27,9 @@ from catalogue_common.settings import ConfigurationError, settings
 
 from . import results, run
 from .dataset import METADATA
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 logger = Logger(service="perturbation-catalogue-ingest")
 try:  # validated when the function starts: a malformed variable fails the start with a log line naming it
@@ -40,7 +43,7 @@ REFERENCE = "reference"  # the gene reference's prefix: one file, then `referenc
 INPUTS = (METADATA, *results.NAMES)
 
 
-def download(s3: Any, bucket: str, prefix: str, folder: Path) -> None:
+def download(s3: S3Client, bucket: str, prefix: str, folder: Path) -> None:
     """The dataset's input objects (and nothing else) into `folder`."""
     folder.mkdir(parents=True)
     for name in INPUTS:
@@ -52,7 +55,7 @@ def download(s3: Any, bucket: str, prefix: str, folder: Path) -> None:
                 raise
 
 
-def report(s3: Any, bucket: str, prefix: str, refusal: str | None) -> None:
+def report(s3: S3Client, bucket: str, prefix: str, refusal: str | None) -> None:
     """The refusal's report next to the files (`_REFUSED.txt`), or none after a success."""
     if refusal is None:
         s3.delete_object(Bucket=bucket, Key=f"{prefix}/{REPORT}")
@@ -61,7 +64,7 @@ def report(s3: Any, bucket: str, prefix: str, refusal: str | None) -> None:
     logger.warning("refused", extra={"prefix": prefix, "problems": refusal})
 
 
-async def load_reference(bucket: str, s3: Any) -> dict[str, Any]:
+async def load_reference(bucket: str, s3: S3Client) -> dict[str, Any]:
     """`reference/_READY`: the gene reference file under `reference/` (one, any name) replaces the catalogue's."""
     files = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{REFERENCE}/").get("Contents", [])
              if o["Key"].rpartition("/")[2] not in (*MARKERS, REPORT)]
@@ -80,7 +83,7 @@ async def load_reference(bucket: str, s3: Any) -> dict[str, Any]:
     return {"key": files[0], "outcome": "refused" if refusal else "loaded"}
 
 
-async def handle(bucket: str, key: str, s3: Any) -> dict[str, Any]:
+async def handle(bucket: str, key: str, s3: S3Client) -> dict[str, Any]:
     prefix, _, marker = key.rpartition("/")
     if prefix == REFERENCE and marker == "_READY":
         return await load_reference(bucket, s3)

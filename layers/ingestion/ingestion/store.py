@@ -17,13 +17,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import asyncpg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from . import answers, records, relations
+from . import answers, downloads, records, relations
 from .dataset import Dataset
 from .problems import MAX_PROBLEMS, Problem, Problems
 
@@ -31,7 +32,7 @@ SQL = Path(__file__).parent / "sql"
 STAGING = "catalogue_load"
 COPY_BATCH = 200_000
 Outcome = records.Outcome
-Progress = Callable[[int], None]  # called with the number of rows just written
+Progress = Callable[[int], object]  # called with the number of rows just written (its result is ignored)
 
 
 def sql(name: str) -> str:
@@ -69,6 +70,7 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
     that is needed runs: the writer role may not create anything, and needs not."""
     if await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL AND to_regclass("
                            "'public.gene_reference') IS NOT NULL AND to_regclass('public.catalogue_state') IS NOT NULL "
+                           "AND to_regclass('public.dataset_downloads') IS NOT NULL "
                            "AND EXISTS (SELECT FROM information_schema.columns WHERE table_name = 'catalogue_loads' "
                            "AND column_name = 'heartbeat_at')"):
         return
@@ -117,7 +119,7 @@ async def _views(conn: asyncpg.Connection) -> set[str]:
 
 async def _refill(conn: asyncpg.Connection, dataset_id: str, genes: list[str]) -> None:
     views = await _views(conn)
-    values = {"dataset": [dataset_id], "genes": [genes], None: []}
+    values: dict[str | None, list[Any]] = {"dataset": [dataset_id], "genes": [genes], None: []}
     for statement, parameter in relations.refill_dataset():
         if statement.split()[2] not in views:  # DELETE FROM <name> / INSERT INTO <name>
             await conn.execute(statement, *values[parameter])
@@ -128,13 +130,14 @@ async def _refill(conn: asyncpg.Connection, dataset_id: str, genes: list[str]) -
 
 def symbols(dataset: Dataset) -> list[str]:
     both = pa.chunked_array([*dataset.rows["perturbed_target_symbol"].chunks, *dataset.rows["gene"].chunks])
-    return pc.unique(both).to_pylist()
+    return cast(list[str], pc.unique(both).to_pylist())  # results.py refuses an empty (null) symbol
 
 
 async def replace(conn: asyncpg.Connection, dataset: Dataset, record_id: int,
-                  progress: Progress | None = None) -> None:
+                  progress: Progress | None = None, files: downloads.Store | None = None) -> None:
     """The dataset's rows and everything derived from them, replaced in one transaction, which also records that
-    PostgreSQL now holds them (`incomplete` until the document is written: records.py)."""
+    PostgreSQL now holds them (`incomplete` until the document is written: records.py), and names its whole-dataset
+    files, written and uploaded inside it (downloads.py; `files` None: none are written, the old ones unnamed)."""
     started = datetime.now(UTC)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
@@ -144,6 +147,9 @@ async def replace(conn: asyncpg.Connection, dataset: Dataset, record_id: int,
         await copy_rows(conn, dataset, started, progress=progress)
         await _refill(conn, dataset.dataset_id, sorted({*before, *symbols(dataset)}))
         await warn_unplaced(conn, [dataset])
+        await conn.execute("DELETE FROM dataset_downloads WHERE dataset_id = $1", dataset.dataset_id)
+        if files is not None:
+            await downloads.replace(conn, files, dataset.dataset_id, dataset.checksum, dataset.document)
         await records.in_transaction(conn, record_id, "incomplete", STORED, dataset.rows.num_rows,
                                      dataset.warnings.report() or None)
 
@@ -160,6 +166,7 @@ async def delete(conn: asyncpg.Connection, dataset_id: str, record_id: int) -> i
         before = [r[0] for r in await conn.fetch(
             "SELECT DISTINCT gene_name FROM perturb_seq_gene_datasets WHERE dataset_id = $1", dataset_id)]
         deleted = await conn.execute("DELETE FROM perturb_seq WHERE dataset_id = $1", dataset_id)
+        await conn.execute("DELETE FROM dataset_downloads WHERE dataset_id = $1", dataset_id)
         await _refill(conn, dataset_id, before)
         rows = int(deleted.split()[-1])
         await records.in_transaction(conn, record_id, "incomplete", REMOVED, rows)
@@ -168,7 +175,8 @@ async def delete(conn: asyncpg.Connection, dataset_id: str, record_id: int) -> i
 
 async def documents_index(conn: asyncpg.Connection) -> str | None:
     """The Elasticsearch generation PostgreSQL's catalogue belongs to (None before the first whole load)."""
-    return await conn.fetchval("SELECT documents_index FROM catalogue_state")
+    index: str | None = await conn.fetchval("SELECT documents_index FROM catalogue_state")
+    return index
 
 
 async def _public_relations(conn: asyncpg.Connection) -> dict[str, str]:
@@ -234,15 +242,15 @@ async def prepare_bulk(conn: asyncpg.Connection, loaded: list[Loaded], productio
 
 
 async def swap_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime, generation: str | None,
-                    production_views: bool = False) -> None:
+                    production_views: bool = False, files: dict[str, list[downloads.File]] | None = None) -> None:
     """One transaction swaps the staged catalogue in, with the Elasticsearch generation its documents are in (built
     beforehand: documents.build_generation) and a record of each dataset; it gives way to readers (giving_way)."""
     await conn.execute(sql("loads.sql"))
-    await giving_way(conn, lambda: _swap(conn, loaded, started, generation, production_views))
+    await giving_way(conn, lambda: _swap(conn, loaded, started, generation, production_views, files or {}))
 
 
 async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime, generation: str | None,
-                production_views: bool) -> None:
+                production_views: bool, files: dict[str, list[downloads.File]]) -> None:
     public = await _public_relations(conn)
     tables = [f"public.{name}" for name, kind in public.items() if kind == "r"]  # (LOCK refuses materialized views)
     await conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")  # all first: then the DDL
@@ -252,7 +260,10 @@ async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetim
                        + moves + f"ALTER TABLE {STAGING}.{answers.NAME} SET SCHEMA public;"
                        + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
     await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
-    await conn.execute("DELETE FROM catalogue_state")
+    await conn.execute("DELETE FROM catalogue_state; DELETE FROM dataset_downloads")
+    for d in loaded:
+        if d.dataset_id in files:
+            await downloads.record(conn, d.dataset_id, d.checksum, files[d.dataset_id])
     if generation is not None:
         await conn.execute("INSERT INTO catalogue_state VALUES ($1)", generation)
     for d in loaded:

@@ -18,7 +18,7 @@ from .. import cursors, documents, generations, schemas
 from ..answers import answer, to_json
 from ..clients import stores
 from ..objects import dataset, statistics
-from ..parameters import Cursor, QueryModel, StrictRoute, Text, bounded, repeatable
+from ..parameters import DECIMAL, Cursor, QueryModel, StrictRoute, Text, Texts
 
 STATISTICS_SQL = f"""
 SELECT s.dataset_id, s.n_rows, s.n_significant_rows, s.n_perturbations, s.n_phenotypes, s.ingested_at, {generations.SQL}
@@ -32,14 +32,14 @@ def facet() -> Any:
 class DatasetsParameters(QueryModel):
     dataset_metadata: Text | None = Field(
         None, description="Free text over the eight dataset fields, as in /v1/search.")
-    tissue: repeatable(Text) = facet()
-    cell_type: repeatable(Text) = facet()
-    cell_line: repeatable(Text) = facet()
-    sex: repeatable(Text) = facet()
-    developmental_stage: repeatable(Text) = facet()
-    disease: repeatable(Text) = facet()
-    library_perturbation_type: repeatable(Text) = facet()
-    limit: bounded(1, 100) = 20
+    tissue: Texts = facet()
+    cell_type: Texts = facet()
+    cell_line: Texts = facet()
+    sex: Texts = facet()
+    developmental_stage: Texts = facet()
+    disease: Texts = facet()
+    library_perturbation_type: Texts = facet()
+    limit: Annotated[int, Field(ge=1, le=100), DECIMAL] = 20
     cursor: Cursor | None = None
 
     @property
@@ -79,7 +79,7 @@ def request_body(params: DatasetsParameters) -> dict[str, Any]:
     return body
 
 
-async def found_and_figures(params: DatasetsParameters, index: str | None = None) -> tuple[dict, list[Any]]:
+async def found_and_figures(params: DatasetsParameters, index: str | None = None) -> tuple[dict[str, Any], list[Any]]:
     """Elasticsearch's page (hits, total, facets), then PostgreSQL's figures of its datasets."""
     found = await stores().search(index, **request_body(params))
     ids = [h["_source"]["dataset_id"] for h in found["hits"]["hits"][:params.limit]]

@@ -9,8 +9,9 @@ asked role, or in either), then by symbol in byte order.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
+from catalogue_common.vocabulary import Role
 from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.requests import Request
@@ -18,18 +19,19 @@ from starlette.requests import Request
 from .. import schemas
 from ..answers import answer, to_json
 from ..clients import stores
-from ..parameters import VISIBLE, QueryModel, StrictRoute, bounded
+from ..parameters import DECIMAL, VISIBLE, QueryModel, StrictRoute
 
-RANK = {None: "n_significant_datasets", "perturbation": "perturbation_n_significant_datasets",
-        "phenotype": "phenotype_n_significant_datasets"}
+RANK: dict[Role | None, str] = {None: "n_significant_datasets",
+                                "perturbation": "perturbation_n_significant_datasets",
+                                "phenotype": "phenotype_n_significant_datasets"}
 
 
 class GenesParameters(QueryModel):
     prefix: Annotated[str, Field(min_length=1, max_length=50, pattern=VISIBLE,
                                  description="The start of a gene symbol, any case.")]
-    role: Literal["perturbation", "phenotype"] | None = Field(
+    role: Role | None = Field(
         None, description="Only symbols that occur in this role (absent: either).")
-    limit: bounded(1, 50) = 10
+    limit: Annotated[int, Field(ge=1, le=50), DECIMAL] = 10
 
 
 class RoleFigures(schemas.Shape):

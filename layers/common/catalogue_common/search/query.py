@@ -30,7 +30,7 @@ GROUPS_PER_DATASET = 3
 ROWS_PER_GROUP = 10
 GROUP_COLUMNS = ("grp", "n_total", "n_up", "n_down", "base_mean")
 # Proven by a group's own summary counts: it has a significant row with this direction.
-PROVEN_BY_SUMMARY = {"increased": "s.n_up > 0", "decreased": "s.n_down > 0"}
+PROVEN_BY_SUMMARY: dict[Direction, str] = {"increased": "s.n_up > 0", "decreased": "s.n_down > 0"}
 
 
 @dataclass(frozen=True)
@@ -196,9 +196,8 @@ def _qualifies(search: Search, row_filters: RowFilters) -> list[str]:
     # A scalar subquery, not EXISTS: the planner may turn EXISTS into a join that reads every candidate group's
     # rows, where this stays a probe evaluated lazily, in rank order, until the LIMIT is met.
     probe = f"(SELECT true FROM perturb_seq r WHERE {rows} LIMIT 1)"
-    only_direction = search.direction and search.max_padj is None and search.min_abs_log2fc is None \
-        and search.other not in search.genes
-    if only_direction:
+    no_other_filter = search.max_padj is None and search.min_abs_log2fc is None and search.other not in search.genes
+    if search.direction and no_other_filter:  # a direction filter alone
         return [f"({PROVEN_BY_SUMMARY[search.direction]} OR {probe})"]
     return [probe]
 

@@ -33,3 +33,13 @@ FROM catalogue_loads;
 CREATE TABLE IF NOT EXISTS catalogue_state (
     documents_index text NOT NULL
 );
+-- Each dataset's whole-dataset files (ingestion/downloads.py): the objects of the load whose rows PostgreSQL holds,
+-- named in the same transaction as the rows; read by the API (the dataset's `downloads`, the download redirect).
+CREATE TABLE IF NOT EXISTS dataset_downloads (
+    dataset_id text NOT NULL,
+    format     text NOT NULL CHECK (format IN ('parquet', 'tsv.gz', 'metadata')),
+    object_key text NOT NULL,              -- in DOWNLOADS_BUCKET
+    bytes      bigint NOT NULL,
+    sha256     text NOT NULL,              -- hex
+    PRIMARY KEY (dataset_id, format)
+);

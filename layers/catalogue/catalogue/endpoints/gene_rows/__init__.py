@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from catalogue_common import tsv
 from catalogue_common.vocabulary import COLUMN, Role, other
 from fastapi import APIRouter, Query
 from pydantic import Field
@@ -28,7 +29,7 @@ from ...clients import stores
 from ...parameters import StrictRoute, refuse
 from ..gene import GeneInfo, GeneTerm, the_gene
 from ..rows import NARROWER, RowChange, RowsParameters
-from ..rows import response as rows_response
+from ..rows.response import row
 from . import query
 
 
@@ -100,9 +101,9 @@ async def page(term: str, params: GeneRowsParameters) -> tuple[bytes, str | None
     known = await _documented(found, records[0]["generation"])
     found = [r for r in found if r["dataset_id"] in known]
     if params.format == "tsv":
-        return rows_response.tsv(found, with_dataset=True), next_cursor
+        return tsv.gene_page(found), next_cursor
     return to_json({"gene": gene, "role": params.role,
-                    "rows": [{"dataset_id": r["dataset_id"], **rows_response.row(r)} for r in found],
+                    "rows": [{"dataset_id": r["dataset_id"], **row(r)} for r in found],
                     "next_cursor": next_cursor}), next_cursor
 
 

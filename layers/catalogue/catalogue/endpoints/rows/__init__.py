@@ -15,14 +15,14 @@ from ... import cursors, documents, generations, resolution, schemas
 from ...answers import TSV, answer, to_json
 from ...clients import stores, together
 from ...objects import dataset
-from ...parameters import Cursor, DatasetId, GeneFilters, StrictRoute, bounded
+from ...parameters import DECIMAL, Cursor, DatasetId, GeneFilters, StrictRoute
 from . import query, response
 
 NARROWER = "ask for fewer rows per page with `limit`"
 
 
 class RowsParameters(GeneFilters):
-    limit: bounded(1, 1000) = 100
+    limit: Annotated[int, Field(ge=1, le=1000), DECIMAL] = 100
     cursor: Cursor | None = None
     format: Literal["json", "tsv"] = "json"
 

@@ -29,7 +29,7 @@ from ... import cursors, documents, generations, resolution, schemas
 from ...answers import answer, to_json
 from ...clients import stores
 from ...objects import dataset
-from ...parameters import Cursor, GeneFilters, StrictRoute, Text, bounded
+from ...parameters import DECIMAL, Cursor, GeneFilters, StrictRoute, Text
 from ...resolution import Terms
 from .shapes import ByPerturbation, ByPhenotype
 
@@ -41,7 +41,7 @@ class SearchParameters(GeneFilters):
         None, description="Free text over the eight dataset fields: plain words, ANDed, case-insensitive.")
     group_by: Literal["perturbation_gene_name", "phenotype_gene_name", "effect_gene_name"] = Field(
         "perturbation_gene_name", description="`effect_gene_name` is a synonym of `phenotype_gene_name`.")
-    limit: bounded(1, 1000) | None = Field(
+    limit: Annotated[int, Field(ge=1, le=1000), DECIMAL] | None = Field(
         None, description="Datasets per answer; absent: every dataset with a result. With it, a `Link` header "
                           "leads to the next page while more follow.")
     cursor: Cursor | None = None

@@ -1,0 +1,175 @@
+"""Each dataset's whole-dataset files (docs/contract.md, "Dataset files"), written when the dataset is loaded, in step
+with its rows: `rows.parquet` and `rows.tsv.gz` (every row in the order of a dataset's rows pages, with the page's
+columns, the dataset and both genes' Ensembl gene IDs) and `metadata.json` (the dataset's metadata document).
+
+The files are read back from PostgreSQL inside the load's own transaction, after the rows and the summaries were
+written (so the order, the direction and the summary counts are the API's own), written to a temporary folder,
+uploaded under a key of this load (catalogue_common.downloads.key), and named in `dataset_downloads` with their
+byte size and SHA-256 in the same transaction. A load that fails leaves the old files named (its own, uploaded or
+not, are never named); after a load or delete commits, the dataset's other objects are deleted (prune).
+
+Parquet: pyarrow, one row group per FETCH_ROWS rows, doubles as stored (NaN and ±Infinity kept, NULL null).
+TSV: catalogue_common.tsv, the API's own writer (non-finite numbers empty), gzip level 6.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pyarrow as pa
+import pyarrow.parquet as pq
+from catalogue_common import tsv
+from catalogue_common.downloads import (
+    CONTENT_TYPES,
+    FORMATS,
+    OBJECT_NAMES,
+    PREFIX,
+    Format,
+    attachment,
+    dataset_id_prefix,
+    filename,
+    key,
+)
+from catalogue_common.settings import Settings
+from catalogue_common.vocabulary import direction
+
+FETCH_ROWS = 50_000
+COUNTS = ("p_n_total", "p_n_up", "p_n_down", "e_n_total", "e_n_up", "e_n_down")
+TYPES = {"log2fc": pa.float64(), "padj": pa.float64(), "base_mean": pa.float64(),
+         **{name: pa.int64() for name in tsv.FILE_COLUMNS if name.endswith(("_n_total", "_n_up", "_n_down"))}}
+SCHEMA = pa.schema([pa.field(name, TYPES.get(name, pa.string())) for name in tsv.FILE_COLUMNS])
+FILES: tuple[tuple[Format, str], ...] = tuple((fmt, OBJECT_NAMES[fmt]) for fmt in FORMATS)
+
+
+def rows_sql(schema: str = "public") -> str:
+    """A dataset's rows ($1) in the order of its rows pages (padj: numbers, then NaN, then NULL; then both genes in
+    byte order), with the page's summary counts and both genes' Ensembl gene IDs; `schema` holds the relations
+    (a whole load reads its staging schema)."""
+    return f"""SELECT r.dataset_id, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean,
+       coalesce(p.n_total, 0) AS p_n_total, coalesce(p.n_up, 0) AS p_n_up, coalesce(p.n_down, 0) AS p_n_down,
+       coalesce(e.n_total, 0) AS e_n_total, coalesce(e.n_up, 0) AS e_n_up, coalesce(e.n_down, 0) AS e_n_down,
+       pp.ensembl_gene_id AS p_ensembl, ep.ensembl_gene_id AS e_ensembl
+FROM {schema}.perturb_seq r
+LEFT JOIN {schema}.perturb_seq_summary_perturbation p
+       ON p.dataset_id = r.dataset_id AND p.perturbed_target_symbol = r.perturbed_target_symbol
+LEFT JOIN {schema}.perturb_seq_summary_effect e ON e.dataset_id = r.dataset_id AND e.gene = r.gene
+LEFT JOIN {schema}.perturb_seq_genes pp ON pp.gene_name = r.perturbed_target_symbol
+LEFT JOIN {schema}.perturb_seq_genes ep ON ep.gene_name = r.gene
+WHERE r.dataset_id = $1
+ORDER BY r.padj, r.perturbed_target_symbol COLLATE "C", r.gene COLLATE "C\""""
+
+
+@dataclass(frozen=True)
+class File:
+    """One written file: its format, where it is on disk, its size in bytes and its SHA-256 (hex)."""
+    format: Format
+    path: Path
+    bytes: int
+    sha256: str
+
+
+def _batch(records: Sequence[tsv.Row]) -> pa.RecordBatch:
+    columns: list[list[Any]] = [
+        [r["dataset_id"] for r in records], [r["perturbed_target_symbol"] for r in records],
+        [r["gene"] for r in records], [direction(r["log2foldchange"]) for r in records],
+        [r["log2foldchange"] for r in records], [r["padj"] for r in records], [r["basemean"] for r in records],
+        *([r[name] for r in records] for name in COUNTS),
+        [r["p_ensembl"] for r in records], [r["e_ensembl"] for r in records]]
+    return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)],
+                                      schema=SCHEMA)
+
+
+def _described(fmt: Format, path: Path) -> File:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return File(fmt, path, path.stat().st_size, digest.hexdigest())
+
+
+async def write(conn: asyncpg.Connection, dataset_id: str, document: dict[str, Any], folder: Path,
+                schema: str = "public") -> list[File]:
+    """The dataset's three files in `folder`, read in the caller's transaction (asyncpg cursors need one)."""
+    parquet, text = folder / OBJECT_NAMES["parquet"], folder / OBJECT_NAMES["tsv.gz"]
+    with pq.ParquetWriter(parquet, SCHEMA) as table, gzip.open(text, "wt", compresslevel=6, newline="") as lines:
+        lines.write("\t".join(tsv.FILE_COLUMNS) + "\n")
+        cursor = await conn.cursor(rows_sql(schema), dataset_id)
+        while records := await cursor.fetch(FETCH_ROWS):
+            table.write_batch(_batch(records))
+            lines.write(tsv.file_lines(records))
+    metadata = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    (folder / OBJECT_NAMES["metadata"]).write_text(metadata, encoding="utf-8")
+    return [_described(fmt, folder / name) for fmt, name in FILES]
+
+
+RECORD = """INSERT INTO dataset_downloads (dataset_id, format, object_key, bytes, sha256)
+SELECT $1, f.format, f.object_key, f.bytes, f.sha256
+FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) AS f(format, object_key, bytes, sha256)"""
+
+
+async def record(conn: asyncpg.Connection, dataset_id: str, load: str, files: list[File]) -> None:
+    """The dataset's files named in `dataset_downloads` (in the caller's transaction), replacing the old names."""
+    await conn.execute("DELETE FROM dataset_downloads WHERE dataset_id = $1", dataset_id)
+    await conn.execute(RECORD, dataset_id, [f.format for f in files], [key(dataset_id, load, f.format) for f in files],
+                       [f.bytes for f in files], [f.sha256 for f in files])
+
+
+@dataclass(frozen=True)
+class Store:
+    """The downloads bucket (DOWNLOADS_BUCKET, at S3_ENDPOINT_URL), as the ingestion writes it."""
+    settings: Settings
+
+    @cached_property
+    def s3(self) -> Any:
+        import boto3  # here: only a load that writes files needs it
+        return boto3.client("s3", **self.settings.s3_options())
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.downloads_bucket
+
+    def upload(self, dataset_id: str, load: str, files: list[File]) -> None:
+        for f in files:
+            self.s3.upload_file(str(f.path), self.bucket, key(dataset_id, load, f.format), ExtraArgs={
+                "ContentType": CONTENT_TYPES[f.format],
+                "ContentDisposition": attachment(filename(dataset_id, f.format))})
+
+    def _objects(self, prefix: str) -> Iterator[str]:
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            yield from (o["Key"] for o in page.get("Contents", []))
+
+    def prune(self, keep: Mapping[str, str | None], whole: bool = False) -> int:
+        """Deletes the objects of the datasets in `keep` but those of the load it names (None: every one, for a
+        deleted dataset); with `whole` (a whole load replaced the catalogue), every object of any other dataset
+        too. How many were deleted."""
+        kept = {key(dataset_id, load, fmt) for dataset_id, load in keep.items() if load for fmt in FORMATS}
+        prefixes = [f"{PREFIX}/"] if whole else [dataset_id_prefix(dataset_id) for dataset_id in keep]
+        stale = [k for prefix in prefixes for k in self._objects(prefix) if k not in kept]
+        for start in range(0, len(stale), 1000):
+            self.s3.delete_objects(Bucket=self.bucket, Delete={
+                "Objects": [{"Key": k} for k in stale[start:start + 1000]], "Quiet": True})
+        return len(stale)
+
+
+async def publish(conn: asyncpg.Connection, store: Store, dataset_id: str, load: str, document: dict[str, Any],
+                  schema: str = "public") -> list[File]:
+    """Writes and uploads the dataset's files, read in the caller's transaction; what `record` then names (their
+    paths are gone: only format, size and SHA-256 remain meaningful)."""
+    with tempfile.TemporaryDirectory(prefix="catalogue-files-") as folder:
+        files = await write(conn, dataset_id, document, Path(folder), schema)
+        await asyncio.to_thread(store.upload, dataset_id, load, files)
+    return files
+
+
+async def replace(conn: asyncpg.Connection, store: Store, dataset_id: str, load: str, document: dict[str, Any]) -> None:
+    """Writes, uploads and names the dataset's files (in the caller's transaction, which holds its new rows)."""
+    await record(conn, dataset_id, load, await publish(conn, store, dataset_id, load, document))
