@@ -13,6 +13,7 @@ SAM_VERSION := 1.170.0
 ROWS ?= 200000
 SEED ?= 1
 DATASETS ?= 12
+SIZES ?= spread
 FUZZ_REQUESTS ?= 10000
 FUZZ_SECONDS ?= 900
 LOAD_SECONDS ?= 90
@@ -74,12 +75,13 @@ down: $(VENV)/.demo
 
 
 data: up
-	@$(PY) -m devtools.data.load_data --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+	@$(PY) -m devtools.data.load_data --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS) --sizes $(SIZES)
 
 # SPEC 7 input files of the demo data (one folder per dataset), e.g. to try `make ingest` on.
 demo-files: $(VENV)/.demo
-	@test -n "$(DIR)" || { echo "usage: make demo-files DIR=<folder> [ROWS=...] [SEED=...] [DATASETS=...]" >&2; exit 2; }
-	@$(PY) -m devtools.data.demo_data "$(DIR)" --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS)
+	@test -n "$(DIR)" || { echo "usage: make demo-files DIR=<folder> [ROWS=...] [SEED=...] [DATASETS=...] \
+		[SIZES=spread|heavy]" >&2; exit 2; }
+	@$(PY) -m devtools.data.demo_data "$(DIR)" --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS) --sizes $(SIZES)
 	@echo "demo files in $(DIR)"
 
 # Load (replace) every dataset folder under SOURCE, or the one SOURCE is; remove one dataset.
@@ -121,10 +123,13 @@ serve: up
 
 demo: data serve
 
-# 20 M rows, built once into catalogue_bench (QUICK=1: 1 M rows; EXTRA_INDEXES=1: with the ingestion's extra_indexes.sql)
+# Every search and catalogue route shape and each function's cold start on 20 M rows in 12 datasets, built once into
+# catalogue_bench (QUICK=1: 1 M rows). SCALE=full: three scales in one run (12 datasets / 20 M rows, 1,000 / 20 M,
+# 1,200 / 100 M heavy-tailed; LARGEST_ROWS=n where the disk cannot hold 100 M); SCALE=tiny: the same at 0.4-2 M rows.
+# DATA_ONLY=1: build the catalogues (once; later runs reuse them), measure nothing.
 bench: up
-	@$(PY) -m devtools.bench.api $(if $(QUICK),--quick) $(if $(REPS),--reps $(REPS)) \
-		$(if $(EXTRA_INDEXES),--extra-indexes)
+	@$(PY) -m devtools.bench.api $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE)) \
+		$(if $(REPS),--reps $(REPS)) $(if $(LARGEST_ROWS),--largest-rows $(LARGEST_ROWS)) $(if $(DATA_ONLY),--data-only)
 
 # Ingestion at 20 M rows (QUICK=1: 1 M): full load from files, one 100 k-row dataset replaced both ways; BENCHMARKS.md
 bench-ingest: up

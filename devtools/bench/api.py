@@ -1,88 +1,381 @@
-"""`make bench`: the API's benchmark on 20 M rows (QUICK: 1 M): GET /v1/search (devtools/bench/search.py), then the
-catalogue routes (devtools/bench/catalogue.py), on the benchmark catalogue.
+"""`make bench`: the API's benchmark: every shape of GET /v1/search and of the catalogue routes (devtools/bench/
+shapes.py), measured as devtools/bench/routes.py says, with each function's cold start, at one or more scales.
 
-    python -m devtools.bench.api [--quick] [--reps 200] [--extra-indexes] [--only search|catalogue]
-    make bench [QUICK=1] [REPS=n] [EXTRA_INDEXES=1]
+    python -m devtools.bench.api [--quick | --scale full|tiny] [--reps 200] [--largest-rows N] [--data-only]
+    make bench [QUICK=1 | SCALE=full | SCALE=tiny] [REPS=n] [LARGEST_ROWS=n] [DATA_ONLY=1]
 
-Builds the data set once (SEED=1, 12 datasets; reused while the loaded data says it is that set). --extra-indexes
-builds the ingestion's optional extra_indexes.sql first (without it they are dropped), so each run states which
-indexes it had. Each part writes .local/bench/<scale>[-extra][-catalogue].json and its section of BENCHMARKS.md.
+Modes: 20 M rows in 12 datasets (the default), 1 M (QUICK), or three scales in one run (SCALE=full: 12 datasets /
+20 M rows, 1,000 / 20 M and 1,200 / 100 M with heavy-tailed sizes; SCALE=tiny: the same shapes at 0.4 M, 0.4 M and
+2 M rows, to check the benchmark itself in minutes). Each catalogue is built once through `make data`'s loader
+(devtools/data/load_data.py) and reused while its table's comment says it holds that set, so an interrupted run
+resumes where it stopped; before building one, the free disk is checked against what it will take (projected from
+the bytes per row of the catalogues measured so far). Every catalogue is built first, then each is measured in a
+fresh process of its own (`--measure <name>`: its settings, pool and caches), then the report is written:
+.local/bench/<catalogue>.json per catalogue, .local/bench/<mode>.json, and the mode's section of BENCHMARKS.md.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
-from catalogue import clients
 from catalogue_common.settings import settings
-from elasticsearch import Elasticsearch
 
-from devtools.bench import catalogue, search
-from devtools.bench.harness import OUT, ROOT, SCALES, configure, ensure_data, log, machine
+from devtools.bench.harness import (
+    CATALOGUES,
+    OUT,
+    ROOT,
+    RUNS,
+    Catalogue,
+    cold_starts,
+    configure,
+    ensure_data,
+    in_place,
+    log,
+    machine,
+    percentiles,
+    previous_and_store,
+    stdout_discarded,
+    write_benchmarks_md,
+)
 
-# Where the optional indexes are declared: the ingestion layer's SQL.
-EXTRA_INDEXES = ROOT / "layers" / "ingestion" / "ingestion" / "sql" / "extra_indexes.sql"
+# Targets (issue 13 and the catalogue routes' issue), by a shape's goal; checked at every scale, the issue's at the
+# largest: gene- and text-filtered searches within 1.5x of the same shape at the smallest scale of the run.
+GOALS: dict[str, dict[str, float]] = {
+    "filtered": {"p50_ms": 10, "p99_ms": 25, "vs_smallest": 1.5},
+    "page": {"p50_ms": 15},
+    "whole": {"p50_ms": 150, "gzip_bytes": 1_500_000},
+    "route": {"p50_ms": 15, "p99_ms": 50},
+    "genes": {"p50_ms": 10, "p99_ms": 50},
+}
+GOAL_TEXT = {"p50_ms": "p50 ≤ {:g} ms", "p99_ms": "p99 ≤ {:g} ms", "gzip_bytes": "gzip ≤ {:,.0f} bytes",
+             "vs_smallest": "p50 ≤ {:g}x the smallest scale's"}
+EVERY_SHAPE = {"pg_round_trips": 1, "es_calls": 1}  # per request; and no sequential scan of perturb_seq
+COLD_START_S = 0.8  # import + first answer, per function
+DEEP_PAGE_RATIO = 1.2  # rows page 1 and the page 10,000 rows deep, p50, larger / smaller
+# Kept free beyond the catalogues' projected size: WAL (the local server's max_wal_size is 8 GB) and an index
+# build's sort files (about the size of the index).
+DISK_MARGIN_BYTES = 16 * 1024 ** 3
+DEFAULT_BYTES_PER_ROW = (500.0, 80.0)  # database, input files: before any catalogue was measured (1 M rows: 476, 77)
+MODULE = "devtools.bench.api"  # run again, in a child process, to measure one catalogue
 
 
-async def set_extra_indexes(database: str, wanted: bool) -> None:
-    """Builds extra_indexes.sql, or drops what it builds, so each run states which indexes it had."""
-    sql = EXTRA_INDEXES.read_text()
-    names = [line.split()[5] for line in sql.splitlines() if line.startswith("CREATE INDEX")]
+# --- one catalogue, in its own process -------------------------------------------------------------------------
+
+def measure(catalogue: Catalogue, reps: int) -> None:
+    """Every shape on this catalogue, then each function's cold start; writes .local/bench/<name>.json."""
+    from catalogue import clients
+
+    from devtools.bench import routes, shapes
+    configure(catalogue)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # Mangum adopts the current loop: the handlers share the layer's clients
+    try:
+        pick = loop.run_until_complete(superuser(catalogue.database, shapes.picks))
+        log(f"{catalogue.name}: {pick}")
+        functions = routes.Functions()
+        with stdout_discarded():
+            mix = shapes.shapes(pick, functions)
+        seconds = routes.measure(loop, mix, functions, catalogue.database, reps, max(10, reps // 10))
+    finally:
+        if clients._stores is not None:
+            loop.run_until_complete(clients._stores.close())
+    log("cold starts ...")
+    cold, began = {}, time.monotonic()
+    for function in dict.fromkeys(s.function for s in mix):  # the first answer: not a whole search answer
+        ordered = sorted((s for s in mix if s.function == function), key=lambda s: s.goal == "whole")
+        cold[function] = cold_starts(function, [s.event() for s in ordered])
+    seconds["cold_starts"] = round(time.monotonic() - began, 1)
+    result = {"catalogue": catalogue.__dict__, "when": now(), "reps": reps, "seconds": seconds, "picks": pick,
+              "cold_start": cold,
+              "servers": loop.run_until_complete(superuser(catalogue.database, versions)),
+              "disk": loop.run_until_complete(superuser(catalogue.database, disk)),
+              "shapes": [{"name": s.name, "endpoint": s.endpoint, "function": s.function, "url": s.url, "goal": s.goal,
+                          "facts": s.facts, "percentiles": {k: percentiles(v) for k, v in s.timings.items()}}
+                         for s in mix]}
+    (OUT / f"{catalogue.name}.json").write_text(json.dumps(result, indent=1))
+
+
+async def superuser(database: str, work: Any) -> Any:
     conn = await asyncpg.connect(settings().superuser_dsn(database))
     try:
-        present = await conn.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = ANY($1)", names)
-        if wanted and present < len(names):
-            log(f"extra indexes: building {', '.join(names)} (a minute or two at 20 M rows)")
-            await conn.execute("SET maintenance_work_mem = '1GB';" + sql)
-        elif not wanted and present:
-            await conn.execute("".join(f"DROP INDEX IF EXISTS {name};" for name in names))
+        return await work(conn)
     finally:
         await conn.close()
 
 
-def servers(loop: asyncio.AbstractEventLoop, database: str) -> tuple[str, str]:
-    """The versions of PostgreSQL and Elasticsearch, for the report."""
-    conn = loop.run_until_complete(asyncpg.connect(settings().superuser_dsn(database)))
-    try:
-        postgresql = loop.run_until_complete(conn.fetchval("SHOW server_version"))
-    finally:
-        loop.run_until_complete(conn.close())
-    return postgresql, Elasticsearch(**settings().elasticsearch_options()).info()["version"]["number"]
+async def versions(conn: asyncpg.Connection) -> str:
+    from elasticsearch import Elasticsearch
+    es = Elasticsearch(**settings().elasticsearch_options()).info()["version"]["number"]
+    return f"PostgreSQL {await conn.fetchval('SHOW server_version')}, Elasticsearch {es}"
+
+
+async def disk(conn: asyncpg.Connection) -> dict[str, int]:
+    """Bytes on disk: the database, perturb_seq with its indexes, and the Elasticsearch index (primaries)."""
+    from elasticsearch import Elasticsearch
+    stats = Elasticsearch(**settings().elasticsearch_options()).indices.stats(index=settings().es_index)
+    return {"database": await conn.fetchval("SELECT pg_database_size(current_database())"),
+            "perturb_seq": await conn.fetchval("SELECT pg_total_relation_size('perturb_seq')"),
+            "elasticsearch": stats["_all"]["primaries"]["store"]["size_in_bytes"]}
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- the run ---------------------------------------------------------------------------------------------------
+
+def bytes_per_row() -> tuple[float, float]:
+    """On disk per row, (database, input files), from the largest catalogue measured so far."""
+    measured = []
+    for path in OUT.glob("*.json"):
+        result = json.loads(path.read_text())
+        record = OUT / f"data-{path.stem}.json"
+        if "disk" in result and result["catalogue"]["rows"] >= 100_000 and record.exists():
+            rows, built = result["catalogue"]["rows"], json.loads(record.read_text())
+            measured.append((rows, result["disk"]["database"] / rows, built["input_bytes"] / rows))
+    return max(measured)[1:] if measured else DEFAULT_BYTES_PER_ROW
+
+
+async def database_bytes(conn: asyncpg.Connection, names: list[str]) -> int:
+    return await conn.fetchval("SELECT coalesce(sum(pg_database_size(datname)), 0)::bigint FROM pg_database "
+                               "WHERE datname = ANY($1)", names)
+
+
+def check_disk(catalogues: list[Catalogue], dropping: list[Catalogue]) -> None:
+    """Stops the run, before it builds anything, when the catalogues it must build would not fit on the disk beside
+    those in place; names the largest last scale that would. Projected from the bytes per row measured so far: each
+    database, the input files (kept for 20M, removed after their load for the others), DISK_MARGIN_BYTES."""
+    if not dropping:
+        return
+    db, files = bytes_per_row()
+    need = sum(c.rows * db for c in dropping) + sum(c.rows * files for c in dropping if c.name == "20M") + \
+        max(c.rows * files for c in dropping) + DISK_MARGIN_BYTES
+    replaced = asyncio.run(superuser("postgres", lambda conn: database_bytes(conn, [c.database for c in dropping])))
+    free = shutil.disk_usage(ROOT).free + replaced
+    log(f"disk: to build {', '.join(c.name for c in dropping)}: about {need / 1e9:.0f} GB ({db:.0f} bytes per row in "
+        f"the database, {files:.0f} in input files, {DISK_MARGIN_BYTES / 1e9:.0f} GB for WAL and sorts); "
+        f"{free / 1e9:.0f} GB free (with the outdated catalogues it replaces)")
+    if need > free:
+        last = catalogues[-1]
+        others = need - last.rows * (db + files) if last in dropping else need
+        fits = int((free - others) / (db + files)) // 5_000_000 * 5_000_000
+        sys.exit(f"make bench: the catalogues would not fit on the disk; the largest last scale that would: "
+                 f"LARGEST_ROWS={fits} ({last.datasets:,} datasets)")
+
+
+def run(mode: str, names: list[str], reps: int, largest_rows: int | None, data_only: bool = False) -> str:
+    catalogues = [CATALOGUES[name] for name in names]
+    if largest_rows:
+        catalogues[-1] = catalogues[-1].scaled(largest_rows)
+    check_disk(catalogues, [c for c in catalogues if not in_place(c)])
+    built = {}
+    for i, catalogue in enumerate(catalogues, 1):
+        log(f"=== data {i}/{len(catalogues)}: {catalogue.name}")
+        built[catalogue.name] = ensure_data(catalogue, drop_files=catalogue.name not in ("20M", "1M"))
+    if data_only:
+        return f"data in place: {', '.join(c.name for c in catalogues)}"
+    for i, catalogue in enumerate(catalogues, 1):
+        log(f"=== measuring {i}/{len(catalogues)}: {catalogue.name}")
+        subprocess.run([sys.executable, "-m", MODULE, "--measure", json.dumps(catalogue.__dict__),
+                        "--reps", str(reps)], check=True, cwd=ROOT)
+    results = [json.loads((OUT / f"{c.name}.json").read_text()) | {"built": built[c.name]} for c in catalogues]
+    combined = {"mode": mode, "when": now(), "machine": machine(), "reps": reps, "results": results}
+    text = report(combined, previous_and_store(OUT / f"run-{mode}.json", combined))
+    write_benchmarks_md(mode, text, f"Figures: {mode}")
+    return text
+
+
+# --- targets and report ----------------------------------------------------------------------------------------
+
+def misses(shape: dict[str, Any], smallest: dict[str, Any] | None) -> list[str]:
+    """What a shape's figures at one scale miss of its targets; `smallest`: the same shape at the run's smallest
+    scale (for the breadth ratio)."""
+    p, f, goal, out = shape["percentiles"]["handler"], shape["facts"], GOALS.get(shape["goal"] or "", {}), []
+    if "p50_ms" in goal and p["p50"] > goal["p50_ms"]:
+        out.append(f"p50 {p['p50']:.1f} > {goal['p50_ms']:g} ms")
+    if "p99_ms" in goal and p["p99"] > goal["p99_ms"]:
+        out.append(f"p99 {p['p99']:.1f} > {goal['p99_ms']:g} ms")
+    if "gzip_bytes" in goal and (f["gzip_bytes"] or f["identity_bytes"]) > goal["gzip_bytes"]:
+        out.append(f"gzip {(f['gzip_bytes'] or f['identity_bytes']) / 1e6:.2f} > {goal['gzip_bytes'] / 1e6:g} MB")
+    if "vs_smallest" in goal and smallest is not None:
+        ratio = p["p50"] / smallest["percentiles"]["handler"]["p50"]
+        if ratio > goal["vs_smallest"]:
+            out.append(f"p50 {ratio:.1f}x the smallest scale's > {goal['vs_smallest']:g}x")
+    if shape["goal"]:
+        out += [f"{f[key]} {key.replace('_', ' ')}" for key, limit in EVERY_SHAPE.items() if f[key] > limit]
+        if any(scan.startswith("perturb_seq: Seq Scan") for q in f["plans"] for scan in q["scans"]):
+            out.append("sequential scan of perturb_seq")
+    return out
+
+
+def targets(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """The issue's targets at the run's largest scale."""
+    first, last = results[0], results[-1]
+    name = last["catalogue"]["name"]
+    smallest = {s["name"]: s for s in first["shapes"]} if len(results) > 1 else {}
+    out = []
+    for goal, limits in GOALS.items():
+        shapes = [s for s in last["shapes"] if s["goal"] == goal]
+        missed = [f"{s['name']} ({'; '.join(m)})" for s in shapes if (m := misses(s, smallest.get(s["name"])))]
+        out.append((f"{goal} shapes at {name} ({', '.join(GOAL_TEXT[k].format(v) for k, v in limits.items())}; "
+                    f"{len(shapes)} shapes): " + ("; ".join(missed) if missed else "all met"), not missed))
+    rows = {s["name"]: s["percentiles"]["handler"]["p50"] for s in last["shapes"]}
+    deep = next(v for k, v in rows.items() if k.startswith("rows:") and "deep" in k)
+    ratio = max(deep, rows["rows: page 1"]) / min(deep, rows["rows: page 1"])
+    out.append((f"rows page 1 and the deep page within {DEEP_PAGE_RATIO}x, p50 at {name} ({rows['rows: page 1']:.1f} "
+                f"and {deep:.1f} ms: {ratio:.2f}x)", ratio <= DEEP_PAGE_RATIO))
+    cold = {f: c["first_answer_s"] for f, c in last["cold_start"].items()}
+    slow = {f: s for f, s in cold.items() if s > COLD_START_S}
+    out.append((f"cold start (import + first answer) ≤ {COLD_START_S} s per function at {name} (worst "
+                f"{max(cold.values()):.2f} s, {max(cold, key=cold.get)}; over: "
+                f"{', '.join(f'{f} {s:.2f}' for f, s in slow.items()) or 'none'})", not slow))
+    return out
+
+
+MAIN_RELATIONS = ("perturb_seq", "perturb_seq_search_answers")  # named in full in the report's scans
+ONE_ROW = {"catalogue_state", "gene_reference_source", "perturb_seq_catalogue_statistics"}  # read whole, always
+
+
+def scans_of(plans: list[dict[str, Any]]) -> tuple[list[str], int, list[str]]:
+    """A request's relation scans: those of perturb_seq and the stored answers; how many of other relations; which
+    of those are read sequentially (one-row relations aside)."""
+    found = sorted({scan for q in plans for scan in q["scans"]})
+    main = [scan for scan in found if scan.split(":")[0] in MAIN_RELATIONS]
+    others = [scan.split(":")[0] for scan in found if scan.split(":")[0] not in MAIN_RELATIONS]
+    seq = sorted({scan.split(":")[0] for scan in found if ": Seq Scan" in scan} - ONE_ROW - set(MAIN_RELATIONS))
+    return main, len(others), seq
+
+
+def scans_text(plans: list[dict[str, Any]], compared: bool = False) -> str:
+    """scans_of as text; `compared`: only what tells two plans apart (not the count of other scans)."""
+    main, others, seq = scans_of(plans)
+    text = ", ".join(main)
+    if others and not compared:
+        text += f"{'; ' if text else ''}{others} scans of other relations"
+    if seq:
+        text += f"{'; ' if text else ''}sequential: {', '.join(seq)}"
+    return text or "(none)"
+
+
+def load_text(built: dict[str, Any]) -> str:
+    """How long the catalogue's build took (when it was built: a run reuses catalogues built before)."""
+    if not built.get("load_s"):
+        return "(not recorded)"
+    files = f"files {built['files_s']:.0f} s + " if "files_s" in built else ""
+    return f"{files}load {built['load_s']:.0f} s ({built['when']})"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.2f} MB" if n >= 1e6 else \
+        f"{n / 1e3:.1f} KB" if n >= 1e3 else f"{n} B"
+
+
+def report(run_: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    results, m = run_["results"], run_["machine"]
+    names = [r["catalogue"]["name"] for r in results]
+    ms = "{:.1f}".format
+    lines = [f"Run {run_['when']} (`make bench` mode {run_['mode']}: {', '.join(names)}, measured one after the "
+             f"other), {run_['reps']} rounds per shape after 2 warm-up rounds; {m['cpu']}, {m['memory']}, {m['os']}, "
+             f"Python {m['python']}; {results[0]['servers']}.", "",
+             "| scale | datasets | rows | sizes | largest dataset | median dataset | database | of it perturb_seq | "
+             "Elasticsearch | input files | database per row | build |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        c, d, b = r["catalogue"], r["disk"], r["built"]
+        lines.append(
+            f"| {c['name']} | {c['datasets']:,} | {c['rows']:,} | {c['sizes']} | {r['picks']['dataset_rows']:,} | "
+            f"{r['picks'].get('median_rows', 0):,} | {size(d['database'])} | {size(d['perturb_seq'])} | "
+            f"{size(d['elasticsearch'])} | {size(b.get('input_bytes'))} | {d['database'] / c['rows']:.0f} B | "
+            f"{load_text(b)} |")
+    lines += ["", "Asked at each scale (picked from its own catalogue): " + "; ".join(
+        f"{r['catalogue']['name']}: common perturbation `{r['picks']['perturbation_common']}` (in "
+        f"{r['picks']['perturbation_common_datasets']:,} datasets), rare `{r['picks']['perturbation_rare']}`, common "
+        f"phenotype `{r['picks']['phenotype_common']}`, largest dataset `{r['picks']['dataset']}`" for r in results)
+        + ".", ""]
+    by_scale = [{s["name"]: s for s in r["shapes"]} for r in results]
+    header = " | ".join(names)
+    lines += ["Handler latency in ms, p50 / p95 / p99 (in process, `Accept-Encoding: gzip`); HTTP p50 through the "
+              "local server; the targets each shape misses, at any scale.", "",
+              f"| shape | {header} | HTTP p50 | targets |", f"|---|{'---|' * len(names)}---|---|"]
+    for name in by_scale[0]:
+        cells = [f"{ms(p['p50'])} / {ms(p['p95'])} / {ms(p['p99'])}"
+                 for s in by_scale if (p := s[name]["percentiles"]["handler"])]
+        http = " · ".join(ms(s[name]["percentiles"]["http"]["p50"]) for s in by_scale)
+        missed = [f"{n}: {'; '.join(x)}" for n, s in zip(names, by_scale, strict=True)
+                  if (x := misses(s[name], by_scale[0][name] if len(names) > 1 else None))]
+        lines.append(f"| {name} | {' | '.join(cells)} | {http} | {'; '.join(missed) or 'met'} |")
+    lines += ["", "Answers: items (datasets, rows or genes), bytes as identity / as gzip (`-`: under 1 KB, never "
+              "encoded); an identity request the API refuses says so.", "",
+              f"| shape | {header} |", f"|---|{'---|' * len(names)}"]
+    for name in by_scale[0]:
+        cells = []
+        for s in by_scale:
+            f = s[name]["facts"]
+            refused = f" (identity: {f['identity_status']} {f['identity_refused']})" if f["identity_refused"] else ""
+            cells.append(f"{'' if f['items'] is None else f'{f['items']:,} · '}{size(f['identity_bytes'])} / "
+                         f"{size(f['gzip_bytes'])}{refused}")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    lines += ["", "Store calls per warm request (PostgreSQL round trips / Elasticsearch calls, counted by TCP "
+              "proxies), each PostgreSQL query's execution time and shared buffers (EXPLAIN ANALYZE, the API's "
+              f"session settings), and its relation scans at {names[-1]}: of `perturb_seq` and of the stored answers "
+              "in full, of the load-time relations counted, those read sequentially named (one-row relations aside); "
+              "where a smaller scale's differ, they are named. Every plan: `.local/bench/<scale>.json`.", "",
+              "| shape | round trips | execution ms | buffers | scans |", "|---|---|---|---|---|"]
+    for name in by_scale[0]:
+        facts = [s[name]["facts"] for s in by_scale]
+        trips = " · ".join(f"{f['pg_round_trips']}/{f['es_calls']}" for f in facts)
+        execution = " · ".join(" + ".join(ms(q["execution_ms"]) for q in f["plans"]) or "-" for f in facts)
+        buffers = " · ".join(" + ".join(str(q["buffers"]) for q in f["plans"]) or "-" for f in facts)
+        plan = [scans_text(f["plans"], compared=True) for f in facts]
+        other = [f"{n}: {p}" for n, p in zip(names[:-1], plan[:-1], strict=True) if p != plan[-1]]
+        lines.append(f"| {name} | {trips} | {execution} | {buffers} | {scans_text(facts[-1]['plans'])}"
+                     f"{' (' + '; '.join(other) + ')' if other else ''} |")
+    lines += ["", "Cold start per function (median of 5 fresh interpreters: import of the function and its layer; "
+              "import + first answer; peak RSS after 5 warm rounds of its shapes), at each scale; the packages "
+              f"that took most of its import at {names[-1]} (`-X importtime`, cumulative: a package counts in the "
+              "one that imported it too).", "",
+              "| function | import s | first answer s | peak RSS MB | heaviest imports |", "|---|---|---|---|---|"]
+    for function in results[-1]["cold_start"]:
+        cold = [r["cold_start"][function] for r in results]
+        lines.append(f"| {function} | {' · '.join(f'{c['import_s']:.2f}' for c in cold)} | "
+                     f"{' · '.join(f'{c['first_answer_s']:.2f}' for c in cold)} | "
+                     f"{' · '.join(f'{c['peak_rss_mb']:.0f}' for c in cold)} | "
+                     f"{', '.join(f'{n} {s:.2f}' for n, s in cold[-1]['top_imports'])} |")
+    lines += ["", f"Targets at {names[-1]}:", ""]
+    lines += [f"- {'met' if ok else '**missed**'}: {text}" for text, ok in targets(results)]
+    if previous and previous["results"][-1]["catalogue"]["name"] == names[-1]:
+        before = {s["name"]: s for s in previous["results"][-1]["shapes"]}
+        lines += ["", f"Change against the previous run of this mode ({previous['when']}), handler p50 in ms at "
+                  f"{names[-1]}:", "", "| shape | before | now |", "|---|---|---|"]
+        lines += [f"| {n} | {ms(before[n]['percentiles']['handler']['p50'])} | "
+                  f"{ms(s['percentiles']['handler']['p50'])} |" for n, s in by_scale[-1].items() if n in before]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 M rows instead of 20 M")
-    parser.add_argument("--reps", type=int, default=200, help="repetitions per shape and series")
-    parser.add_argument("--extra-indexes", action="store_true", help="with the optional extra_indexes.sql")
-    parser.add_argument("--only", choices=("search", "catalogue"), help="one part only (default: both)")
+    parser.add_argument("--quick", action="store_true", help="1 M rows in 12 datasets instead of 20 M")
+    parser.add_argument("--scale", choices=("full", "tiny"), help="three scales in one run")
+    parser.add_argument("--reps", type=int, default=200, help="rounds per shape")
+    parser.add_argument("--largest-rows", type=int, help="rows of the largest scale (where the disk cannot hold it)")
+    parser.add_argument("--data-only", action="store_true", help="build the catalogues, measure nothing")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # one catalogue (its JSON), in this process
     args = parser.parse_args()
-    scale = "1M" if args.quick else "20M"
-    configure(scale)
-    ensure_data(scale)
-    rows, database, _ = SCALES[scale]
-    asyncio.run(set_extra_indexes(database, args.extra_indexes))
-    variant = f"{scale}, SPEC 2.2 indexes" + (" + extra indexes" if args.extra_indexes else "")
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)  # Mangum adopts the current loop: the handler shares the layer's clients
-    postgresql, es_version = servers(loop, database)
-    store = OUT / f"{scale}{'-extra' if args.extra_indexes else ''}"
-    try:
-        if args.only != "catalogue":
-            print(search.run(loop, scale=scale, variant=variant, reps=args.reps, postgresql=postgresql,
-                             es_version=es_version, store=store.with_name(f"{store.name}.json")))
-        if args.only != "search":
-            log(f"catalogue routes: {args.reps} rounds ...")
-            print(catalogue.run(
-                loop, scale=scale, variant=variant, rows=rows, database=database, reps=args.reps,
-                store=store.with_name(f"{store.name}-catalogue.json"),
-                common={"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-                        "servers": f"PostgreSQL {postgresql}, Elasticsearch {es_version}"}))
-    finally:
-        if clients._stores is not None:
-            loop.run_until_complete(clients._stores.close())
+    mode = args.scale or ("1M" if args.quick else "20M")
+    if args.measure:
+        measure(Catalogue(**json.loads(args.measure)), args.reps)
+        return
+    print(run(mode, RUNS[mode], args.reps, args.largest_rows, args.data_only))
 
 
 if __name__ == "__main__":

@@ -9,15 +9,19 @@ import contextlib
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from catalogue import clients
 from catalogue_common.settings import settings
 
@@ -26,37 +30,102 @@ from devtools.data import load_data
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".local" / "bench"  # each benchmark's last figures, against which the next run is compared
-# scale -> rows, database, Elasticsearch index of the benchmark catalogue (the search and catalogue benchmarks run
-# on it, the ingestion benchmark loads it)
-SCALES = {"20M": (20_000_000, "catalogue_bench", "bench-dataset-summary-v1"),
-          "1M": (1_000_000, "catalogue_bench_quick", "bench-quick-dataset-summary-v1")}
 SEED, DATASETS = 1, 12
 
 
+@dataclass(frozen=True)
+class Catalogue:
+    """A benchmark catalogue: the demo data of (rows, datasets, SEED, sizes), loaded once into its own database and
+    Elasticsearch index through `make data`'s loader, and reused while the loaded data says it is that set."""
+    name: str
+    rows: int
+    datasets: int
+    sizes: str  # demo_data.SIZES
+    database: str
+    index: str
+
+    def scaled(self, rows: int) -> Catalogue:
+        """The same catalogue with another number of rows (the largest scale where the disk cannot hold it)."""
+        return replace(self, name=f"{self.datasets}-{rows / 1e6:g}M", rows=rows)
+
+
+def _catalogue(name: str, rows: int, datasets: int, sizes: str, database: str) -> Catalogue:
+    return Catalogue(name, rows, datasets, sizes, database, database.replace("catalogue_", "").replace("_", "-")
+                     + "-dataset-summary-v1")
+
+
+CATALOGUES = {c.name: c for c in (
+    # make bench (QUICK=1): 12 datasets
+    Catalogue("20M", 20_000_000, DATASETS, "spread", "catalogue_bench", "bench-dataset-summary-v1"),
+    Catalogue("1M", 1_000_000, DATASETS, "spread", "catalogue_bench_quick", "bench-quick-dataset-summary-v1"),
+    # make bench SCALE=full: the breadth of the real catalogue (issue 13), heavy-tailed sizes
+    _catalogue("1000-20M", 20_000_000, 1000, "heavy", "catalogue_bench_1000"),
+    _catalogue("1200-100M", 100_000_000, 1200, "heavy", "catalogue_bench_1200"),
+    # make bench SCALE=tiny: the same three shapes, small enough to check the benchmark itself in minutes
+    _catalogue("tiny-12", 400_000, DATASETS, "spread", "catalogue_bench_tiny_12"),
+    _catalogue("tiny-1000", 400_000, 1000, "heavy", "catalogue_bench_tiny_1000"),
+    _catalogue("tiny-1200", 2_000_000, 1200, "heavy", "catalogue_bench_tiny_1200"),
+)}
+# What each mode of `make bench` measures, in one run (the largest last).
+RUNS = {"20M": ["20M"], "1M": ["1M"], "full": ["20M", "1000-20M", "1200-100M"],
+        "tiny": ["tiny-12", "tiny-1000", "tiny-1200"]}
+# Kept for the ingestion benchmark: scale -> rows, database, Elasticsearch index (12 datasets, spread sizes).
+SCALES = {name: (CATALOGUES[name].rows, CATALOGUES[name].database, CATALOGUES[name].index) for name in ("20M", "1M")}
+
+
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 # --- the benchmark catalogue -----------------------------------------------------------------------------------
 
-def configure(scale: str) -> None:
+def configure(catalogue: Catalogue) -> None:
     """Before the layer's first use: the bench catalogue, and Lambda's environment as `sam local` gives it."""
-    _, database, index = SCALES[scale]
-    os.environ.update(PS_DB=database, ES_INDEX=index, AWS_SAM_LOCAL="true", POWERTOOLS_SERVICE_NAME="bench",
-                      AWS_LAMBDA_FUNCTION_NAME="catalogue-search-bench")
+    os.environ.update(PS_DB=catalogue.database, ES_INDEX=catalogue.index, AWS_SAM_LOCAL="true",
+                      POWERTOOLS_SERVICE_NAME="bench", AWS_LAMBDA_FUNCTION_NAME="catalogue-bench")
 
 
-def ensure_data(scale: str) -> None:
-    """The benchmark catalogue of this scale in place, built (once) through `make data`'s loader."""
-    rows, database, index = SCALES[scale]
-    if load_data.in_place(database, index, rows, DATASETS, SEED):
-        log(f"data: {database} already holds {rows:,} rows (seed {SEED}, {DATASETS} datasets)")
-        return
-    log(f"data: building {rows:,} rows into {database} (once; later runs reuse it)")
+def in_place(catalogue: Catalogue) -> bool:
+    c = catalogue
+    return load_data.in_place(c.database, c.index, c.rows, c.datasets, SEED, sizes=c.sizes)
+
+
+def ensure_data(catalogue: Catalogue, drop_files: bool = False) -> dict[str, Any]:
+    """The benchmark catalogue in place, built (once) through `make data`'s loader; returns how it was built (rows,
+    seconds, input bytes, when: kept in .local/bench/data-<name>.json, so a reused catalogue still reports them).
+    `drop_files`: the input files are removed after the load (the largest scale cannot keep them beside the
+    data)."""
+    c, record = catalogue, OUT / f"data-{catalogue.name}.json"
+    if in_place(c):
+        log(f"data: {c.database} already holds {c.name} ({c.rows:,} rows, {c.datasets:,} datasets, {c.sizes} sizes)")
+        built = json.loads(record.read_text()) if record.exists() else {}
+        return built if built.get("rows") == c.rows else {}
+    log(f"data: building {c.name} ({c.rows:,} rows, {c.datasets:,} datasets, {c.sizes} sizes) into {c.database} "
+        "(once; later runs reuse it)")
+    asyncio.run(drop_database(c.database))  # an outdated one: its space is needed
+    began = time.monotonic()
+    files = load_data.demo_files(c.rows, c.datasets, SEED, c.sizes)  # written before the load's clock starts
+    files_s, input_bytes = time.monotonic() - began, sum(p.stat().st_size for p in files.rglob("*") if p.is_file())
+    began = time.monotonic()
     # In a child process: the load reads whole input files (GBs at 20 M rows), and this process's high-water RSS
     # would otherwise stay that high for the rest of the run.
-    subprocess.run([sys.executable, "-m", load_data.__name__, "--rows", str(rows), "--seed", str(SEED),
-                    "--datasets", str(DATASETS), "--database", database, "--es-index", index], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", load_data.__name__, "--rows", str(c.rows), "--seed", str(SEED),
+                    "--datasets", str(c.datasets), "--sizes", c.sizes, "--database", c.database,
+                    "--es-index", c.index, *(["--drop-files"] if drop_files else [])], check=True, cwd=ROOT)
+    built = {"rows": c.rows, "files_s": round(files_s, 1), "load_s": round(time.monotonic() - began, 1),
+             "input_bytes": input_bytes,
+             "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(built, indent=1))
+    return built
+
+
+async def drop_database(database: str) -> None:
+    conn = await asyncpg.connect(settings().superuser_dsn("postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 # --- timing ----------------------------------------------------------------------------------------------------
@@ -132,26 +201,38 @@ def scans_of_perturb_seq(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 # --- cold start ------------------------------------------------------------------------------------------------
 
-# Run in a fresh interpreter. argv: the layer's folder, the repository's, the function, the path it serves, a JSON
-# list of query strings, the parent's time.time() at launch.
-COLD = """
+# Run in a fresh interpreter, given on stdin: the paths to put first on sys.path, the packages the Lambda layers do
+# not hold (hidden, as on Lambda), the function, the events of its requests, warm rounds, the parent's time.time() at
+# launch. The first event is the first answer; then warm rounds of them all.
+PRELUDE = """
 import time
 began, began_wall = time.perf_counter(), time.time()
 import json, os, sys
+given = json.load(sys.stdin)
+hidden = set(given["hidden"])
+
+
+class Hidden:  # what the development venv holds beyond the layers is not importable (elasticsearch tries pyarrow)
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in hidden:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the Lambda layers)", name=name)
+
+
+sys.meta_path.insert(0, Hidden())
+sys.path[:0] = given["path"]
+from devtools.local.lambda_runtime import LambdaContext, load_function
+"""
+COLD = PRELUDE + """
 result = os.fdopen(os.dup(1), "w")
 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the function's logs and metrics
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
-from devtools.local.lambda_runtime import LambdaContext, load_function
-from devtools.local.lambda_events import http_api_event
-function = load_function(sys.argv[3])
+function = load_function(given["function"])
 imported = time.perf_counter()
-events = [http_api_event("GET", sys.argv[4], q) for q in json.loads(sys.argv[5])]
-assert function.handler(events[0], LambdaContext())["statusCode"] == 200
+statuses = [function.handler(given["events"][0], LambdaContext())["statusCode"]]
 first = time.perf_counter()
-for _ in range(20):
-    for event in events:
-        assert function.handler(event, LambdaContext())["statusCode"] == 200
-result.write(json.dumps({"interpreter_s": began_wall - float(sys.argv[6]), "import_s": imported - began,
+for _ in range(given["rounds"]):
+    statuses += [function.handler(event, LambdaContext())["statusCode"] for event in given["events"]]
+assert set(statuses) == {200}, sorted(set(statuses))
+result.write(json.dumps({"interpreter_s": began_wall - given["launched"], "import_s": imported - began,
                          "first_answer_s": first - began,
                          # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent (this
                          # benchmark process), VmHWM is this process's own.
@@ -159,20 +240,69 @@ result.write(json.dumps({"interpreter_s": began_wall - float(sys.argv[6]), "impo
                                                  if line.startswith("VmHWM:"))) / 1024}))
 result.flush()
 """
+# With `python -X importtime`: the function's import alone, where its time goes (other than in the project's code).
+IMPORT_ONLY = PRELUDE + """
+load_function(given["function"])
+"""
+OWN_PACKAGES = {"catalogue", "catalogue_common", "devtools", "site", "encodings"}
+LAYER_REQUIREMENTS = [ROOT / "layers" / "catalogue" / "requirements.txt"]  # the API functions' layers (+ common's)
+RUNTIME = {"snapshot_restore_py"}  # part of Lambda's Python runtime
 
 
-def cold_starts(function: str, path: str, queries: list[str], times: int = 5) -> dict[str, Any]:
-    """A fresh interpreter per run: the import of the function and its layer, its first answer; then 20 warm rounds
-    of `queries` on GET `path`, for peak RSS. Medians over `times` runs."""
+def beyond_the_layers() -> list[str]:
+    """Top-level modules of the development venv that the API functions' layers do not hold: the distributions
+    outside the closure of the layers' requirements (extras followed; other markers taken as true)."""
+    def name_of(requirement: str) -> tuple[str, set[str]]:
+        found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^]]*)\])?", requirement)
+        assert found, requirement
+        return re.sub(r"[-_.]+", "-", found[1]).lower(), {e.strip() for e in (found[2] or "").split(",") if e.strip()}
+
+    wanted = [name_of(line) for path in LAYER_REQUIREMENTS for line in path.read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    closure: set[str] = set()
+    while wanted:
+        name, extras = wanted.pop()
+        if name in closure and not extras:
+            continue
+        closure.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in requires:
+            spec, _, marker = requirement.partition(";")
+            extra = re.search(r"extra\s*==\s*[\"']([^\"']+)", marker)
+            if extra is None or extra[1] in extras:
+                wanted.append(name_of(spec))
+    return sorted(module for module, dists in metadata.packages_distributions().items()
+                  if not any(re.sub(r"[-_.]+", "-", d).lower() in closure for d in dists) and module not in RUNTIME)
+
+
+def cold_starts(function: str, events: list[dict[str, Any]], times: int = 5, rounds: int = 5) -> dict[str, Any]:
+    """A fresh interpreter per run, holding only what the Lambda layers hold: the import of the function and its
+    layer, its first answer (to events[0]); then `rounds` warm rounds of `events`, for peak RSS. Medians over `times`
+    runs, and the packages that took most of the import (`-X importtime`: each top-level package's cumulative time
+    where it was first imported, so a package imported by another counts in both)."""
     runs = []
+    given = {"path": [str(ROOT / "layers" / "catalogue"), str(ROOT / "layers" / "common"), str(ROOT)],
+             "hidden": beyond_the_layers(), "function": function, "events": events, "rounds": rounds}
     for _ in range(times):
-        command = [sys.executable, "-c", COLD, str(ROOT / "layers" / "catalogue"), str(ROOT), function, path,
-                   json.dumps(queries), repr(time.time())]
-        out = subprocess.run(command, capture_output=True, text=True, check=False)
+        out = subprocess.run([sys.executable, "-c", COLD], input=json.dumps(given | {"launched": time.time()}),
+                             capture_output=True, text=True, check=False)
         if out.returncode:
-            raise RuntimeError(f"cold start run failed:\n{out.stderr[-3000:]}")
+            raise RuntimeError(f"cold start run of {function} failed:\n{out.stderr[-3000:]}")
         runs.append(json.loads(out.stdout))
-    return {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {"runs": times}
+    medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORT_ONLY], input=json.dumps(given),
+                         capture_output=True, text=True, check=False)
+    packages = []
+    for line in out.stderr.splitlines():  # "import time: self [us] | cumulative | package", nesting by indent
+        parts = line.removeprefix("import time:").split("|")
+        name = parts[-1].strip()
+        if len(parts) == 3 and parts[1].strip().isdigit() and "." not in name and name not in OWN_PACKAGES:
+            packages.append((int(parts[1]) / 1e6, name))
+    return medians | {"runs": times, "top_imports": [[name, round(seconds, 3)] for seconds, name in
+                                                     sorted(packages, reverse=True)[:5]]}
 
 
 # --- the report --------------------------------------------------------------------------------------------------

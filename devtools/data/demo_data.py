@@ -1,9 +1,11 @@
 """Deterministic, realistic Perturb-seq demo data: the same (rows, seed, datasets) gives byte-identical output.
 
-    python -m devtools.data.demo_data <folder> [--rows 200000] [--seed 1] [--datasets 12]   # make demo-files
+    python -m devtools.data.demo_data <folder> [--rows 200000] [--seed 1] [--datasets 12] [--sizes spread|heavy]
 
 Each dataset is a grid of perturbations x measured phenotype genes (one differential-expression row per pair).
-Sizes span three orders of magnitude and the largest dataset holds 40 % of the rows. Most rows are not
+Sizes (`--sizes`): `spread` (the default) spans three orders of magnitude and the largest dataset holds 40 % of the
+rows; `heavy` is a real catalogue's heavy tail: one dataset in 200 is genome-wide (together half the rows, millions
+each at 100 M rows), the others log-normal around a median of a few tens of thousands of rows. Most rows are not
 significant; a per-perturbation strength decides how many are, with padj down to 1e-40 and heavy-tailed
 log2 fold changes. About 1 % of padj are NULL, and a few values are NULL, NaN, +-Infinity or exactly 0, so
 that the API's handling of them is exercised on every data set.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,10 @@ LABEL_FIELDS = ("tissue", "cell_type", "cell_line", "sex", "developmental_stage"
                 "library_perturbation_type")
 MAX_GENES = 8000
 MIN_ROWS_PER_DATASET = 4
+MAX_DATASETS = 2000
+SIZES = ("spread", "heavy")
+GENOME_WIDE_EVERY = 200  # heavy: one dataset in this many is genome-wide
+GENOME_WIDE_SHARE = 0.5  # heavy: the genome-wide datasets' share of the rows
 
 # dataset_id, then the seven labels in LABEL_FIELDS order.
 REAL_DATASETS = [
@@ -128,19 +134,23 @@ def metadata(index: int, rng: np.random.Generator) -> tuple[str, dict[str, str |
     return f"{AUTHORS[rng.integers(len(AUTHORS))]}_{rng.integers(2016, 2027)}_{slug}_{index + 1:04d}", labels
 
 
-def plan(rows: int, datasets: int, seed: int) -> list[Dataset]:
-    if not 1 <= datasets <= 1000:
-        raise ValueError("DATASETS must be between 1 and 1000")
+def plan(rows: int, datasets: int, seed: int, sizes: str = "spread") -> list[Dataset]:
+    if not 1 <= datasets <= MAX_DATASETS:
+        raise ValueError(f"DATASETS must be between 1 and {MAX_DATASETS}")
     if rows < MIN_ROWS_PER_DATASET * datasets * 10:
         raise ValueError(f"ROWS must be at least {MIN_ROWS_PER_DATASET * 10} per dataset")
+    if sizes not in SIZES:
+        raise ValueError(f"SIZES must be one of {', '.join(SIZES)}")
     rng = np.random.default_rng([seed, 1])
     universe = gene_universe()
     known = len(KNOWN_GENES)
     weights = np.where(np.arange(len(universe)) < known, 50.0, 1.0)
-    # Largest dataset: 40 %; the others log-spaced over three orders of magnitude, in seeded order.
-    relative = 10.0 ** -np.linspace(0, 3, datasets - 1) if datasets > 1 else np.array([])
-    rng.shuffle(relative)
-    targets = [0] + [max(MIN_ROWS_PER_DATASET, int(rows * 0.6 * w / relative.sum())) for w in relative]
+    if sizes == "heavy":
+        targets = [0, *heavy_sizes(rows, datasets, seed)[1:]]
+    else:  # Largest dataset: 40 %; the others log-spaced over three orders of magnitude, in seeded order.
+        relative = 10.0 ** -np.linspace(0, 3, datasets - 1) if datasets > 1 else np.array([])
+        rng.shuffle(relative)
+        targets = [0] + [max(MIN_ROWS_PER_DATASET, int(rows * 0.6 * w / relative.sum())) for w in relative]
     result = []
     for index, target in enumerate(targets):
         dataset_id, labels = metadata(index, rng)
@@ -152,6 +162,20 @@ def plan(rows: int, datasets: int, seed: int) -> list[Dataset]:
         result.append(Dataset(dataset_id, labels, _spelled(perturbations, dataset_id, index),
                               _spelled(genes, dataset_id, index), target if index == 0 else n_perturbations * n_genes))
     return result
+
+
+def heavy_sizes(rows: int, datasets: int, seed: int) -> list[int]:
+    """Target rows per dataset of a heavy-tailed catalogue (the first is the largest; the others in seeded order):
+    one dataset in GENOME_WIDE_EVERY is genome-wide, these share GENOME_WIDE_SHARE of the rows by weights 1/sqrt(k);
+    the rest share the other rows by log-normal weights (sigma 1: a median about 0.6 of their mean)."""
+    rng = np.random.default_rng([seed, 3])
+    wide = max(1, round(datasets / GENOME_WIDE_EVERY)) if datasets > 1 else 1
+    share = GENOME_WIDE_SHARE if datasets > wide else 1.0
+    big = 1 / np.sqrt(np.arange(1, wide + 1))
+    small = rng.lognormal(0.0, 1.0, datasets - wide)
+    sizes = [*(rows * share * big / big.sum()), *(rows * (1 - share) * small / small.sum())]
+    order = [0, *(1 + rng.permutation(datasets - 1))]  # the largest stays first (replogle_2022_k562_gw)
+    return [max(MIN_ROWS_PER_DATASET, int(sizes[i])) for i in order]
 
 
 def _measured(genes: np.ndarray) -> np.ndarray:
@@ -231,8 +255,11 @@ def documents(datasets: list[Dataset]) -> list[dict]:
             for d in datasets]
 
 
-def write(folder: Path, datasets: list[Dataset], seed: int) -> None:
-    """Every dataset as SPEC 7 input: <folder>/<dataset_id>/metadata.json and results.csv."""
+def write(folder: Path, datasets: list[Dataset], seed: int,
+          progress: Callable[[int, int], None] | None = None) -> None:
+    """Every dataset as SPEC 7 input: <folder>/<dataset_id>/metadata.json and results.csv. `progress`(datasets,
+    rows) is told after each dataset."""
+    written = 0
     for index, (dataset, document) in enumerate(zip(datasets, documents(datasets), strict=True)):
         target = folder / dataset.dataset_id
         target.mkdir(parents=True, exist_ok=True)
@@ -241,6 +268,9 @@ def write(folder: Path, datasets: list[Dataset], seed: int) -> None:
             out.write(HEADER)
             for chunk in csv_chunks(dataset, seed, index):
                 out.write(chunk)
+        written += dataset.rows
+        if progress:
+            progress(index + 1, written)
 
 
 if __name__ == "__main__":
@@ -250,5 +280,6 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--datasets", type=int, default=12)
+    parser.add_argument("--sizes", choices=SIZES, default="spread")
     args = parser.parse_args()
-    write(args.folder, plan(args.rows, args.datasets, args.seed), args.seed)
+    write(args.folder, plan(args.rows, args.datasets, args.seed, args.sizes), args.seed)

@@ -1,9 +1,11 @@
 """`make data`: deterministic demo data written as SPEC 7 input files, then loaded through the project's own
 ingestion (layers/ingestion), exactly as a group's own files would be.
 
-    python -m devtools.data.load_data [--rows 200000] [--seed 1] [--datasets 12] [--database catalogue]
+    python -m devtools.data.load_data [--rows 200000] [--seed 1] [--datasets 12] [--sizes spread|heavy]
+                                      [--database catalogue]
 
-The files go to .local/demo-files/<rows>-<datasets>-<seed>/ (made once; the same arguments give the same bytes).
+The files go to .local/demo-files/<rows>-<datasets>-<seed>[-heavy]-<generator>/ (made once; the same arguments give
+the same bytes; --drop-files removes them after a successful load, for catalogues too large to keep twice).
 A whole-catalogue load builds everything in a staging schema and swaps it in with one transaction, so a failed or
 interrupted load leaves the previous data untouched and re-running is always safe.
 
@@ -58,13 +60,20 @@ def generator_version() -> str:
     return hashlib.sha256(Path(demo_data.__file__).read_bytes()).hexdigest()[:12]
 
 
-def demo_files(rows: int, datasets: int, seed: int) -> Path:
-    """The demo data as input files, written once per (rows, datasets, seed) and version of the generator."""
-    folder = FILES / f"{rows}-{datasets}-{seed}-{generator_version()}"
+def demo_files(rows: int, datasets: int, seed: int, sizes: str = "spread") -> Path:
+    """The demo data as input files, written once per (rows, datasets, seed, sizes) and version of the generator."""
+    folder = FILES / f"{rows}-{datasets}-{seed}{'' if sizes == 'spread' else f'-{sizes}'}-{generator_version()}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        began = time.monotonic()
-        demo_data.write(folder, demo_data.plan(rows, datasets, seed), seed)
+        began, step = time.monotonic(), max(rows // 20, 1)
+        reported = [0]
+
+        def progress(done: int, written: int) -> None:  # about every 5 % of the rows
+            if written >= reported[0] + step or done == datasets:
+                reported[0] = written
+                log(f"  demo files: {done:,}/{datasets:,} datasets, {written:,}/{rows:,} rows, "
+                    f"{time.monotonic() - began:.0f} s")
+        demo_data.write(folder, demo_data.plan(rows, datasets, seed, sizes), seed, progress)
         (folder / ".complete").touch()
         log(f"  demo files: {folder.relative_to(ROOT)} written in {time.monotonic() - began:.1f} s")
     return folder
@@ -103,9 +112,9 @@ async def loaded(database: str) -> dict | None:
 
 
 def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed: int,
-             genes: str = "demo") -> bool:
+             genes: str = "demo", sizes: str = "spread") -> bool:
     """Whether `database` (and `es_index`, unless None) already hold this load, by this schema, with this gene
-    reference (`--genes`)."""
+    reference (`--genes`) and these sizes (`--sizes`; a load's key names them unless they are the default)."""
     loop = asyncio.new_event_loop()  # not asyncio.run: the caller's current loop (a test's) stays set
     try:
         have = loop.run_until_complete(loaded(database))
@@ -113,7 +122,7 @@ def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed
         loop.close()
     wanted = {"rows": rows, "datasets": datasets, "seed": seed, "schema": schema_version(),
               "genes": reference_checksum(reference_of(genes))}
-    if not have or {k: have.get(k) for k in wanted} != wanted:
+    if not have or {k: have.get(k) for k in wanted} != wanted or have.get("sizes", "spread") != sizes:
         return False
     if es_index is None:
         return True
@@ -178,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--datasets", type=int, default=12)
+    parser.add_argument("--sizes", choices=demo_data.SIZES, default="spread",
+                        help="dataset sizes: spread (three orders of magnitude) or heavy (a real catalogue's tail)")
+    parser.add_argument("--drop-files", action="store_true", help="remove the input files after a successful load")
     parser.add_argument("--database", default="catalogue")
     parser.add_argument("--es-index", default="dataset-summary-v1")
     parser.add_argument("--no-es", action="store_true", help="load PostgreSQL only")
@@ -188,14 +200,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     began = time.monotonic()
     try:
-        demo_data.plan(args.rows, args.datasets, args.seed)
+        demo_data.plan(args.rows, args.datasets, args.seed, args.sizes)
     except ValueError as error:
         sys.exit(f"make data: {error}")
-    log(f"loading {args.rows:,} rows in {args.datasets} datasets (seed {args.seed}) into {args.database}")
-    folder = demo_files(args.rows, args.datasets, args.seed)
+    log(f"loading {args.rows:,} rows in {args.datasets} datasets (seed {args.seed}, {args.sizes} sizes) into "
+        f"{args.database}")
+    folder = demo_files(args.rows, args.datasets, args.seed, args.sizes)
     reference = reference_of(args.genes)
     key = {"rows": args.rows, "datasets": args.datasets, "seed": args.seed, "schema": schema_version(),
            "production_views": args.production_views, "genes": reference_checksum(reference)}
+    if args.sizes != "spread":
+        key["sizes"] = args.sizes
     try:
         asyncio.run(ensure_database(args.database))
         summary = asyncio.run(run.load_all(settings("ingest").at(args.database, args.es_index),
@@ -209,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"\nmake data failed: {error!r}\nThe previous data is untouched. Is `make up` running?")
     if summary.refusals:
         sys.exit("\n".join(summary.lines()))
+    if args.drop_files:
+        shutil.rmtree(folder)
     log("\n".join(summary.lines()) + f"\ndone in {time.monotonic() - began:.1f} s")
 
 

@@ -416,15 +416,19 @@ def _append(log: list[str], line: str) -> bool:
 
 
 @contextlib.contextmanager
-def background(environments: int = 2, functions: Sequence[str] | None = None) -> Iterator[tuple[str, list[str]]]:
+def background(environments: int = 2, functions: Sequence[str] | None = None,
+               function_log: Path | None = None) -> Iterator[tuple[str, list[str]]]:
     """This server, started as `make serve` starts it but in a child process on a free port (for the tests, the
     benchmark and the stress tools): yields its URL and its log once it serves (what it wrote until then, and every
     line after as it is written), stops it afterwards. The
-    children inherit this process's environment (PS_DB, ES_INDEX, ...). `functions`: as --functions."""
+    children inherit this process's environment (PS_DB, ES_INDEX, ...). `functions`: as --functions.
+    `function_log`: a file for what the functions print (their JSON logs, errors with their tracebacks); else
+    discarded."""
     port = _free_port()
     command = [sys.executable, "-m", MODULE, "--port", str(port), "--environments", str(environments)]
     command += ["--functions", *functions] if functions else []
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stdout = open(function_log, "w") if function_log else subprocess.DEVNULL  # closed below
+    process = subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     # Drained for the server's whole life: it logs every request, and a full pipe would block it.
     threading.Thread(target=lambda: [*map(lines.put, process.stderr), lines.put("")], daemon=True).start()
@@ -438,6 +442,8 @@ def background(environments: int = 2, functions: Sequence[str] | None = None) ->
         yield f"http://127.0.0.1:{port}", log
     finally:
         process.terminate()
+        if function_log:
+            stdout.close()
         try:
             code = process.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:

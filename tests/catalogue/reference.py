@@ -76,6 +76,12 @@ def tokens(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
+def mean(values: list[float]) -> float | None:
+    """avg() as PostgreSQL computes it over a summary's rows: NULLs left out (None when all are), NaN and infinities
+    propagating (the answer then shows null)."""
+    return sum(values) / len(values) if values else None
+
+
 class Reference:
     def __init__(self, rows: list[Row], documents: list[dict], book: Book | None = None) -> None:
         self.rows, self.documents = rows, {d["dataset_id"]: d for d in documents}
@@ -93,7 +99,7 @@ class Reference:
                     "n_total": len(members),
                     "n_up": sum(direction(r.log2fc) == "increased" for r in members),
                     "n_down": sum(direction(r.log2fc) == "decreased" for r in members),
-                    "base_mean": sum(r.basemean for r in members) / len(members)}
+                    "base_mean": mean([r.basemean for r in members if r.basemean is not None])}
         self.by_dataset: dict[str, list[Row]] = defaultdict(list)
         for row in rows:
             self.by_dataset[row.dataset_id].append(row)

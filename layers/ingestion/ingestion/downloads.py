@@ -9,13 +9,16 @@ byte size and SHA-256 in the same transaction. A load that fails leaves the old 
 not, are never named); after a load or delete commits, the dataset's other objects are deleted (prune).
 
 Parquet: pyarrow, one row group per FETCH_ROWS rows, doubles as stored (NaN and ±Infinity kept, NULL null).
-TSV: catalogue_common.tsv, the API's own writer (non-finite numbers empty), gzip level 6.
+TSV: catalogue_common.tsv, the API's own writer (non-finite numbers empty), gzip level 1 (5.6 times faster than 6 on
+these files, 8 % larger) without a time stamp: a
+load of the same rows writes the same bytes (the same SHA-256), whenever it runs.
 """
 from __future__ import annotations
 
 import asyncio
 import gzip
 import hashlib
+import io
 import json
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -100,7 +103,9 @@ async def write(conn: asyncpg.Connection, dataset_id: str, document: dict[str, A
                 schema: str = "public") -> list[File]:
     """The dataset's three files in `folder`, read in the caller's transaction (asyncpg cursors need one)."""
     parquet, text = folder / OBJECT_NAMES["parquet"], folder / OBJECT_NAMES["tsv.gz"]
-    with pq.ParquetWriter(parquet, SCHEMA) as table, gzip.open(text, "wt", compresslevel=6, newline="") as lines:
+    with (pq.ParquetWriter(parquet, SCHEMA) as table, open(text, "wb") as raw,
+          gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as packed,  # the same rows, the same bytes
+          io.TextIOWrapper(packed, encoding="utf-8", newline="") as lines):
         lines.write("\t".join(tsv.FILE_COLUMNS) + "\n")
         cursor = await conn.cursor(rows_sql(schema), dataset_id)
         while records := await cursor.fetch(FETCH_ROWS):

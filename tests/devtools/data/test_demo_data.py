@@ -100,7 +100,22 @@ def test_catalogue_of_160_datasets_has_160_documents_and_160_datasets(catalogue)
 @pytest.mark.unit
 def test_bad_arguments_are_refused_clearly():
     with pytest.raises(ValueError, match="DATASETS"):
-        demo_data.plan(200_000, 1001, 1)
+        demo_data.plan(200_000, demo_data.MAX_DATASETS + 1, 1)
+    with pytest.raises(ValueError, match="SIZES"):
+        demo_data.plan(200_000, 12, 1, "flat")
+
+
+@pytest.mark.unit
+def test_heavy_sizes_are_a_real_catalogues_tail():
+    """The benchmark's scale (make bench SCALE=full): a few genome-wide datasets of millions of rows, most of tens
+    of thousands; the same seed gives the same sizes."""
+    sizes = demo_data.heavy_sizes(100_000_000, 1200, 1)
+    assert sizes == demo_data.heavy_sizes(100_000_000, 1200, 1) != demo_data.heavy_sizes(100_000_000, 1200, 2)
+    assert len(sizes) == 1200 and sum(sizes) == pytest.approx(100_000_000, rel=0.001)
+    assert sizes[0] == max(sizes)
+    assert sum(s >= 1_000_000 for s in sizes) == 6
+    assert 10_000 <= float(np.median(sizes)) < 100_000
+    assert sum(10_000 <= s < 100_000 for s in sizes) > 600
 
 
 def test_loaded_data_describes_itself_and_is_vacuumed(stores_up):

@@ -93,7 +93,8 @@ def test_the_api_role_can_read_but_not_write(catalogue, statement):
 
 def test_elasticsearch_index_has_the_dynamic_mapping(catalogue):
     es = search_engine()
-    properties = es.indices.get_mapping(index=catalogue["index"])[catalogue["index"]]["mappings"]["properties"]
+    mapping = es.indices.get_mapping(index=catalogue["index"]).body  # keyed by the generation the alias names
+    [properties] = [m["mappings"]["properties"] for m in mapping.values()]
     for field in ("dataset_id", "tissue_labels", "cell_type_labels", "library_perturbation_type_labels"):
         assert properties[field]["type"] == "text"
         assert properties[field]["fields"]["keyword"]["type"] == "keyword"

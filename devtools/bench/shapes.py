@@ -1,0 +1,123 @@
+"""What `make bench` asks at each scale: every shape of GET /v1/search and of the catalogue routes, with genes,
+datasets and prefixes picked from the loaded catalogue itself (so each scale asks its own most demanding ones).
+
+A new route is measured by adding its shapes to `shapes()` (one `Shape` per request; its function is found from
+template.yaml's routes).
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+
+from devtools.bench.routes import Functions, Shape
+
+DEEP_ROWS, DEEP_STEP = 10_000, 1000  # the rows page this deep: the cursor of DEEP_ROWS / DEEP_STEP pages
+PAGE = 50  # /v1/search?limit=
+THRESHOLDS = [("max_padj", "0.001"), ("min_abs_log2fc", "1")]
+
+
+async def picks(conn: asyncpg.Connection) -> dict[str, Any]:
+    """From the load-time relations (cheap): the number of datasets and their median rows; the largest dataset, and
+    in it the perturbation and the phenotype present in the most datasets in their role; across the catalogue the
+    perturbation and the phenotype present in the most datasets, and a perturbation significant in one dataset only;
+    the most frequent first letter of a symbol, then its most frequent 2- and 4-letter continuations (lower case)."""
+    datasets, median = await conn.fetchrow("SELECT count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY n_rows) "
+                                           "FROM perturb_seq_dataset_statistics")
+    largest, n_rows = await conn.fetchrow(
+        "SELECT dataset_id, n_rows FROM perturb_seq_dataset_statistics ORDER BY n_rows DESC, dataset_id LIMIT 1")
+    found: dict[str, Any] = {"datasets": datasets, "median_rows": median, "dataset": largest, "dataset_rows": n_rows}
+    for role in ("perturbation", "phenotype"):
+        rank = f"{role}_n_datasets DESC, {role}_n_significant_datasets DESC, g.gene_name COLLATE \"C\""
+        found[f"{role}_in_dataset"] = await conn.fetchval(
+            f"""SELECT g.gene_name FROM perturb_seq_genes g JOIN perturb_seq_gene_datasets d
+                ON d.gene_name = g.gene_name AND d.role = $2 AND d.dataset_id = $1 ORDER BY {rank} LIMIT 1""",
+            largest, role)
+        found[f"{role}_common"], found[f"{role}_common_datasets"] = await conn.fetchrow(
+            f"SELECT g.gene_name, {role}_n_datasets FROM perturb_seq_genes g WHERE {role}_n_datasets IS NOT NULL "
+            f"ORDER BY {rank} LIMIT 1")
+    found["perturbation_rare"] = await conn.fetchval(
+        """SELECT gene_name FROM perturb_seq_genes WHERE perturbation_n_datasets = 1
+           AND perturbation_n_significant_datasets = 1 ORDER BY gene_name COLLATE "C" LIMIT 1""")
+    prefixes: list[str] = []
+    for length in (1, 2, 4):
+        prefixes.append(await conn.fetchval(
+            """SELECT left(lower(gene_name), $1) AS prefix FROM perturb_seq_genes
+               WHERE starts_with(lower(gene_name) COLLATE "C", $2) AND length(gene_name) >= $1
+               GROUP BY 1 ORDER BY count(*) DESC, left(lower(gene_name), $1) COLLATE "C"
+               LIMIT 1""", length, prefixes[-1] if prefixes else ""))
+    return found | {"prefixes": prefixes}
+
+
+def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
+    """Every request measured, in report order. Goals (which targets apply): devtools/bench/api.py GOALS."""
+    common, rare, phenotype = pick["perturbation_common"], pick["perturbation_rare"], pick["phenotype_common"]
+    middle = functions.next_cursor("/v1/search", [("limit", str(max(1, pick["datasets"] // 2)))])
+    page_2 = functions.next_cursor("/v1/datasets", [("limit", "5")])
+    dataset = quote(pick["dataset"], safe="")
+    rows = f"/v1/datasets/{dataset}/rows"
+    deep = functions.next_cursor(rows, [("limit", str(DEEP_STEP))], DEEP_ROWS // DEEP_STEP)
+    by_phenotype = ("group_by", "phenotype_gene_name")
+    out = [
+        # GET /v1/search
+        Shape("search: no filter (whole answer)", "/v1/search", [], "whole"),
+        Shape("search: no filter, by phenotype (whole answer)", "/v1/search", [by_phenotype], "whole"),
+        Shape(f"search: limit {PAGE}, page 1", "/v1/search", [("limit", str(PAGE))], "page"),
+        Shape(f"search: limit {PAGE}, from the middle (cursor)", "/v1/search",
+              [("limit", str(PAGE)), ("cursor", middle)], "page"),
+        Shape(f"search: decreased, limit {PAGE}", "/v1/search", [("effect_direction", "decreased"),
+                                                                  ("limit", str(PAGE))], "page"),
+        Shape(f"search: thresholds, limit {PAGE}", "/v1/search", [*THRESHOLDS, ("limit", str(PAGE))], "page"),
+        Shape("search: text k562", "/v1/search", [("dataset_metadata", "k562")], "filtered"),
+        Shape(f"search: text blood, limit {PAGE}", "/v1/search", [("dataset_metadata", "blood"),
+                                                                   ("limit", str(PAGE))], "filtered"),
+        Shape("search: text k562, by phenotype", "/v1/search", [("dataset_metadata", "k562"), by_phenotype],
+              "filtered"),
+        Shape("search: perturbation common", "/v1/search", [("perturbation_gene_name", common)], "filtered"),
+        Shape(f"search: perturbation common, limit {PAGE}", "/v1/search",
+              [("perturbation_gene_name", common), ("limit", str(PAGE))], "filtered"),
+        Shape("search: perturbation rare", "/v1/search", [("perturbation_gene_name", rare)], "filtered"),
+        Shape("search: perturbation common, decreased", "/v1/search",
+              [("perturbation_gene_name", common), ("effect_direction", "decreased")], "filtered"),
+        Shape("search: perturbation common, thresholds", "/v1/search",
+              [("perturbation_gene_name", common), *THRESHOLDS], "filtered"),
+        Shape("search: phenotype common, by phenotype", "/v1/search",
+              [("phenotype_gene_name", phenotype), by_phenotype], "filtered"),
+        Shape(f"search: phenotype common, by phenotype, limit {PAGE}", "/v1/search",
+              [("phenotype_gene_name", phenotype), by_phenotype, ("limit", str(PAGE))], "filtered"),
+        Shape("search: text k562 + perturbation common", "/v1/search",
+              [("dataset_metadata", "k562"), ("perturbation_gene_name", common)], "filtered"),
+        # GET /v1/datasets, /v1/datasets/{id}, /v1/datasets/{id}/rows
+        Shape("datasets: no filter", "/v1/datasets"),
+        Shape("datasets: tissue blood or liver", "/v1/datasets", [("tissue", "blood"), ("tissue", "liver")]),
+        Shape("datasets: text k562 + knockdown", "/v1/datasets",
+              [("dataset_metadata", "k562"), ("library_perturbation_type", "knockdown")]),
+        Shape("datasets: page 2 (limit 5, cursor)", "/v1/datasets", [("limit", "5"), ("cursor", page_2)]),
+        Shape("dataset: largest", f"/v1/datasets/{dataset}"),
+        Shape("rows: page 1", rows),
+        Shape(f"rows: {DEEP_ROWS:,} rows deep (cursor)", rows, [("cursor", deep)]),
+        Shape("rows: perturbation", rows, [("perturbation_gene_name", pick["perturbation_in_dataset"])]),
+        Shape("rows: perturbation + phenotype", rows, [("perturbation_gene_name", pick["perturbation_in_dataset"]),
+                                                       ("phenotype_gene_name", pick["phenotype_in_dataset"])]),
+        Shape("rows: decreased", rows, [("effect_direction", "decreased")]),
+        Shape("rows: max_padj 0.01", rows, [("max_padj", "0.01")]),
+        Shape("rows: min_abs_log2fc 1", rows, [("min_abs_log2fc", "1")]),
+        Shape("rows: tsv", rows, [("format", "tsv")]),
+        Shape("rows: limit 1000", rows, [("limit", "1000")], None),
+        Shape("rows: tsv, limit 1000", rows, [("format", "tsv"), ("limit", "1000")], None),
+        # GET /v1/genes, /v1/genes/{gene}
+        *[Shape(f"genes: {len(p)} letter{'s' if len(p) > 1 else ''}", "/v1/genes", [("prefix", p)], "genes")
+          for p in pick["prefixes"]],
+        *[Shape(f"genes: 1 letter, {role}", "/v1/genes", [("prefix", pick["prefixes"][0]), ("role", role)], "genes")
+          for role in ("perturbation", "phenotype")],
+        Shape("gene: perturbation common", f"/v1/genes/{quote(common, safe='')}"),
+        Shape("gene: perturbation rare", f"/v1/genes/{quote(rare, safe='')}"),
+        # GET /v1/genes/{gene}/rows (SPEC 9.3): its shapes go here, one line each, e.g.
+        # Shape("gene rows: perturbation common", f"/v1/genes/{quote(common, safe='')}/rows"),
+        # GET /v1/summary, /v1/health, /v1/openapi.json
+        Shape("summary", "/v1/summary"),
+        Shape("health", "/v1/health"),
+        Shape("openapi", "/v1/openapi.json"),
+    ]
+    return out
