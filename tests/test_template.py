@@ -607,16 +607,34 @@ def check_link(response: dict, body: Any, event: dict) -> None:
         assert query["cursor"] == [body["next_cursor"]]
 
 
-def check_tsv(text: str, limit: int, event: dict) -> None:
-    """SPEC 5.4: one header line and one line per row, twelve columns; and the very text the source's function
-    answers in this process, which tests/catalogue/endpoints/test_rows.py compares column by column with the brute
-    force (so the build is checked against the source, and the source against the contract)."""
+def check_tsv(text: str, limit: int, event: dict, function: str) -> None:
+    """SPEC 5.4: one header line and one line per row, twelve columns (SPEC 9.3: with dataset_id first); and the very
+    text the source's function answers in this process, which tests/catalogue/endpoints/test_rows.py and
+    test_gene_rows.py compare column by column with the brute force (so the build is checked against the source, and
+    the source against the contract)."""
     from tests.api import get
+    first = ["dataset_id"] if function == "gene_rows" else []
     lines = [line.split("\t") for line in text.splitlines()]
-    assert lines[0][:2] == ["perturbation_gene_name", "phenotype_gene_name"] and len(lines[0]) == 12
+    names = [*first, "perturbation_gene_name", "phenotype_gene_name"]
+    assert lines[0][:len(names)] == names
+    assert len(lines[0]) == 12 + len(first)
     assert 1 <= len(lines) - 1 <= limit, "a TSV event over the test catalogue found no rows"
-    assert all(len(line) == 12 for line in lines)
+    assert all(len(line) == 12 + len(first) for line in lines)
     assert text == get(event["rawPath"], event["rawQueryString"]).text
+
+
+def check_gene_rows(body: Any, parameters: dict[str, str]) -> None:
+    """SPEC 9.3: the gene, its role, rows of its spellings (each with its dataset), the filters held."""
+    role = parameters.get("role", "perturbation")
+    assert set(body) == {"gene", "role", "rows", "next_cursor"} and body["role"] == role
+    assert 1 <= len(body["rows"]) <= int(parameters.get("limit", 100)), "no rows in the test catalogue"
+    for row in body["rows"]:
+        assert set(row) == {"dataset_id", "perturbation", "change", "phenotype"}
+        assert row[role][f"{role}_gene_name"] in body["gene"]["spellings"]
+        if "max_padj" in parameters:
+            assert row["change"]["padj"] <= float(parameters["max_padj"])
+        if "effect_direction" in parameters:
+            assert row["change"]["direction"] == parameters["effect_direction"]
 
 
 def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
@@ -653,6 +671,8 @@ def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
                     assert row[role][gene_filter] == parameters[gene_filter]
             if "max_padj" in parameters:
                 assert row["change"]["padj"] <= float(parameters["max_padj"])
+    elif function == "gene_rows":
+        check_gene_rows(body, parameters)
     elif function == "genes":
         assert set(body) == {"genes"} and 1 <= len(body["genes"]) <= int(parameters.get("limit", 10))
         for gene in body["genes"]:
@@ -709,7 +729,7 @@ def test_built_function_answers_event(path: Path, responses: dict[Path, Any], ca
         assert re.fullmatch(r'"[^"]+"', headers["etag"]), headers
     if parameters.get("format") == "tsv":
         assert headers["content-type"].startswith("text/tab-separated-values")
-        check_tsv(payload(response).decode(), int(parameters.get("limit", 100)), event)
+        check_tsv(payload(response).decode(), int(parameters.get("limit", 100)), event, function)
         check_link(response, {}, event)
         return
     assert headers["content-type"].startswith("application/json")

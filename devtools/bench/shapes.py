@@ -7,7 +7,7 @@ template.yaml's routes).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import asyncpg
 
@@ -48,6 +48,34 @@ async def picks(conn: asyncpg.Connection) -> dict[str, Any]:
                GROUP BY 1 ORDER BY count(*) DESC, left(lower(gene_name), $1) COLLATE "C"
                LIMIT 1""", length, prefixes[-1] if prefixes else ""))
     return found | {"prefixes": prefixes}
+
+
+def deepest_cursor(functions: Functions, path: str, query: list[tuple[str, str]]) -> tuple[str | None, int]:
+    """The cursor DEEP_ROWS rows into GET path?query (pages of DEEP_STEP), or as deep as its rows go: (cursor, rows
+    before it); (None, 0) when it has one page only."""
+    cursor, depth = None, 0
+    for _ in range(DEEP_ROWS // DEEP_STEP):
+        response = functions(Shape("cursor", path, [*query, ("limit", str(DEEP_STEP)),
+                                                    *([("cursor", cursor)] if cursor else [])]))
+        if not (link := response["headers"].get("link")):
+            break
+        cursor, depth = dict(parse_qsl(urlsplit(link.split(">")[0].lstrip("<")).query))["cursor"], depth + DEEP_STEP
+    return cursor, depth
+
+
+def gene_rows(pick: dict[str, Any], functions: Functions) -> list[Shape]:
+    """GET /v1/genes/{gene}/rows: page 1 of the perturbation and of the phenotype present in the most datasets, the
+    phenotype's page DEEP_ROWS rows deep (or as deep as its rows go), a volcano-plot cut, TSV."""
+    perturbation = f"/v1/genes/{quote(pick['perturbation_common'], safe='')}/rows"
+    phenotype = f"/v1/genes/{quote(pick['phenotype_common'], safe='')}/rows"
+    role = ("role", "phenotype")
+    deep, depth = deepest_cursor(functions, phenotype, [role])
+    return [Shape("gene rows: perturbation common", perturbation),
+            Shape("gene rows: phenotype common", phenotype, [role]),
+            *([Shape(f"gene rows: phenotype common, {depth:,} rows deep (cursor)", phenotype,
+                     [role, ("cursor", deep)])] if deep else []),
+            Shape("gene rows: perturbation common, thresholds", perturbation, THRESHOLDS),
+            Shape("gene rows: phenotype common, tsv", phenotype, [role, ("format", "tsv")])]
 
 
 def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
@@ -113,8 +141,8 @@ def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
           for role in ("perturbation", "phenotype")],
         Shape("gene: perturbation common", f"/v1/genes/{quote(common, safe='')}"),
         Shape("gene: perturbation rare", f"/v1/genes/{quote(rare, safe='')}"),
-        # GET /v1/genes/{gene}/rows (SPEC 9.3): its shapes go here, one line each, e.g.
-        # Shape("gene rows: perturbation common", f"/v1/genes/{quote(common, safe='')}/rows"),
+        # GET /v1/genes/{gene}/rows (SPEC 9.3): the most common genes' rows across the catalogue
+        *gene_rows(pick, functions),
         # GET /v1/summary, /v1/health, /v1/openapi.json
         Shape("summary", "/v1/summary"),
         Shape("health", "/v1/health"),

@@ -230,6 +230,28 @@ class CatalogueReference(Reference):
                            "base_mean": finite(r.basemean)},
                 "phenotype": self.gene("phenotype", r.dataset_id, r.phenotype)}
 
+    def gene_rows(self, term: str, role: str = "perturbation", other: str | None = None, effect: str | None = None,
+                  max_padj: float | None = None, min_abs_log2fc: float | None = None) -> list[Row] | None:
+        """The qualifying rows of a gene across the catalogue in SPEC 9.3 order: padj (numbers, NaN, NULL), then
+        dataset_id, then the other gene, then the gene's own spelling (all in byte order), rows of datasets with a
+        document only. `other`: the other gene's term. None: the term names nothing (404); Ambiguous: it names several
+        genes, or the other term does (400)."""
+        resolved = self.book.resolve(term)
+        if resolved.ambiguous or len(resolved.genes) > 1:
+            raise Ambiguous(term)
+        if not resolved.known:
+            return None
+        partner = "phenotype" if role == "perturbation" else "perturbation"
+        genes = {role: resolved.spellings, partner: self.spellings(other)}
+        rows = [r for r in self.rows if r.dataset_id in self.documents
+                and passes(r, genes["perturbation"], genes["phenotype"], effect, max_padj, min_abs_log2fc)]
+        return sorted(rows, key=lambda r: (padj_key(r.padj), byte_key(r.dataset_id), byte_key(getattr(r, partner)),
+                                           byte_key(getattr(r, role))))
+
+    def gene_row(self, r: Row) -> dict[str, Any]:
+        """A row of GET /v1/genes/{gene}/rows: the dataset's row with its dataset_id."""
+        return {"dataset_id": r.dataset_id, **self.row(r)}
+
     def genes(self, prefix: str, role: str | None, limit: int) -> list[dict[str, Any]]:
         occurs: dict[tuple[str, str], set[str]] = defaultdict(set)
         significant_in: dict[tuple[str, str], set[str]] = defaultdict(set)

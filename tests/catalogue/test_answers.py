@@ -14,7 +14,8 @@ from tests.api import error, get, head
 
 ROUTES = ["/v1/search?perturbation_gene_name=TP53", "/v1/datasets?tissue=blood", "/v1/datasets/datlinger_2017",
           "/v1/datasets/datlinger_2017/rows?limit=3", "/v1/datasets/datlinger_2017/rows?limit=3&format=tsv",
-          "/v1/genes?prefix=tp", "/v1/summary", "/v1/openapi.json", "/v1/search?limit=2", "/v1/search"]
+          "/v1/genes?prefix=tp", "/v1/summary", "/v1/openapi.json", "/v1/search?limit=2", "/v1/search",
+          "/v1/genes/SEPT2/rows?limit=3", "/v1/genes/SEPT2/rows?limit=20&format=tsv&role=phenotype"]
 GZIP = {"accept-encoding": "gzip, deflate, br"}
 
 

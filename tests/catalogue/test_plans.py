@@ -79,10 +79,10 @@ def test_no_sequential_scan_of_perturb_seq_in_any_shape(genes: dict[str, list[st
 
 # --- the catalogue endpoints (SPEC 5): every PostgreSQL query shape they send, at the same 1 M rows ---------------
 
-def plan_of(sql: str, args: list, analyze: bool = False) -> dict:
+def plan_of(sql: str, args: list, analyze: bool = False, database: str = DATABASE) -> dict:
     """The plan with the API's session settings (no parallel plans)."""
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
-    return json.loads(fetch(DATABASE, f"EXPLAIN ({options}) " + sql, *args, server_settings=API_SETTINGS)[0][0])[0]
+    return json.loads(fetch(database, f"EXPLAIN ({options}) " + sql, *args, server_settings=API_SETTINGS)[0][0])[0]
 
 
 def perturb_seq_nodes(plan: dict) -> list[dict]:

@@ -11,8 +11,10 @@ from catalogue_common.settings import settings
 from ingestion import relations, run
 
 from tests.api import get
-from tests.catalogue.reference import Reference, Row, approx_equal
+from tests.catalogue.endpoints.test_gene_rows import walk
+from tests.catalogue.reference import CatalogueReference, Reference, Row, approx_equal
 from tests.catalogue.test_search_contract import NON_EMPTY_FLOOR, call, expected, random_cases
+from tests.devtools.data.test_schema import GENE_ROWS_INDEXES, PROJECT_INDEXES, SPEC_INDEXES, assert_indexes
 from tests.support import fetch, search_engine
 
 from .conftest import DATABASE, INDEX, fresh, ingest, target
@@ -192,6 +194,8 @@ def test_search_answers_the_same_on_both_layouts(catalogue_a: Path, demo_files: 
     kinds = {r[0] for r in fetch(DATABASE, "SELECT relkind::text FROM pg_class WHERE relname = "
                                            "'perturb_seq_summary_effect'")}
     assert kinds == ({"m"} if production else {"r"})
+    # Production's four indexes and the gene rows' two; the project's layout adds its two.
+    assert_indexes(DATABASE, {**SPEC_INDEXES, **GENE_ROWS_INDEXES, **({} if production else PROJECT_INDEXES)})
     assert_as_bulk_built(sorted(catalogue_a.iterdir()))
     with_stores(ps_db=DATABASE, es_index=INDEX)
     reference = Reference([Row(*r) for r in fetch(DATABASE, "SELECT dataset_id, perturbed_target_symbol, gene, "
@@ -203,6 +207,15 @@ def test_search_answers_the_same_on_both_layouts(catalogue_a: Path, demo_files: 
         assert approx_equal(got, want), params
         non_empty += bool(want)
     assert non_empty >= NON_EMPTY_FLOOR * 40, f"only {non_empty} of 40 cases have a non-empty answer"
+    # A gene's rows across datasets, in either role, on its own index in either layout.
+    rows = CatalogueReference(reference.rows, list(reference.documents.values()))
+    for role in ("perturbation", "phenotype"):
+        datasets: dict[str, set[str]] = {}
+        for r in rows.rows:
+            datasets.setdefault(getattr(r, role), set()).add(r.dataset_id)
+        gene = max(sorted(datasets), key=lambda g: len(datasets[g]))
+        want = [rows.gene_row(r) for r in rows.gene_rows(gene, role)]
+        assert len(datasets[gene]) > 1 and approx_equal(walk(gene, [("role", role)], limit=50), want), (layout, role)
 
 
 def test_the_writer_role_loads_and_deletes_but_cannot_change_the_schema(catalogue_a: Path, demo_files: Path,

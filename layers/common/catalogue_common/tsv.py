@@ -1,6 +1,7 @@
-"""Rows as TSV (docs/contract.md, "Rows of a dataset" and "Dataset files"), written the same way by the API's
-`format=tsv` pages and by the ingestion's whole-dataset files: one header line, one line per row, `\\n` line ends,
-empty fields for null and non-finite numbers, numbers as the shortest text that reads back as the same double.
+"""Rows as TSV (docs/contract.md, "Rows of a dataset", "Rows of a gene" and "Dataset files"), written the same way by
+the API's `format=tsv` pages and by the ingestion's whole-dataset files: one header line, one line per row, `\\n`
+line ends, empty fields for null and non-finite numbers, numbers as the shortest text that reads back as the same
+double.
 
 A record is any mapping with the columns of the rows query (layers/catalogue/.../rows/query.py and
 ingestion/downloads.py select the same names): perturbed_target_symbol, gene, log2foldchange, padj, basemean,
@@ -18,6 +19,8 @@ from .vocabulary import direction
 COLUMNS = ("perturbation_gene_name", "phenotype_gene_name", "direction", "log2fc", "padj", "base_mean",
            "perturbation_n_total", "perturbation_n_up", "perturbation_n_down",
            "phenotype_n_total", "phenotype_n_up", "phenotype_n_down")
+# A gene's rows across datasets (/v1/genes/{gene}/rows): the dataset first, then the page's columns.
+GENE_COLUMNS = ("dataset_id", *COLUMNS)
 # The whole-dataset file's columns: the dataset first, the page's columns, then both genes' Ensembl gene IDs.
 FILE_COLUMNS = ("dataset_id", *COLUMNS, "perturbation_ensembl_gene_id", "phenotype_ensembl_gene_id")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,6 +54,12 @@ def fields(r: Row) -> list[str]:
 def page(records: Iterable[Row]) -> bytes:
     """A `format=tsv` page: COLUMNS, then the rows."""
     return "".join(["\t".join(COLUMNS) + "\n", *("\t".join(fields(r)) + "\n" for r in records)]).encode()
+
+
+def gene_page(records: Iterable[Row]) -> bytes:
+    """A `format=tsv` page of /v1/genes/{gene}/rows (rows of several datasets): GENE_COLUMNS, then the rows."""
+    return "".join(["\t".join(GENE_COLUMNS) + "\n",
+                    *("\t".join([name(r["dataset_id"]), *fields(r)]) + "\n" for r in records)]).encode()
 
 
 def file_lines(records: Iterable[Row]) -> str:

@@ -1,5 +1,6 @@
 """The schema tooling creates exactly the contract's table, indexes and summaries (plus the project's two extra
-indexes in its own layout, none in the production layout), and the API's role can only read."""
+indexes in its own layout, none in the production layout, and the gene rows' two in both), and the API's role can only
+read."""
 from __future__ import annotations
 
 import math
@@ -20,6 +21,24 @@ PROJECT_INDEXES = {  # ingestion/sql/extra_indexes.sql: the project's layout onl
     "idx_dataset_perturbed_padj": '(dataset_id, perturbed_target_symbol, padj, gene COLLATE "C")',
     "idx_dataset_gene_padj": '(dataset_id, gene, padj, perturbed_target_symbol COLLATE "C")',
 }
+GENE_ROWS_INDEXES = {  # ingestion/sql/gene_rows_indexes.sql: both layouts (GET /v1/genes/{gene}/rows)
+    "idx_perturbed_padj_dataset_gene": '(perturbed_target_symbol, padj, dataset_id COLLATE "C", gene COLLATE "C") '
+                                       'INCLUDE (log2foldchange, basemean)',
+    "idx_gene_padj_dataset_perturbed": '(gene, padj, dataset_id COLLATE "C", perturbed_target_symbol COLLATE "C") '
+                                       'INCLUDE (log2foldchange, basemean)',
+}
+
+
+def perturb_seq_indexes(database: str) -> dict[str, str]:
+    return {r[0]: r[1] for r in fetch(database, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
+                                                "'perturb_seq'")}
+
+
+def assert_indexes(database: str, layout: dict[str, str]) -> None:
+    """perturb_seq has exactly these indexes (name -> columns as PostgreSQL writes them), each as declared."""
+    indexes = perturb_seq_indexes(database)
+    assert set(indexes) == set(layout)
+    assert all(indexes[name].endswith(f"USING btree {cols}") for name, cols in layout.items()), indexes
 
 
 def test_table_has_exactly_the_spec_columns_and_indexes(catalogue):
@@ -29,11 +48,7 @@ def test_table_has_exactly_the_spec_columns_and_indexes(catalogue):
         ("dataset_id", "text"), ("perturbed_target_symbol", "text"), ("gene", "text"),
         ("log2foldchange", "double precision"), ("padj", "double precision"), ("basemean", "double precision"),
         ("max_ingested_at", "timestamp without time zone")]
-    indexes = {r[0]: r[1] for r in fetch(catalogue["database"],
-                                         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'perturb_seq'")}
-    assert set(indexes) == set(SPEC_INDEXES) | set(PROJECT_INDEXES)
-    assert all(indexes[name].endswith(f"USING btree {cols}") for name, cols in {**SPEC_INDEXES,
-                                                                                **PROJECT_INDEXES}.items())
+    assert_indexes(catalogue["database"], {**SPEC_INDEXES, **PROJECT_INDEXES, **GENE_ROWS_INDEXES})
 
 
 @pytest.mark.parametrize(("view", "key", "extra"), [

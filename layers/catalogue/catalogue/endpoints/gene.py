@@ -30,6 +30,13 @@ from ..resolution import Terms
 
 GeneTerm = Annotated[str, Path(**GENE_NAME, description="A symbol, previous symbol, alias or Ensembl gene ID, "
                                                          "in any case.")]
+# What the_gene reads of a term's resolution CTE `t`: the step that read it, its spellings, its candidates when it
+# names several genes, and the reference entries of the genes it names. Shared with /v1/genes/{gene}/rows.
+HEAD = """t.step, t.spellings, t.candidates,
+       (SELECT jsonb_agg(jsonb_build_object('approved_symbol', g.approved_symbol, 'ensembl_gene_id', g.ensembl_gene_id,
+                                            'previous_symbols', g.previous_symbols, 'aliases', g.aliases)
+                         ORDER BY g.approved_symbol COLLATE "C")
+        FROM gene_reference g WHERE g.gene_id = ANY(t.gene_ids)) AS genes"""
 SQL = """
 WITH {terms},
 entries AS (
@@ -41,12 +48,7 @@ entries AS (
   LEFT JOIN perturb_seq_summary_effect e
          ON d.role = 'phenotype' AND e.dataset_id = d.dataset_id AND e.gene = d.gene_name
   WHERE d.gene_name = ANY({spellings}))
-SELECT t.step, t.spellings, t.candidates, {generation},
-       (SELECT jsonb_agg(jsonb_build_object('approved_symbol', r.approved_symbol, 'ensembl_gene_id', r.ensembl_gene_id,
-                                            'previous_symbols', r.previous_symbols, 'aliases', r.aliases)
-                         ORDER BY r.approved_symbol COLLATE "C")
-        FROM gene_reference r WHERE r.gene_id = ANY(t.gene_ids)) AS genes,
-       e.*
+SELECT {head}, {generation}, e.*
 FROM term_gene t
 LEFT JOIN entries e ON true
 ORDER BY e.role, e.n_total DESC, e.dataset_id COLLATE "C", e.gene_name COLLATE "C"
@@ -81,7 +83,8 @@ class GeneAcross(schemas.Shape):
 def build(term: str) -> tuple[str, list[Any]]:
     terms = Terms({"gene": term}, Params())
     ctes = ",\n".join(f"{name} AS ({body}\n)" for name, body in terms.ctes().items())
-    return SQL.format(terms=ctes, spellings=terms.spellings("gene"), generation=generations.SQL), terms.params.values
+    return (SQL.format(terms=ctes, spellings=terms.spellings("gene"), head=HEAD, generation=generations.SQL),
+            terms.params.values)
 
 
 def _json(value: Any) -> Any:

@@ -20,7 +20,7 @@ from .. import schemas
 from ..answers import answer, to_json
 from ..function import make_app
 from ..parameters import StrictRoute
-from . import dataset, datasets, download, gene, genes, health, rows, search, summary
+from . import dataset, datasets, download, gene, gene_rows, genes, health, rows, search, summary
 
 DESCRIPTION = ("A public, read-only API over a catalogue of Perturb-seq experiments: according to this dataset, "
                "introducing this perturbation leads to this change in this phenotype. Errors are "
@@ -60,7 +60,7 @@ def _adjust(document: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def document() -> dict[str, Any]:
-    endpoints = (search, datasets, dataset, rows, download, genes, gene, summary, health)
+    endpoints = (search, datasets, dataset, rows, download, genes, gene, gene_rows, summary, health)
     app = make_app(*(m.router for m in endpoints), router)
     return _adjust(get_openapi(title="Perturbation Catalogue API", version=settings().version,
                                openapi_version="3.1.0", description=DESCRIPTION, routes=app.routes))

@@ -64,6 +64,23 @@ NOTHING = ("SELECT NULL::int AS part, NULL::text AS perturbed_target_symbol, NUL
            "NULL::float8 AS log2foldchange, NULL::float8 AS padj, NULL::float8 AS basemean WHERE false")
 
 
+# A page row `r`'s two genes: their summary counts in the row's dataset (0, and a null base_mean, when not
+# significant there) and their Ensembl IDs, by the unique keys of the summaries and of perturb_seq_genes; the
+# columns response.row reads. Shared with /v1/genes/{gene}/rows.
+GENE_COLUMNS = """coalesce(p.n_total, 0) AS p_n_total, coalesce(p.n_up, 0) AS p_n_up, coalesce(p.n_down, 0) AS p_n_down,
+       coalesce(e.n_total, 0) AS e_n_total, coalesce(e.n_up, 0) AS e_n_up, coalesce(e.n_down, 0) AS e_n_down,
+       e.base_mean AS e_base_mean, pp.ensembl_gene_id AS p_ensembl, ep.ensembl_gene_id AS e_ensembl"""
+
+
+def gene_joins(dataset: str) -> str:
+    """The joins GENE_COLUMNS reads, for a page `r` whose rows belong to the dataset SQL `dataset` names."""
+    return f"""LEFT JOIN perturb_seq_summary_perturbation p
+       ON p.dataset_id = {dataset} AND p.perturbed_target_symbol = r.perturbed_target_symbol
+LEFT JOIN perturb_seq_summary_effect e ON e.dataset_id = {dataset} AND e.gene = r.gene
+LEFT JOIN perturb_seq_genes pp ON pp.gene_name = r.perturbed_target_symbol
+LEFT JOIN perturb_seq_genes ep ON ep.gene_name = r.gene"""
+
+
 def _filters(rows: Rows, params: Params, dataset: str, genes: Terms) -> list[str]:
     where = [f"r.dataset_id = {dataset}"]
     if rows.perturbation is not None:
@@ -127,18 +144,11 @@ WITH {resolving}page AS (
     {union}
   ) r LIMIT {limit})
 SELECT s.n_rows AS total, {genes.head()} AS resolution, {generations.SQL},
-       r.part, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean,
-       coalesce(p.n_total, 0) AS p_n_total, coalesce(p.n_up, 0) AS p_n_up, coalesce(p.n_down, 0) AS p_n_down,
-       coalesce(e.n_total, 0) AS e_n_total, coalesce(e.n_up, 0) AS e_n_up, coalesce(e.n_down, 0) AS e_n_down,
-       e.base_mean AS e_base_mean, pp.ensembl_gene_id AS p_ensembl, ep.ensembl_gene_id AS e_ensembl
+       r.part, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean, {GENE_COLUMNS}
 FROM (SELECT {dataset}::text AS dataset_id) d
 LEFT JOIN perturb_seq_dataset_statistics s ON s.dataset_id = d.dataset_id
 LEFT JOIN page r ON true
-LEFT JOIN perturb_seq_summary_perturbation p
-       ON p.dataset_id = d.dataset_id AND p.perturbed_target_symbol = r.perturbed_target_symbol
-LEFT JOIN perturb_seq_summary_effect e ON e.dataset_id = d.dataset_id AND e.gene = r.gene
-LEFT JOIN perturb_seq_genes pp ON pp.gene_name = r.perturbed_target_symbol
-LEFT JOIN perturb_seq_genes ep ON ep.gene_name = r.gene
+{gene_joins("d.dataset_id")}
 ORDER BY r.part, r.padj, {ORDER}
 """
     return sql, params.values

@@ -1,0 +1,5 @@
+"""GET /v1/genes/{gene}/rows: every row of one gene across the catalogue, in pages, JSON or TSV (SPEC 9.3)."""
+from catalogue.endpoints.gene_rows import router
+from catalogue.function import make_function
+
+app, handler = make_function(router)
