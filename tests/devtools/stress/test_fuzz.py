@@ -19,7 +19,9 @@ PATHS = {route.path for route in routes_from_template(Path(__file__).resolve().p
 REQUESTS = 1600  # the coverage phase (~1,000 requests: every operation, GET and HEAD, valid and invalid), then fuzzing
 
 
-def test_fuzzing_every_route_finds_no_violation(catalogue: dict):
+def test_fuzzing_every_route_finds_no_violation(catalogue: dict, monkeypatch):
+    monkeypatch.setenv("PS_DB", catalogue["database"])  # the test catalogue, which the suite keeps current
+    monkeypatch.setenv("ES_INDEX", catalogue["index"])
     with serve.background(environments=1) as (url, _):
         result = fuzz.run(url, requests=REQUESTS, seconds=300, seed=10)
     print(result.report())
