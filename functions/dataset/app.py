@@ -1,4 +1,4 @@
-"""GET /v1/datasets/{dataset_id}: one dataset with its statistics and top genes (SPEC 5.3)."""
+"""GET /v1/datasets/{dataset_id}: one dataset with its statistics and top genes (docs/contract.md, "One dataset")."""
 from catalogue.endpoints.dataset import router
 from catalogue.function import make_function
 

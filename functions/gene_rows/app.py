@@ -1,4 +1,5 @@
-"""GET /v1/genes/{gene}/rows: every row of one gene across the catalogue, in pages, JSON or TSV (SPEC 9.3)."""
+"""GET /v1/genes/{gene}/rows: every row of one gene across the catalogue, in pages, JSON or TSV (docs/contract.md,
+"Rows of a gene")."""
 from catalogue.endpoints.gene_rows import router
 from catalogue.function import make_function
 

@@ -1,4 +1,4 @@
-"""GET /v1/genes: gene-symbol autocomplete (SPEC 5.5)."""
+"""GET /v1/genes: gene-symbol autocomplete (docs/contract.md, "Gene lookup")."""
 from catalogue.endpoints.genes import router
 from catalogue.function import make_function
 

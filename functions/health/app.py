@@ -1,4 +1,4 @@
-"""GET /v1/health: can each store be reached (SPEC 5.7)."""
+"""GET /v1/health: can each store be reached (docs/contract.md, "Health")."""
 from catalogue.endpoints.health import router
 from catalogue.function import make_function
 

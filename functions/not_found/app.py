@@ -1,4 +1,5 @@
-"""API Gateway's $default route: every request no other route serves answers SPEC 4.1's 404 `not_found`."""
+"""API Gateway's $default route: every request no other route serves answers docs/contract.md, "Errors"'s 404
+`not_found`."""
 from catalogue.endpoints.not_found import router
 from catalogue.function import make_function
 

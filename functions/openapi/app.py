@@ -1,4 +1,4 @@
-"""GET /v1/openapi.json: the OpenAPI 3.1 document of every function (SPEC 5.8)."""
+"""GET /v1/openapi.json: the OpenAPI 3.1 document of every function (docs/contract.md, "OpenAPI document")."""
 from catalogue.endpoints.openapi import router
 from catalogue.function import make_function
 

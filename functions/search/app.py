@@ -1,4 +1,4 @@
-"""GET /v1/search: datasets, perturbations and phenotypes matching the filters (SPEC 3)."""
+"""GET /v1/search: datasets, perturbations and phenotypes matching the filters (docs/contract.md, "Search")."""
 from catalogue.endpoints.search import router
 from catalogue.function import make_function
 

@@ -1,4 +1,5 @@
-"""Opaque keyset cursors (SPEC 5.1): a page's last sort key, bound to its endpoint and filters, and signed.
+"""Opaque keyset cursors (docs/contract.md, "Lists and caching"): a page's last sort key, bound to its endpoint and
+filters, and signed.
 
 A cursor is `base64url(JSON [scope, key]).base64url(HMAC)`: `scope` names the endpoint and the exact filters it
 was made for, so a cursor used with other filters, altered, or not produced by the API fails `read` with a 400

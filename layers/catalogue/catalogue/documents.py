@@ -1,7 +1,8 @@
-"""Dataset metadata documents in Elasticsearch (SPEC 2.1): text search, facet filters and counts, one document.
+"""Dataset metadata documents in Elasticsearch (docs/contract.md, "Dataset documents"): text search, facet filters and
+counts, one document.
 
 Production indexes were made by dynamic mapping: labels are `text` with a `.keyword` sub-field, which exact
-filters and facet counts use (byte order of UTF-8 = code-point order, as SPEC's "ties by value" needs).
+filters and facet counts use (byte order of UTF-8 = code-point order, as the contract's "ties by value" needs).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .clients import stores
 from .errors import NotFound
 
 FIELDS = ["dataset_id", *(f"{name}_labels" for name in LABELS)]
-FACET_VALUES = 50  # SPEC 5.2: at most 50 values per facet
+FACET_VALUES = 50  # docs/contract.md, "Dataset browsing": at most 50 values per facet
 SHARD_SIZE = 10_000  # exact counts on any number of shards while a facet has fewer distinct values
 PAGE = 10_000  # Elasticsearch's default result window; more hits are read with search_after
 ORDER = [{"_score": "desc"}, {"dataset_id.keyword": "asc"}]  # relevance, ties by dataset_id (byte order)

@@ -1,4 +1,5 @@
-"""The error model of SPEC 4.1: every non-2xx answer is `{"error": {"code", "message"[, "details"]}}`."""
+"""The error model of docs/contract.md, "Errors": every non-2xx answer is `{"error": {"code", "message"[,
+"details"]}}`."""
 from __future__ import annotations
 
 import json

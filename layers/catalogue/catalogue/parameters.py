@@ -1,11 +1,11 @@
-"""Parameter kinds and SPEC's parameter rules (3.1, 5, 5.1) for every endpoint.
+"""Parameter kinds and the contract's parameter rules (3.1, 5, 5.1) for every endpoint.
 
 An endpoint declares its query parameters as one pydantic model (a FastAPI query-parameter model) built from the
-kinds below. FastAPI validates requests with it and generates the OpenAPI document from it (SPEC 5.8), so the
-document cannot drift from the validation. Two of SPEC's rules FastAPI does not have: a repeated parameter
-(FastAPI silently keeps the last) and a parameter given under both of its names are 400s, and every problem is a
-SPEC 4.1 400 naming the parameter, never FastAPI's 422. `check` adds those rules in front of FastAPI's own
-validation, `StrictRoute` runs it for every route, and tools and tests call it directly.
+kinds below. FastAPI validates requests with it and generates the OpenAPI document from it (docs/contract.md, "OpenAPI
+document"), so the document cannot drift from the validation. Two of the contract's rules FastAPI does not have: a
+repeated parameter (FastAPI silently keeps the last) and a parameter given under both of its names are 400s, and every
+problem is a docs/contract.md, "Errors" 400 naming the parameter, never FastAPI's 422. `check` adds those rules in
+front of FastAPI's own validation, `StrictRoute` runs it for every route, and tools and tests call it directly.
 """
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ Problems = dict[str, str]
 
 
 def _decimal(value: Any) -> Any:
-    """SPEC 5.1: a decimal integer; pydantic alone would also take "+5", " 5", "1.0" and "1_000"."""
+    """docs/contract.md, "Lists and caching": a decimal integer; pydantic alone would also take "+5", " 5", "1.0" and
+    "1_000"."""
     if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 9):
         raise ValueError("must be a decimal integer")
     return value
@@ -142,7 +143,7 @@ def query_model(endpoint: Callable[..., Any]) -> type[QueryModel]:
 
 class StrictRoute(APIRoute):
     """Runs `check` before FastAPI's own validation, and turns any RequestValidationError (path parameters) into
-    SPEC's 400; FastAPI's 422 `{"detail": ...}` never reaches a client."""
+    the contract's 400; FastAPI's 422 `{"detail": ...}` never reaches a client."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler, model = super().get_route_handler(), query_model(self.endpoint)

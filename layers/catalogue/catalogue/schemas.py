@@ -1,4 +1,5 @@
-"""The shapes of answers, as pydantic models: the OpenAPI document's response schemas (SPEC 5.8).
+"""The shapes of answers, as pydantic models: the OpenAPI document's response schemas (docs/contract.md, "OpenAPI
+document").
 
 Answers are built as plain dicts and written with orjson (fast); these models only document them. The test suite
 validates every answer it receives against the generated document, so a builder and its schema cannot drift.
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ErrorCode
 
-Number = float | None  # non-finite numbers are output as null (SPEC 3.2.6)
+Number = float | None  # non-finite numbers are output as null (docs/contract.md, "Answers")
 
 
 class Shape(BaseModel):

@@ -1,4 +1,5 @@
-"""One dataset's input (SPEC 7): a folder (or a downloaded S3 prefix) named by its dataset_id, holding
+"""One dataset's input (docs/contract.md, "Loading data"): a folder (or a downloaded S3 prefix) named by its
+dataset_id, holding
 `metadata.json` and one results file. `prepare` checks everything before anything is written."""
 from __future__ import annotations
 

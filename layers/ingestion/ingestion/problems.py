@@ -1,4 +1,5 @@
-"""A refusal: the first problems found in a dataset's files, each with file, line, column and reason (SPEC 7)."""
+"""A refusal: the first problems found in a dataset's files, each with file, line, column and reason
+(docs/contract.md, "Loading data")."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

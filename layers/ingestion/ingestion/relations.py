@@ -1,10 +1,11 @@
-"""The relations derived from perturb_seq (SPEC 2.3): both summaries and the load-time relations of SPEC 5.
+"""The relations derived from perturb_seq (docs/contract.md, "Summaries"): both summaries and the load-time relations
+of docs/contract.md, "Catalogue routes".
 
 Each is defined once, as a SELECT over a subset of its source: a full build runs it over everything
 (`CREATE TABLE ... AS`), a per-dataset load runs it over one dataset (`DELETE` + `INSERT ... SELECT`) inside the
 transaction that replaces the dataset's rows, so readers see the rows and everything derived from them change
-together. Summaries are tables here (SPEC 2.3 allows it); `PRODUCTION_VIEWS` builds them as production has them,
-materialised views, which the API must answer on as well.
+together. Summaries are tables here (docs/contract.md, "Summaries" allows it); `PRODUCTION_VIEWS` builds them as
+production has them, materialised views, which the API must answer on as well.
 """
 from __future__ import annotations
 

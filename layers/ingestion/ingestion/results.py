@@ -1,5 +1,6 @@
-"""Reads and checks one dataset's results file (SPEC 7): `results.tsv`, `results.csv` (either optionally `.gz`)
-or `results.parquet`, into an Arrow table of perturb_seq's value columns, or the problems that refuse it.
+"""Reads and checks one dataset's results file (docs/contract.md, "Loading data"): `results.tsv`, `results.csv`
+(either optionally `.gz`) or `results.parquet`, into an Arrow table of perturb_seq's value columns, or the problems
+that refuse it.
 
 Every check is vectorised (pyarrow compute over whole columns), so a 10 M-row file is checked in seconds; only
 offending rows are looked at one by one, to name their lines. Text files are read with every column as text, so

@@ -1,10 +1,10 @@
 """The ingestion function: a dataset's files land under an S3 prefix, then a marker object starts the load.
 
-Protocol (SPEC 7, deployed): upload `<prefix>/<dataset_id>/metadata.json` and one results file, then write
-`<prefix>/<dataset_id>/_READY` (any content) to load (replace) the dataset, or `_DELETE` to remove it. A marker,
-not metadata.json itself, starts the work: uploads finish in any order, and a load can be re-run by writing the
-marker again (unchanged input is recognised by its checksum and skipped). A refusal is written next to the files
-as `_REFUSED.txt` (file, line, column, reason), and cleared by the next successful load.
+Protocol (docs/contract.md, "Loading data", deployed): upload `<prefix>/<dataset_id>/metadata.json` and one results
+file, then write `<prefix>/<dataset_id>/_READY` (any content) to load (replace) the dataset, or `_DELETE` to remove
+it. A marker, not metadata.json itself, starts the work: uploads finish in any order, and a load can be re-run by
+writing the marker again (unchanged input is recognised by its checksum and skipped). A refusal is written next to the
+files as `_REFUSED.txt` (file, line, column, reason), and cleared by the next successful load.
 
 One invocation holds at most 15 minutes and the function's /tmp and memory: datasets larger than that (see the
 README) are loaded by an operator with the same code from the command line (`python -m ingestion load`).

@@ -1,4 +1,4 @@
-"""Writes datasets into PostgreSQL (SPEC 7).
+"""Writes datasets into PostgreSQL (docs/contract.md, "Loading data").
 
 * `replace` / `delete`: one dataset, in one transaction that also brings every derived relation up to date for
   that dataset (relations.refill_dataset), so a reader (one statement, one snapshot) sees the dataset's old state

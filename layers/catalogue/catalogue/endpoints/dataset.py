@@ -1,5 +1,6 @@
-"""GET /v1/datasets/{dataset_id} (SPEC 5.3): one dataset, its statistics, the top 10 of each summary view, and its
-whole-dataset files (SPEC 9.2: format, bytes, SHA-256, from `dataset_downloads`, in the order of FORMATS).
+"""GET /v1/datasets/{dataset_id} (docs/contract.md, "One dataset"): one dataset, its statistics, the top 10 of each
+summary view, and its whole-dataset files (docs/contract.md, "Dataset files": format, bytes, SHA-256, from
+`dataset_downloads`, in the order of FORMATS).
 
 The Elasticsearch document and the PostgreSQL figures are independent, so both calls run at once. The top 10 of a
 view are a walk of its (dataset_id, n_total DESC) index, ties by name in byte order.
@@ -57,8 +58,8 @@ class DatasetDetail(schemas.Shape):
     statistics: schemas.Statistics
     top_perturbations: list[schemas.Perturbation] = Field(max_length=TOP)
     top_phenotypes: list[schemas.Phenotype] = Field(max_length=TOP)
-    downloads: list[Download] = Field(description="The dataset's files (SPEC 9.2): Parquet, tsv.gz and its metadata "
-                                                  "as JSON; empty for a dataset loaded before files were written.")
+    downloads: list[Download] = Field(description="The dataset's files: Parquet, tsv.gz and its metadata as JSON; "
+                                                  "empty for a dataset loaded before files were written.")
 
 
 async def detail(dataset_id: str) -> bytes:
@@ -81,7 +82,7 @@ router = APIRouter(route_class=StrictRoute)
 
 
 @router.get("/v1/datasets/{dataset_id}", operation_id="dataset", tags=["datasets"],
-            summary="One dataset with its statistics and top perturbations and phenotypes (SPEC 5.3)",
+            summary="One dataset with its statistics and top perturbations and phenotypes",
             responses=schemas.responses(DatasetDetail))
 async def get_dataset(request: Request, dataset_id: DatasetId) -> Any:
     return answer(request, await detail(dataset_id))

@@ -1,4 +1,5 @@
-"""GET /v1/datasets (SPEC 5.2): browse and filter datasets, with multi-select facet counts and keyset pages.
+"""GET /v1/datasets (docs/contract.md, "Dataset browsing"): browse and filter datasets, with multi-select facet counts
+and keyset pages.
 
 One Elasticsearch request answers hits, total and every facet's counts together: the text is the query, the facet
 filters are a post_filter (so they narrow the hits but not the aggregations), and each facet's aggregation applies
@@ -106,7 +107,7 @@ async def datasets(params: DatasetsParameters) -> tuple[bytes, str | None]:
 router = APIRouter(route_class=StrictRoute)
 
 
-@router.get("/v1/datasets", operation_id="datasets", tags=["datasets"], summary="Browse and filter datasets (SPEC 5.2)",
+@router.get("/v1/datasets", operation_id="datasets", tags=["datasets"], summary="Browse and filter datasets",
             responses=schemas.responses(DatasetsPage, paged=True))
 async def get_datasets(request: Request, params: Annotated[DatasetsParameters, Query()]) -> Any:
     body, next_cursor = await datasets(params)

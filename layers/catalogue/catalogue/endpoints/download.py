@@ -1,12 +1,12 @@
-"""GET /v1/datasets/{dataset_id}/download?format=parquet|tsv.gz|metadata (SPEC 9.2): a 307 to one of the dataset's
-whole-dataset files, a presigned S3 URL valid for an hour.
+"""GET /v1/datasets/{dataset_id}/download?format=parquet|tsv.gz|metadata (docs/contract.md, "Dataset files"): a 307 to
+one of the dataset's whole-dataset files, a presigned S3 URL valid for an hour.
 
 One PostgreSQL round trip (the dataset's statistics row, to tell an unknown dataset, and the file's object key from
 `dataset_downloads`), no Elasticsearch call; the URL is signed locally by boto3 (no network). `dataset_downloads`
 names only the files of the load whose rows PostgreSQL holds, so a redirect never leads to another load's file; the
 redirect itself is `no-store`: a cached one could outlive its file (a replace deletes the old files).
 
-`format` is required (SPEC 9.2 gives no default; a client says which file it wants).
+`format` is required (docs/contract.md, "Dataset files" gives no default; a client says which file it wants).
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ router = APIRouter(route_class=StrictRoute)
 
 
 @router.get("/v1/datasets/{dataset_id}/download", operation_id="download", tags=["datasets"], status_code=307,
-            summary="A whole-dataset file: Parquet, tsv.gz or its metadata (SPEC 9.2)",
+            summary="A whole-dataset file: Parquet, tsv.gz or its metadata",
             response_class=Response, responses={
                 307: {"description": "A presigned URL of the file, valid for one hour, in `Location`; never cached.",
                       "headers": {"Location": {"schema": {"type": "string", "format": "uri"}},

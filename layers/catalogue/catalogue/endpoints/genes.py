@@ -81,7 +81,7 @@ async def genes(params: GenesParameters) -> bytes:
 router = APIRouter(route_class=StrictRoute)
 
 
-@router.get("/v1/genes", operation_id="genes", tags=["genes"], summary="Gene-symbol autocomplete (SPEC 5.5)",
+@router.get("/v1/genes", operation_id="genes", tags=["genes"], summary="Gene-symbol autocomplete",
             responses=schemas.responses(Genes))
 async def get_genes(request: Request, params: Annotated[GenesParameters, Query()]) -> Any:
     return answer(request, await genes(params))

@@ -1,4 +1,4 @@
-"""GET /v1/health (SPEC 5.7): can each store be reached, and how fast; 200 when both answer, else 503.
+"""GET /v1/health (docs/contract.md, "Health"): can each store be reached, and how fast; 200 when both answer, else 503.
 
 Each check is bounded (1 s) and reads no catalogue data: `SELECT 1` on the pool's connection, the cluster's
 health. Both run at once, so the answer takes at most about a second; it is never cached.
@@ -67,7 +67,7 @@ async def health() -> tuple[int, bytes]:
 router = APIRouter(route_class=StrictRoute)
 
 
-@router.get("/v1/health", operation_id="health", tags=["catalogue"], summary="Store status (SPEC 5.7)",
+@router.get("/v1/health", operation_id="health", tags=["catalogue"], summary="Store status",
             responses={200: {"model": Health, "description": "Both stores answer."},
                        503: {"model": Health, "description": "A store does not answer (same body)."},
                        400: schemas.ERRORS[400], 500: schemas.ERRORS[500]})

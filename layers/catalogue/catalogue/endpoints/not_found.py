@@ -1,4 +1,5 @@
-"""API Gateway's $default route: every request no other route serves answers SPEC 4.1's 404 `not_found`.
+"""API Gateway's $default route: every request no other route serves answers docs/contract.md, "Errors"'s 404
+`not_found`.
 
 Any method, any path; left out of the OpenAPI document, which describes the endpoints that exist.
 """

@@ -1,4 +1,4 @@
-"""GET /v1/summary (SPEC 5.6): the catalogue at a glance, for a landing page.
+"""GET /v1/summary (docs/contract.md, "Catalogue summary"): the catalogue at a glance, for a landing page.
 
 Figures come from the load-time relation perturb_seq_catalogue_statistics (one row); the dataset count and the
 facets from one Elasticsearch request (no hits, aggregations only). Both calls run at once.
@@ -70,7 +70,7 @@ async def summary() -> bytes:
 router = APIRouter(route_class=StrictRoute)
 
 
-@router.get("/v1/summary", operation_id="summary", tags=["catalogue"], summary="The catalogue at a glance (SPEC 5.6)",
+@router.get("/v1/summary", operation_id="summary", tags=["catalogue"], summary="The catalogue at a glance",
             responses=schemas.responses(Summary))
 async def get_summary(request: Request) -> Any:
     return answer(request, await summary())

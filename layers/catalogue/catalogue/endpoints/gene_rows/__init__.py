@@ -1,5 +1,6 @@
-"""GET /v1/genes/{gene}/rows (SPEC 9.3): every row of one gene across the catalogue, filtered, in keyset pages, JSON
-or TSV: "what does knocking down TP53 change, everywhere?" as rows, where /v1/search gives each dataset's top groups.
+"""GET /v1/genes/{gene}/rows (docs/contract.md, "Rows of a gene"): every row of one gene across the catalogue,
+filtered, in keyset pages, JSON or TSV: "what does knocking down TP53 change, everywhere?" as rows, where /v1/search
+gives each dataset's top groups.
 
 The page is one PostgreSQL query (query.py): the term resolved as every gene term is (resolution.py; unknown 404,
 ambiguous 400, as /v1/genes/{gene} answers), the rows of each of its spellings from the cursor's key on, and each
@@ -8,10 +9,10 @@ generation PostgreSQL's catalogue belongs to: a row of a dataset without a docum
 a page holds fewer rows than `limit`; its cursor still leads on). A cursor holds the last row's (padj, dataset_id,
 other gene, own spelling) and is bound to the term, the role and the filters.
 
-Parameters are those of /v1/datasets/{id}/rows (SPEC 5.4), plus `role`. The other gene is named by its own role's
-parameter, as everywhere: `phenotype_gene_name` with role=perturbation, `perturbation_gene_name` with role=phenotype.
-The parameter of the path's own role is refused with 400 (the path names that gene; two names for one role would be
-a filter no row could pass but the ones of a gene with itself).
+Parameters are those of /v1/datasets/{id}/rows (docs/contract.md, "Dataset rows"), plus `role`. The other gene is
+named by its own role's parameter, as everywhere: `phenotype_gene_name` with role=perturbation,
+`perturbation_gene_name` with role=phenotype. The parameter of the path's own role is refused with 400 (the path names
+that gene; two names for one role would be a filter no row could pass but the ones of a gene with itself).
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ from . import query
 
 
 class GeneRowsParameters(RowsParameters):
-    """The parameters of a dataset's rows (SPEC 5.4) and the gene's role (SPEC 9.3)."""
+    """The parameters of a dataset's rows (docs/contract.md, "Dataset rows") and the gene's role (docs/contract.md,
+    "Rows of a gene")."""
     role: Role = Field("perturbation", description="The path's gene as the perturbed gene (`perturbation`) or as the "
                                                    "measured one (`phenotype`). The other gene is filtered with the "
                                                    "other role's parameter.")
@@ -111,7 +113,7 @@ router = APIRouter(route_class=StrictRoute)
 
 
 @router.get("/v1/genes/{gene}/rows", operation_id="gene_rows", tags=["genes"],
-            summary="Every row of one gene across the catalogue, filtered, in pages (SPEC 9.3)",
+            summary="Every row of one gene across the catalogue, filtered, in pages",
             responses=schemas.responses(GeneRowsPage, paged=True, media={
                 "application/json": {"schema": {"$ref": "#/components/schemas/GeneRowsPage"}},
                 TSV: {"schema": {"type": "string"}}}))

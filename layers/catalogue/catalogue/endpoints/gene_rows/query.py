@@ -1,5 +1,5 @@
-"""The one PostgreSQL query of a /v1/genes/{gene}/rows page (SPEC 9.3): one gene's rows across the catalogue, keyset
-paging in padj order.
+"""The one PostgreSQL query of a /v1/genes/{gene}/rows page (docs/contract.md, "Rows of a gene"): one gene's rows
+across the catalogue, keyset paging in padj order.
 
 Order: padj as for a dataset's rows (numbers, then NaN, then NULL), then dataset_id, then the other gene, then the
 gene's own spelling, names in byte order. (dataset, perturbation, phenotype) identifies a row, so the order is total;

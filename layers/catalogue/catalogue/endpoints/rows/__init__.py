@@ -1,4 +1,5 @@
-"""GET /v1/datasets/{dataset_id}/rows (SPEC 5.4): every row of one dataset, filtered, in keyset pages, JSON or TSV.
+"""GET /v1/datasets/{dataset_id}/rows (docs/contract.md, "Dataset rows"): every row of one dataset, filtered, in
+keyset pages, JSON or TSV.
 
 The dataset's document (Elasticsearch) and the page (PostgreSQL, one round trip) are read at once. A cursor holds
 the last row's (padj, perturbation, phenotype) and is bound to the dataset and the filters.
@@ -87,7 +88,7 @@ router = APIRouter(route_class=StrictRoute)
 
 
 @router.get("/v1/datasets/{dataset_id}/rows", operation_id="dataset_rows", tags=["datasets"],
-            summary="Every row of one dataset, filtered, in pages (SPEC 5.4)",
+            summary="Every row of one dataset, filtered, in pages",
             responses=schemas.responses(RowsPage, paged=True, media={
                 "application/json": {"schema": {"$ref": "#/components/schemas/RowsPage"}},
                 TSV: {"schema": {"type": "string"}}}))

@@ -1,4 +1,5 @@
-"""The one PostgreSQL query of a /v1/datasets/{id}/rows page (SPEC 5.4): keyset paging in padj order.
+"""The one PostgreSQL query of a /v1/datasets/{id}/rows page (docs/contract.md, "Dataset rows"): keyset paging in padj
+order.
 
 Order: padj ascending in PostgreSQL's order (numbers, then NaN, then NULL), ties by perturbation then phenotype
 gene in byte order; (dataset, perturbation, phenotype) identifies a row, so the order is total. A btree range

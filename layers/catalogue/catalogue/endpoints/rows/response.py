@@ -1,4 +1,4 @@
-"""The answer of a /v1/datasets/{id}/rows page (SPEC 5.4), as JSON or as TSV."""
+"""The answer of a /v1/datasets/{id}/rows page (docs/contract.md, "Dataset rows"), as JSON or as TSV."""
 from __future__ import annotations
 
 from typing import Any
