@@ -132,6 +132,8 @@ def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
         Shape("rows: max_padj 0.01", rows, [("max_padj", "0.01")]),
         Shape("rows: min_abs_log2fc 1", rows, [("min_abs_log2fc", "1")]),
         Shape("rows: tsv", rows, [("format", "tsv")]),
+        Shape("download: parquet (307)", f"/v1/datasets/{dataset}/download", [("format", "parquet")], "download",
+              status=307),
         Shape("rows: limit 1000", rows, [("limit", "1000")], None),
         Shape("rows: tsv, limit 1000", rows, [("format", "tsv"), ("limit", "1000")], None),
         # GET /v1/genes, /v1/genes/{gene}

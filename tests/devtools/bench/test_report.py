@@ -52,7 +52,7 @@ def test_the_report_puts_each_scale_in_its_column_and_names_each_miss():
     assert "gzip 2.00 > 1.5 MB" in text  # the whole answer at the largest scale
     assert "| perturb_seq: Index Scan idx_dataset_gene_padj; 1 scans of other relations |" in text
     targets = dict((text, ok) for text, ok in api.targets([small, large]))
-    assert [ok for ok in targets.values()] == [False, True, False, True, True, True, True]
+    assert [ok for ok in targets.values()] == [False, True, False, True, True, True, True, True]  # download: none
 
 
 def test_scans_name_perturb_seq_and_the_stored_answers_and_count_the_rest():
