@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
+import time
 import zlib
 from typing import Any
 
@@ -64,3 +66,19 @@ def payload(response: dict) -> bytes:
 
 def body(response: dict) -> Any:
     return json.loads(payload(response))
+
+
+def terminate_backend(pid: int) -> None:
+    """pg_terminate_backend on the server, from another thread and loop: the layer's loop does not run meanwhile, as
+    between two invocations of a Lambda environment, so its idle connection reads the server's FATAL only on its next
+    call (directly, or through the pooler, which then finds its server connection gone)."""
+    async def terminate() -> None:
+        connection = await asyncpg.connect(settings().superuser_dsn("postgres"))
+        try:
+            assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await connection.close()
+    thread = threading.Thread(target=lambda: asyncio.run(terminate()))
+    thread.start()
+    thread.join()
+    time.sleep(0.2)  # the FATAL and the close are in the socket's buffer before the next call

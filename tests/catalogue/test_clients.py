@@ -3,22 +3,19 @@
 with certificates from a CA made by the tests (tests/tls.py)."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import json
-import threading
-import time
 
 import asyncpg
 import boto3
 import pytest
 from catalogue import clients
 from catalogue.errors import StoreUnavailable
-from catalogue_common.settings import Settings, settings
+from catalogue_common.settings import Settings
 from moto import mock_aws
 
-from tests.support import LOOP, run, search_engine
+from tests.support import LOOP, run, search_engine, terminate_backend
 from tests.tls import tls_in_front_of_elasticsearch
 
 SECRET = "catalogue/dev/postgres"
@@ -173,7 +170,6 @@ def test_a_rotated_password_reaches_a_server_that_checks_it(tls_postgres: int, a
     """The same rotation against a server that checks the password (SCRAM for the role `rotating` on the temporary
     server): the open connection stays; a new one made while the old value is still cached is refused (503, not
     500); once the cache age has passed, a new connection logs in with the new password."""
-    import asyncpg
     from aws_lambda_powertools.utilities import parameters
 
     async def admin(sql: str) -> None:
@@ -241,21 +237,6 @@ def test_every_store_call_is_a_traced_subsegment_named_after_its_store(catalogue
         ("## elasticsearch", {"store": "elasticsearch"}, False)]
 
 
-def _terminate_backend(pid: int) -> None:
-    """pg_terminate_backend from another thread and loop: the layer's loop does not run meanwhile, as between two
-    invocations of a Lambda environment, so its idle connection reads the server's FATAL only on its next call."""
-    async def terminate() -> None:
-        connection = await asyncpg.connect(settings().superuser_dsn("postgres"))
-        try:
-            assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await connection.close()
-    thread = threading.Thread(target=lambda: asyncio.run(terminate()))
-    thread.start()
-    thread.join()
-    time.sleep(0.2)  # the FATAL and the close are in the socket's buffer before the next call
-
-
 @pytest.mark.parametrize("statement", ["prepared", "new"])
 def test_a_pooled_connection_the_server_ended_while_idle_is_replaced_not_a_500(catalogue: dict, statement: str):
     """Found by `make load` (500 internal from the functions whose pooled connections the restart ended as they were
@@ -269,7 +250,7 @@ def test_a_pooled_connection_the_server_ended_while_idle_is_replaced_not_a_500(c
     try:
         for attempt in range(3):
             [[before]] = run(stores.fetch("SELECT pg_backend_pid()"))
-            _terminate_backend(before)
+            terminate_backend(before)
             sql = "SELECT pg_backend_pid()" + ("" if statement == "prepared" else f" -- {attempt}")
             [[after]] = run(stores.fetch(sql))
             assert after != before

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from pathlib import Path
 
 import asyncpg
@@ -24,7 +22,7 @@ from devtools.local import pgbouncer
 from devtools.local.lambda_runtime import LambdaContext
 from tests import api
 from tests.catalogue.endpoints.test_rows import special_dataset, walk
-from tests.support import LOOP, body, fetch, payload, run
+from tests.support import LOOP, body, fetch, payload, run, terminate_backend
 from tests.test_template import API_EVENTS, ROOT, expected_answer
 
 # The API's sessions, whoever connects and however: the catalogue_api role's defaults (roles.sql).
@@ -121,21 +119,6 @@ def test_a_rows_walk_through_the_pooler_is_the_walk_made_directly(ref, with_stor
     assert pooled_pages == direct_pages
 
 
-def _terminate(pid: int) -> None:
-    """pg_terminate_backend on the server itself, from another thread and loop: the layer's loop does not run
-    meanwhile, as between two invocations of a Lambda environment."""
-    async def terminate() -> None:
-        connection = await asyncpg.connect(settings().superuser_dsn("postgres"))
-        try:
-            assert await connection.fetchval("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await connection.close()
-    thread = threading.Thread(target=lambda: asyncio.run(terminate()))
-    thread.start()
-    thread.join()
-    time.sleep(0.2)
-
-
 def search(query: str = "") -> dict:
     event = json.loads((ROOT / "events" / "search" / "no_parameters.json").read_text())
     event["rawQueryString"] = query
@@ -169,7 +152,7 @@ def test_a_server_connection_ended_behind_the_pooler_is_replaced_by_the_pooler(c
         assert search(query)["statusCode"] == 200
         [[before]] = run(stores.fetch("SELECT pg_backend_pid()"))
         caplog.clear()
-        _terminate(before)
+        terminate_backend(before)
         response = search(query)
         assert response["statusCode"] == 200 and body(response)
         [[after]] = run(stores.fetch("SELECT pg_backend_pid()"))

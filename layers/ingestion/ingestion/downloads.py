@@ -117,15 +117,16 @@ async def write(conn: asyncpg.Connection, dataset_id: str, document: dict[str, A
 
 
 RECORD = """INSERT INTO dataset_downloads (dataset_id, format, object_key, bytes, sha256)
-SELECT $1, f.format, f.object_key, f.bytes, f.sha256
-FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) AS f(format, object_key, bytes, sha256)"""
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])"""
 
 
-async def record(conn: asyncpg.Connection, dataset_id: str, load: str, files: list[File]) -> None:
-    """The dataset's files named in `dataset_downloads` (in the caller's transaction), replacing the old names."""
-    await conn.execute("DELETE FROM dataset_downloads WHERE dataset_id = $1", dataset_id)
-    await conn.execute(RECORD, dataset_id, [f.format for f in files], [key(dataset_id, load, f.format) for f in files],
-                       [f.bytes for f in files], [f.sha256 for f in files])
+async def record(conn: asyncpg.Connection, loads: Mapping[str, tuple[str, list[File]]]) -> None:
+    """Each dataset's files (dataset_id -> (its load, its files)) named in `dataset_downloads`, in one statement of
+    the caller's transaction, which has removed their old names (a whole load's swap: all of them at once)."""
+    named = [(dataset_id, load, f) for dataset_id, (load, files) in loads.items() for f in files]
+    await conn.execute(RECORD, [d for d, _, _ in named], [f.format for _, _, f in named],
+                       [key(d, load, f.format) for d, load, f in named], [f.bytes for _, _, f in named],
+                       [f.sha256 for _, _, f in named])
 
 
 @dataclass(frozen=True)
@@ -176,5 +177,6 @@ async def publish(conn: asyncpg.Connection, store: Store, dataset_id: str, load:
 
 
 async def replace(conn: asyncpg.Connection, store: Store, dataset_id: str, load: str, document: dict[str, Any]) -> None:
-    """Writes, uploads and names the dataset's files (in the caller's transaction, which holds its new rows)."""
-    await record(conn, dataset_id, load, await publish(conn, store, dataset_id, load, document))
+    """Writes, uploads and names the dataset's files (in the caller's transaction, which holds its new rows and has
+    removed the dataset's old names)."""
+    await record(conn, {dataset_id: (load, await publish(conn, store, dataset_id, load, document))})

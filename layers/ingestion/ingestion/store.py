@@ -252,6 +252,16 @@ async def swap_bulk(conn: asyncpg.Connection, loaded: list[Loaded], started: dat
 async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetime, generation: str | None,
                 production_views: bool, files: dict[str, list[downloads.File]]) -> None:
     public = await _public_relations(conn)
+    # The bookkeeping first (tables the swap does not replace: readers see it only at the commit), so that the
+    # catalogue's locks, which make readers wait, are held for the DDL alone.
+    await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
+    await conn.execute("DELETE FROM catalogue_state; DELETE FROM dataset_downloads")
+    await downloads.record(conn, {d.dataset_id: (d.checksum, files[d.dataset_id]) for d in loaded
+                                  if d.dataset_id in files})
+    if generation is not None:
+        await conn.execute("INSERT INTO catalogue_state VALUES ($1)", generation)
+    for d in loaded:
+        await record(conn, d.dataset_id, "loaded", started, d.checksum, d.rows, warnings=d.warnings.report() or None)
     tables = [f"public.{name}" for name, kind in public.items() if kind == "r"]  # (LOCK refuses materialized views)
     await conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")  # all first: then the DDL
     moves = "".join(f"ALTER {'MATERIALIZED VIEW' if production_views and r in relations.SUMMARIES else 'TABLE'} "
@@ -259,15 +269,6 @@ async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetim
     await conn.execute(_drop_public(public) + f"ALTER TABLE {STAGING}.perturb_seq SET SCHEMA public;"
                        + moves + f"ALTER TABLE {STAGING}.{answers.NAME} SET SCHEMA public;"
                        + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
-    await conn.execute(FORGOTTEN, started, [d.dataset_id for d in loaded])
-    await conn.execute("DELETE FROM catalogue_state; DELETE FROM dataset_downloads")
-    for d in loaded:
-        if d.dataset_id in files:
-            await downloads.record(conn, d.dataset_id, d.checksum, files[d.dataset_id])
-    if generation is not None:
-        await conn.execute("INSERT INTO catalogue_state VALUES ($1)", generation)
-    for d in loaded:
-        await record(conn, d.dataset_id, "loaded", started, d.checksum, d.rows, warnings=d.warnings.report() or None)
 
 
 # How long the swap waits for a lock before it gives way, by attempt (then the last, again): each below
