@@ -5,17 +5,22 @@ gzip when the client accepts it, `Content-Disposition` for files, and a refusal 
 Why not Starlette's GZipMiddleware: it compresses after the ETag is made, so the gzip representation would carry the
 identity one's validator (and a 304 would be decided on the wrong one). Here the representation is chosen first,
 and its own ETag, Vary and size check follow from it.
+
+Why zlib-ng (python-zlib-ng) and not the standard library's zlib: on the unfiltered search answer of 200 datasets
+(1.36 MB), zlib-ng's level 5 writes 0.166 of the identity bytes at 130 MB/s, where zlib writes 0.206 at level 1
+(146 MB/s) and 0.168 at level 6 (56 MB/s). At 1,200 datasets that is the difference between a gzip answer over
+and under 1.5 MB, at under half of zlib level 6's time. The output is standard gzip (RFC 1952).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-import zlib
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from zlib_ng import zlib_ng
 from catalogue_common.downloads import attachment
 from catalogue_common.settings import settings
 from starlette.requests import Request
@@ -26,7 +31,7 @@ from .errors import AnswerTooLarge
 JSON = "application/json"
 TSV = "text/tab-separated-values"
 GZIP_MIN_BYTES = 1024  # smaller answers gain little and cost a header; they are never encoded
-FAST_GZIP_FROM_BYTES = 256 * 1024  # from here gzip level 1 (3x faster, about 15 % larger) instead of 6
+GZIP_LEVEL = 5  # zlib-ng's: within 3 % of level 6's size at 1.5x its speed (see above)
 NOT_CONTROL = bytes(range(32, 256))  # bytes.translate deletes these: what is left are control characters
 GZIP_CODING = re.compile(r"^\s*(gzip|x-gzip|\*)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$", re.IGNORECASE)
 
@@ -67,8 +72,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 
 def gzip(body: bytes) -> bytes:
     """The gzip encoding of `body`, deterministic (no time or name in its header)."""
-    level = 1 if len(body) >= FAST_GZIP_FROM_BYTES else 6
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: a gzip header and trailer
+    compressor = zlib_ng.compressobj(GZIP_LEVEL, zlib_ng.DEFLATED, 31)  # wbits 31: a gzip header and trailer
     return compressor.compress(body) + compressor.flush()
 
 
