@@ -5,8 +5,8 @@ local   the local servers and runtime: PostgreSQL (`pg_server`), Elasticsearch (
         `es_launcher/`), both at once (`services`: `make up`, `make down`), and the functions of template.yaml served
         over HTTP as `sam local start-api` serves them, but warm (`serve`: `make serve`), from API Gateway events
         (`lambda_events`) and a Lambda context (`lambda_runtime`)
-data    the demo catalogue: deterministic SPEC 7 input files (`demo_data`: `make demo-files`), loaded through the
-        ingestion (`load_data`: `make data`)
+data    the demo catalogue: deterministic input files (docs/contract.md, "Input files"; `demo_data`:
+        `make demo-files`), loaded through the ingestion (`load_data`: `make data`)
 bench   the benchmarks: one harness (`harness`: the benchmark catalogue, timing and percentiles, plans, cold starts,
         BENCHMARKS.md; `roundtrips`: store round trips counted by a proxy), then one module per benchmark: `search`
         and `catalogue` (the routes), run together by `api` (`make bench`); `ingest` (`make bench-ingest`)

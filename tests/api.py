@@ -1,5 +1,6 @@
 """Calls the API through the functions' Lambda handlers, routed as API Gateway routes them (template.yaml), and
-checks every answer against the OpenAPI document the API serves (SPEC 5.8): status, content type and body."""
+checks every answer against the OpenAPI document the API serves (docs/contract.md, "OpenAPI document"): status, content
+type and body."""
 from __future__ import annotations
 
 import json
@@ -86,7 +87,7 @@ def head(path: str, query: str | list[tuple[str, str]] = "", headers: dict[str, 
 
 
 def error(answer: Answer, status: int, code: str) -> dict[str, Any]:
-    """The SPEC 4.1 error body of a non-2xx answer, with nothing internal in it."""
+    """The docs/contract.md "Errors" error body of a non-2xx answer, with nothing internal in it."""
     assert answer.status == status, answer.text
     assert answer.headers["content-type"] == "application/json"
     body = answer.json["error"]

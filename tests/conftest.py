@@ -1,4 +1,5 @@
-"""The suite runs on the real local PostgreSQL and Elasticsearch (SPEC 6), on a test catalogue of its own."""
+"""The suite runs on the real local PostgreSQL and Elasticsearch (docs/contract.md, "Local servers"), on a test
+catalogue of its own."""
 from __future__ import annotations
 
 import os

@@ -99,7 +99,7 @@ def test_every_function_has_its_handler_and_events() -> None:
 @pytest.mark.unit
 def test_the_default_route_serves_what_no_other_route_serves() -> None:
     """Issue 10, finding 5: behind API Gateway an unknown path or method reaches the $default route's function, which
-    answers SPEC 4.1's 404 (without it, API Gateway answers {"message":"Not Found"})."""
+    answers the 404 of docs/contract.md "Errors" (without it, API Gateway answers {"message":"Not Found"})."""
     [default] = [route for route in ROUTES if route.is_default]
     assert (default.route_key, default.method) == ("$default", "ANY")
     assert Path(default.code_uri) == Path("functions/not_found")
@@ -557,7 +557,7 @@ def responses(build_dir: Path, catalogue: dict, tmp_path_factory: pytest.TempPat
 
 
 def check_search_body(body: Any, group_by: str | None) -> None:
-    """The shape of SPEC 3.3."""
+    """The shape of docs/contract.md "Search answer"."""
     assert isinstance(body, list)
     by_phenotype = group_by in ("phenotype_gene_name", "effect_gene_name")
     dataset_keys = {"dataset_id", "tissue", "cell_type", "cell_line", "sex", "developmental_stage", "disease"}
@@ -590,8 +590,8 @@ def check_dataset(dataset: Any) -> None:
 
 
 def check_link(response: dict, body: Any, event: dict) -> None:
-    """SPEC 5.1: `Link: <url>; rel="next"` exactly when there is a next page; its URL is this request's (stage
-    included) with the next page's cursor."""
+    """docs/contract.md "Lists and caching": `Link: <url>; rel="next"` exactly when there is a next page; its URL is
+    this request's (stage included) with the next page's cursor."""
     link = response["headers"].get("link")
     if body.get("next_cursor") is None and link is None:
         return
@@ -608,10 +608,10 @@ def check_link(response: dict, body: Any, event: dict) -> None:
 
 
 def check_tsv(text: str, limit: int, event: dict, function: str) -> None:
-    """SPEC 5.4: one header line and one line per row, twelve columns (SPEC 9.3: with dataset_id first); and the very
-    text the source's function answers in this process, which tests/catalogue/endpoints/test_rows.py and
-    test_gene_rows.py compare column by column with the brute force (so the build is checked against the source, and
-    the source against the contract)."""
+    """docs/contract.md "Dataset rows": one header line and one line per row, twelve columns (docs/contract.md "Rows of
+    a gene": with dataset_id first); and the very text the source's function answers in this process, which
+    tests/catalogue/endpoints/test_rows.py and test_gene_rows.py compare column by column with the brute force (so the
+    build is checked against the source, and the source against the contract)."""
     from tests.api import get
     first = ["dataset_id"] if function == "gene_rows" else []
     lines = [line.split("\t") for line in text.splitlines()]
@@ -624,7 +624,8 @@ def check_tsv(text: str, limit: int, event: dict, function: str) -> None:
 
 
 def check_gene_rows(body: Any, parameters: dict[str, str]) -> None:
-    """SPEC 9.3: the gene, its role, rows of its spellings (each with its dataset), the filters held."""
+    """docs/contract.md "Rows of a gene": the gene, its role, rows of its spellings (each with its dataset), the filters
+    held."""
     role = parameters.get("role", "perturbation")
     assert set(body) == {"gene", "role", "rows", "next_cursor"} and body["role"] == role
     assert 1 <= len(body["rows"]) <= int(parameters.get("limit", 100)), "no rows in the test catalogue"
@@ -638,8 +639,8 @@ def check_gene_rows(body: Any, parameters: dict[str, str]) -> None:
 
 
 def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
-    """The shape of each endpoint's answer (SPEC 3.3, 5.2-5.8), and that it is not empty where the test catalogue
-    has data."""
+    """The shape of each endpoint's answer (docs/contract.md, "Search answer" and the catalogue routes), and that it is
+    not empty where the test catalogue has data."""
     parameters = event.get("queryStringParameters", {})
     if function == "search":
         check_search_body(body, parameters.get("group_by"))
@@ -676,7 +677,8 @@ def check_body(function: str, body: Any, event: dict, catalogue: dict) -> None:
     elif function == "genes":
         assert set(body) == {"genes"} and 1 <= len(body["genes"]) <= int(parameters.get("limit", 10))
         for gene in body["genes"]:
-            names = (gene["gene_name"], gene.get("approved_symbol") or "")  # SPEC 5.5: the approved symbol matches too
+            # docs/contract.md "Gene lookup": the approved symbol matches too
+            names = (gene["gene_name"], gene.get("approved_symbol") or "")
             assert any(name.lower().startswith(parameters["prefix"].lower()) for name in names), gene
             roles = [parameters["role"]] if "role" in parameters else ["perturbation", "phenotype"]
             assert any(gene[role] for role in roles), gene
@@ -722,9 +724,9 @@ def test_built_function_answers_event(path: Path, responses: dict[Path, Any], ca
         assert headers["cache-control"] == "no-store" and "Signature=" in headers["location"], headers
         return
     if function == "health":
-        assert headers["cache-control"] == "no-store"  # SPEC 5.7: never cached
+        assert headers["cache-control"] == "no-store"  # docs/contract.md "Health": never cached
     else:
-        # SPEC 5.1: every successful answer is cacheable and has a strong validator.
+        # docs/contract.md "Lists and caching": every successful answer is cacheable and has a strong validator.
         assert headers["cache-control"].startswith("public, max-age=")
         assert re.fullmatch(r'"[^"]+"', headers["etag"]), headers
     if parameters.get("format") == "tsv":

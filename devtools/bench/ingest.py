@@ -1,6 +1,6 @@
-"""Benchmark the ingestion (SPEC 7) at 20 M rows (QUICK: 1 M): a whole-catalogue load from files, and replacing
-one 100 k-row dataset with the chosen design (per-dataset maintained relations) and with the global refresh of
-production's materialised views.
+"""Benchmark the ingestion (docs/contract.md, "Loading data") at 20 M rows (QUICK: 1 M): a whole-catalogue load from
+files, replacing one 100 k-row dataset with the chosen design (per-dataset maintained relations) and with the global
+refresh of production's materialised views, and the download files' share of a 2 M-row dataset's load.
 
     python -m devtools.bench.ingest [--quick] [--reload]   # make bench-ingest (which sets PYTHONPATH to the layers)
 
@@ -12,7 +12,10 @@ production's materialised views.
 3. The same replacement the way the previous loader would have done it: the rows replaced, then both summaries
    refreshed whole (REFRESH MATERIALIZED VIEW on views built like production's, beside the tables), in one
    transaction; and REFRESH ... CONCURRENTLY, which does not block readers but takes longer.
-4. The benchmark dataset deleted, the side views dropped, and perturb_seq vacuumed (so `make bench` measures
+4. The download files' share of a load: a 2 M-row dataset added end to end (its files written and uploaded in
+   its transaction, docs/contract.md "Dataset files"), then the same files written and uploaded again alone
+   (downloads.publish, as the load calls it); the share is files / (load - files), against <= 25 %.
+5. The benchmark datasets deleted, the side views dropped, and perturb_seq vacuumed (so `make bench` measures
    search on a settled table again; the vacuum's time is reported too).
 Writes .local/bench/ingest-<scale>.json and the ingestion section of BENCHMARKS.md.
 """
@@ -29,27 +32,46 @@ from pathlib import Path
 
 import asyncpg
 from catalogue_common.settings import Settings, settings
-from ingestion import dataset, relations, run, store
+from ingestion import dataset, downloads, relations, run, store
 
 from devtools.bench.harness import DATASETS, OUT, SCALES, SEED, log, machine, write_benchmarks_md
 from devtools.data import demo_data, load_data
 
 WORK = OUT / "ingest"
 DATASET_ID, DATASET_ROWS, REPEATS = "bench_replace_100k", 100_000, 3
+FILES_DATASET_ID, FILES_ROWS, FILES_SHARE = "bench_files_2m", 2_000_000, 0.25
 SIDE_VIEWS = {r.name: f"{r.name}_globalrefresh" for r in relations.SUMMARIES}
 
 
-def version(seed: int) -> Path:
-    """A 100 k-row dataset named DATASET_ID (the demo generator's data under another id)."""
-    folder = WORK / f"v{seed}" / DATASET_ID
+def version(seed: int, dataset_id: str = DATASET_ID, rows: int = DATASET_ROWS) -> Path:
+    """A dataset of `rows` rows named `dataset_id` (the demo generator's data under another id)."""
+    folder = WORK / f"{dataset_id}-v{seed}" / dataset_id
     if not (folder / "results.csv").exists():
         shutil.rmtree(folder.parent, ignore_errors=True)
-        [plan] = demo_data.plan(DATASET_ROWS, 1, seed)
+        [plan] = demo_data.plan(rows, 1, seed)
         demo_data.write(folder.parent, [plan], seed)
         (folder.parent / plan.dataset_id).rename(folder)
         document = json.loads((folder / "metadata.json").read_text())
-        (folder / "metadata.json").write_text(json.dumps({**document, "dataset_id": DATASET_ID}))
+        (folder / "metadata.json").write_text(json.dumps({**document, "dataset_id": dataset_id}))
     return folder
+
+
+async def files_cost(target: Settings) -> dict:
+    """The 2 M-row dataset loaded end to end, then its files written and uploaded alone as the load does."""
+    folder = version(79, FILES_DATASET_ID, FILES_ROWS)  # written before the clock starts
+    load_s = await timed(run.load(target, [folder], quiet=True))
+    conn = await run.connect(target)
+    try:
+        document = json.loads((folder / "metadata.json").read_text())
+        began = time.perf_counter()
+        async with conn.transaction(readonly=True):
+            files = await downloads.publish(conn, downloads.Store(target), FILES_DATASET_ID, "bench-files", document)
+        files_s = time.perf_counter() - began
+    finally:
+        await conn.close()
+    await run.delete(target, FILES_DATASET_ID)  # its objects with it, the extra load's too (prune)
+    return {"rows": FILES_ROWS, "load_s": round(load_s, 2), "files_s": round(files_s, 2),
+            "share": round(files_s / (load_s - files_s), 3), "bytes": {f.format: f.size for f in files}}
 
 
 def full_load(scale: str, reload: bool) -> dict:
@@ -139,6 +161,13 @@ def markdown(scale: str, figures: dict) -> str:
             f"{median['global_refresh_s']:.2f} s | | {median['global_refresh_s'] / median['replace_s']:.1f}x slower |",
             f"| REFRESH ... CONCURRENTLY of both summaries alone | {median['concurrent_refresh_s']:.2f} s | | |",
             f"| VACUUM (ANALYZE) perturb_seq afterwards | {figures['settle']['vacuum_s']} s | | |"]
+    if cost := figures.get("files"):
+        sizes = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in cost["bytes"].items())
+        rows += [f"| add a {cost['rows']:,}-row dataset with its download files (end to end) | {cost['load_s']:.2f} s"
+                 f" | {cost['rows'] / cost['load_s']:,.0f} rows/s | |",
+                 f"| its download files alone, written and uploaded ({sizes}) | {cost['files_s']:.2f} s | | "
+                 f"{cost['share']:.0%} of the rest of the load; ≤ {FILES_SHARE:.0%}: "
+                 f"{'met' if cost['share'] <= FILES_SHARE else 'MISSED'} |"]
     return (f"Scale {scale}, run {figures['when']} on {figures['machine']}. All times wall clock.\n\n"
             "| what | time | throughput | target / comparison |\n|---|---|---|---|\n" + "\n".join(rows))
 
@@ -157,6 +186,8 @@ def main() -> None:
     target = settings("ingest").at(database, index)
     log("replacing a 100 k-row dataset ...")
     figures["replace"] = asyncio.run(replacements(target))
+    log(f"adding a {FILES_ROWS:,}-row dataset with its download files ...")
+    figures["files"] = asyncio.run(files_cost(target))
     figures["settle"] = asyncio.run(settle(target))
     WORK.parent.mkdir(parents=True, exist_ok=True)
     (WORK.parent / f"ingest-{scale}.json").write_text(json.dumps(figures, indent=1))

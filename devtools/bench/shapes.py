@@ -143,7 +143,8 @@ def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
           for role in ("perturbation", "phenotype")],
         Shape("gene: perturbation common", f"/v1/genes/{quote(common, safe='')}"),
         Shape("gene: perturbation rare", f"/v1/genes/{quote(rare, safe='')}"),
-        # GET /v1/genes/{gene}/rows (SPEC 9.3): the most common genes' rows across the catalogue
+        # GET /v1/genes/{gene}/rows (docs/contract.md, "Rows of a gene"): the most common genes' rows across the
+        # catalogue
         *gene_rows(pick, functions),
         # GET /v1/summary, /v1/health, /v1/openapi.json
         Shape("summary", "/v1/summary"),

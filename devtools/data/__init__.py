@@ -1,1 +1,2 @@
-"""The demo catalogue: deterministic SPEC 7 input files, loaded through the project's own ingestion."""
+"""The demo catalogue: deterministic input files (docs/contract.md, "Input files"), loaded through the project's own
+ingestion."""

@@ -157,7 +157,8 @@ def plan(rows: int, datasets: int, seed: int, sizes: str = "spread") -> list[Dat
         if index == 0:
             target = rows - sum(_grid(t)[0] * _grid(t)[1] for t in targets[1:])
         n_perturbations, n_genes = _grid(target)
-        pick = lambda n: universe[np.sort(rng.choice(len(universe), n, replace=False, p=weights / weights.sum()))]  # noqa: E731
+        def pick(n: int) -> np.ndarray:
+            return universe[np.sort(rng.choice(len(universe), n, replace=False, p=weights / weights.sum()))]
         perturbations, genes = pick(n_perturbations), _measured(pick(n_genes))
         result.append(Dataset(dataset_id, labels, _spelled(perturbations, dataset_id, index),
                               _spelled(genes, dataset_id, index), target if index == 0 else n_perturbations * n_genes))
@@ -203,7 +204,8 @@ HEADER = b"perturbed_target_symbol,gene,log2foldchange,padj,basemean\n"
 
 
 def csv_chunks(dataset: Dataset, seed: int, index: int, chunk_rows: int = 400_000) -> Iterator[bytes]:
-    """The lines of a SPEC 7 results.csv (without its header): empty field = NULL, nan / inf / -inf as such."""
+    """The lines of a results.csv (docs/contract.md, "Input files"), without its header: empty field = NULL, nan,
+    inf and -inf as such."""
     rng = np.random.default_rng([seed, 2, index])
     genes, n_genes = dataset.genes, len(dataset.genes)
     gene_base = np.exp(rng.normal(2.0, 1.5, n_genes))  # per-gene mean expression, log-normal
@@ -257,8 +259,8 @@ def documents(datasets: list[Dataset]) -> list[dict]:
 
 def write(folder: Path, datasets: list[Dataset], seed: int,
           progress: Callable[[int, int], None] | None = None) -> None:
-    """Every dataset as SPEC 7 input: <folder>/<dataset_id>/metadata.json and results.csv. `progress`(datasets,
-    rows) is told after each dataset."""
+    """Every dataset as input files (docs/contract.md, "Input files"): <folder>/<dataset_id>/metadata.json and
+    results.csv. `progress`(datasets, rows) is told after each dataset."""
     written = 0
     for index, (dataset, document) in enumerate(zip(datasets, documents(datasets), strict=True)):
         target = folder / dataset.dataset_id
@@ -275,7 +277,7 @@ def write(folder: Path, datasets: list[Dataset], seed: int,
 
 if __name__ == "__main__":
     import argparse
-    parser = argparse.ArgumentParser(description="Write the demo data as SPEC 7 input files (make demo-files).")
+    parser = argparse.ArgumentParser(description="Write the demo data as input files (make demo-files).")
     parser.add_argument("folder", type=Path)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)

@@ -1,5 +1,5 @@
-"""`make data`: deterministic demo data written as SPEC 7 input files, then loaded through the project's own
-ingestion (layers/ingestion), exactly as a group's own files would be.
+"""`make data`: deterministic demo data written as input files (docs/contract.md, "Input files"), then loaded through
+the project's own ingestion (layers/ingestion), exactly as a group's own files would be.
 
     python -m devtools.data.load_data [--rows 200000] [--seed 1] [--datasets 12] [--sizes spread|heavy]
                                       [--database catalogue]

@@ -13,8 +13,10 @@ documented header as the document declares, and every request the document says 
 Checks left out, and why:
   positive_data_acceptance  a cursor is valid only when the API signed it, and a parameter and its synonym
                             (effect_direction / change_direction) exclude each other: a schema cannot say either,
-                            so requests the document allows may rightly be refused with 400 (SPEC 5.1, 3.1)
-  unsupported_method        SPEC 4.1: a method no route serves is "no such endpoint", 404 not_found, not 405
+                            so requests the document allows may rightly be refused with 400 (docs/contract.md, "Lists
+                            and caching" and "Search parameters")
+  unsupported_method        a method no route serves is "no such endpoint", 404 not_found, not 405
+                            (docs/contract.md, "Errors")
   the stateful/auth ones    the API is read-only and public: nothing to create, delete or authorise
 Requests whose request line and headers exceed API Gateway's HTTP API quota (10,240 bytes) are not generated:
 they never reach a function (the local server refuses them above 64 KiB with its own 414).

@@ -23,10 +23,10 @@ users over every catalogue route. Meanwhile:
 
 Every request is logged (devtools/stress/locustfile.py). The report: throughput, p50/p99 and errors per route; per fault
 the requests that failed from the store's stop until the first success after it was back, whether each failure was
-SPEC's 503 store_unavailable / 504 store_timeout body (or /v1/health's 503 "degraded" body, SPEC 5.7), and the
-recovery time; failures outside the faults; the reload's answers by route and catalogue; connections; memory.
-Written to stdout and .local/load/last.json; the exit status is 1 if a failure was anything else, a failure happened
-outside a store fault, an answer during the reload was not 200 or not one catalogue's, or a limit was exceeded.
+the contract's 503 store_unavailable / 504 store_timeout body (or /v1/health's 503 "degraded" body, docs/contract.md
+"Health"), and the recovery time; failures outside the faults; the reload's answers by route and catalogue; connections;
+memory. Written to stdout and .local/load/last.json; the exit status is 1 if a failure was anything else, a failure
+happened outside a store fault, an answer during the reload was not 200 or not one catalogue's, or a limit was exceeded.
 """
 from __future__ import annotations
 
@@ -376,7 +376,7 @@ def _status(url: str) -> int:
 def verdict(result: dict[str, Any]) -> list[str]:
     problems = []
     if any(not f["all_spec_bodies"] for f in result["faults"] if f["injected"]):
-        problems.append("a failure during a fault was not a SPEC 503/504 store body")
+        problems.append("a failure during a fault was not a 503/504 store body of the contract")
     if result["failed_outside_faults"]:
         problems.append(f"{result['failed_outside_faults']} failures outside the store faults")
     if result["reload"] is not None:

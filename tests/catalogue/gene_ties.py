@@ -1,6 +1,7 @@
-"""Datasets written for GET /v1/genes/{gene}/rows (docs/contract.md, "Rows of a gene"), as SPEC 7 input files: one
-gene, SEPTIN2, with many rows tied at padj = 1 in both roles, under its three spellings across datasets (SEPT2,
-SEPTIN2, ENSG00000168385.15: placed on one gene by the test reference, tests/data/gene_reference.tsv).
+"""Datasets written for GET /v1/genes/{gene}/rows (docs/contract.md, "Rows of a gene"), as input files
+(docs/contract.md, "Input files"): one gene, SEPTIN2, with many rows tied at padj = 1 in both roles, under its three
+spellings across datasets (SEPT2, SEPTIN2, ENSG00000168385.15: placed on one gene by the test reference,
+tests/data/gene_reference.tsv).
 
 Why its own data: the demo data has no padj = 1 (its padj are drawn, not capped), but real DESeq2 output caps padj
 at 1 for thousands of a gene's rows, and a keyset that ended at padj would re-read the whole tie on every page. So:
@@ -27,7 +28,8 @@ HEADER = "perturbed_target_symbol\tgene\tlog2foldchange\tpadj\tbasemean\n"
 
 
 def text(value: float | None) -> str:
-    """A double as SPEC 7's files write it: NA for NULL, NaN, Inf, -Inf, else the shortest round-trip text."""
+    """A double as input files write it (docs/contract.md, "Input files"): NA for NULL, NaN, Inf, -Inf, else the
+    shortest round-trip text."""
     if value is None:
         return "NA"
     if math.isnan(value):

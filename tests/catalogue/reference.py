@@ -177,14 +177,15 @@ def approx_equal(a: Any, b: Any, rel: float = 1e-9, aggregated: bool = False) ->
     return a == b and type(a) is type(b)
 
 
-# --- the catalogue endpoints (SPEC 5), from the same rows and documents -------------------------------------------
+# --- the catalogue endpoints (docs/contract.md, "Catalogue routes"), from the same rows and documents -------------
 
 def labels_of(document: dict) -> dict[str, str | None]:
     return {n: (document.get(f"{n}_labels") or [None])[0] for n in LABELS}
 
 
 class CatalogueReference(Reference):
-    """Brute-force answers to SPEC 5.2-5.6: statistics, facets, row order, gene lookup, totals."""
+    """Brute-force answers to docs/contract.md's "Dataset browsing" to "Catalogue summary": statistics, facets, row
+    order, gene lookup, totals."""
 
     def statistics(self, dataset_id: str) -> dict[str, Any]:
         rows = self.by_dataset.get(dataset_id, [])
@@ -218,7 +219,8 @@ class CatalogueReference(Reference):
     def rows_of(self, dataset_id: str, perturbation: str | None = None, phenotype: str | None = None,
                 effect: str | None = None, max_padj: float | None = None,
                 min_abs_log2fc: float | None = None) -> list[Row]:
-        """Qualifying rows in SPEC 5.4 order: padj (numbers, NaN, NULL), then perturbation, then phenotype."""
+        """Qualifying rows in the order of docs/contract.md "Dataset rows": padj (numbers, NaN, NULL), then
+        perturbation, then phenotype."""
         perturbations, phenotypes = self.spellings(perturbation), self.spellings(phenotype)
         rows = [r for r in self.by_dataset.get(dataset_id, [])
                 if passes(r, perturbations, phenotypes, effect, max_padj, min_abs_log2fc)]
@@ -232,10 +234,10 @@ class CatalogueReference(Reference):
 
     def gene_rows(self, term: str, role: str = "perturbation", other: str | None = None, effect: str | None = None,
                   max_padj: float | None = None, min_abs_log2fc: float | None = None) -> list[Row] | None:
-        """The qualifying rows of a gene across the catalogue in SPEC 9.3 order: padj (numbers, NaN, NULL), then
-        dataset_id, then the other gene, then the gene's own spelling (all in byte order), rows of datasets with a
-        document only. `other`: the other gene's term. None: the term names nothing (404); Ambiguous: it names several
-        genes, or the other term does (400)."""
+        """The qualifying rows of a gene across the catalogue in the order of docs/contract.md "Rows of a gene": padj
+        (numbers, NaN, NULL), then dataset_id, then the other gene, then the gene's own spelling (all in byte order),
+        rows of datasets with a document only. `other`: the other gene's term. None: the term names nothing (404);
+        Ambiguous: it names several genes, or the other term does (400)."""
         resolved = self.book.resolve(term)
         if resolved.ambiguous or len(resolved.genes) > 1:
             raise Ambiguous(term)
@@ -291,9 +293,10 @@ RELEVANCE_FIELDS = ["dataset_id", "tissue_labels", "cell_type_labels", "cell_lin
 
 
 def relevance_scores(index: str, text: str) -> dict[str, float]:
-    """Elasticsearch's score of each dataset the text matches, for the query the project chose (SPEC 3.2 leaves the
-    relevance function to the engine): the words over the eight fields, `cross_fields`, `operator: and`. Written out
-    here, not imported from the layer, so a change of the layer's query shows as a different set or order."""
+    """Elasticsearch's score of each dataset the text matches, for the query the project chose (docs/contract.md "How a
+    search is answered" leaves the relevance function to the engine): the words over the eight fields, `cross_fields`,
+    `operator: and`. Written out here, not imported from the layer, so a change of the layer's query shows as a
+    different set or order."""
     hits = search_engine().search(index=index, size=10_000, source=["dataset_id"], query={"multi_match": {
         "query": text, "fields": RELEVANCE_FIELDS, "type": "cross_fields", "operator": "and"}})["hits"]["hits"]
     return {h["_source"]["dataset_id"]: h["_score"] for h in hits}
@@ -315,8 +318,8 @@ def relevance_order(index: str, text: str, matching: set[str] | None = None) -> 
       statistics: the largest document frequency of a term over the fields, adjusted total term frequencies), in
       single precision, with its lossy one-byte length norms, exactly enough to order near-equal scores as the engine
       does: an approximation would disagree on near-ties and make the tests flaky, an exact copy would be a second
-      Lucene to maintain. SPEC 3.2 asks for "search relevance", not for a formula, so the engine's score is taken as
-      the definition, and what is tested is everything the API does with it.
+      Lucene to maintain. docs/contract.md "How a search is answered" asks for "search relevance", not for a formula, so
+      the engine's score is taken as the definition, and what is tested is everything the API does with it.
     * In the test catalogue most texts give every dataset they match one score, so that their relevance order is the
       id order and an API ignoring the scores would pass them: test_relevance_is_not_the_id_order requires the texts
       the tests draw to include several that reorder, and checks both endpoints on each of them.

@@ -243,9 +243,10 @@ def test_a_pooled_connection_the_server_ended_while_idle_is_replaced_not_a_500(c
     used). The server ends a pooled connection (a restart's fast shutdown, pg_terminate_backend, a failover) and the
     next call reaches it before the loop has processed the close: asyncpg's protocol is still consuming the server's
     FATAL and refuses the call ("cannot switch to state 12; another operation (2) is in progress",
-    InternalClientError). SPEC 4.3: the connection is re-established transparently, the call retried on a fresh one,
-    the broken one never reused. Made deterministic by ending the backend while the layer's loop does not run; with
-    the statement asyncpg has prepared on that connection (bind and execute) and with a new one (prepare first)."""
+    InternalClientError). docs/contract.md "Operation": the connection is re-established transparently, the call retried
+    on a fresh one, the broken one never reused. Made deterministic by ending the backend while the layer's loop does
+    not run; with the statement asyncpg has prepared on that connection (bind and execute) and with a new one (prepare
+    first)."""
     stores = clients.Stores(Settings.from_env(), LOOP)
     try:
         for attempt in range(3):
@@ -261,8 +262,9 @@ def test_a_pooled_connection_the_server_ended_while_idle_is_replaced_not_a_500(c
 def test_an_elasticsearch_503_while_shards_are_unassigned_is_503_store_unavailable(catalogue: dict, with_stores):
     """Found by `make load` (500 internal for the last seconds of an Elasticsearch start). A node that answers HTTP
     but has not yet recovered the index's primary shard answers a search with its own 503
-    (search_phase_execution_exception, all shards failed): the store cannot serve the request, SPEC 4.1's 503
-    store_unavailable, not 500 internal. Reproduced with an index whose primary shard can never be allocated."""
+    (search_phase_execution_exception, all shards failed): the store cannot serve the request, the 503
+    store_unavailable of docs/contract.md "Errors", not 500 internal. Reproduced with an index whose primary shard can
+    never be allocated."""
 
     from tests import api
     es, index = search_engine(), "test-unassigned-dataset-summary-v1"

@@ -1,7 +1,7 @@
-"""GET /v1/genes/{gene}/rows at a realistic scale (SPEC 9.3, 5.1): on 1 M demo rows in 500 datasets plus gene_ties.py's
-datasets (SEPTIN2 with 30,000 rows tied at padj = 1 in each role, under three spellings), every query shape reads
-perturb_seq by index only, and a page 10,000 rows deep (inside the tie) reads what page 1 reads: keyset on
-(padj, dataset_id, other gene), never an OFFSET or a sort of the tie.
+"""GET /v1/genes/{gene}/rows at a realistic scale (docs/contract.md, "Rows of a gene" and "Lists and caching"): on 1 M
+demo rows in 500 datasets plus gene_ties.py's datasets (SEPTIN2 with 30,000 rows tied at padj = 1 in each role, under
+three spellings), every query shape reads perturb_seq by index only, and a page 10,000 rows deep (inside the tie) reads
+what page 1 reads: keyset on (padj, dataset_id, other gene), never an OFFSET or a sort of the tie.
 
 The catalogue is its own database (the other plan tests pick genes by their row counts, which the ties would change),
 loaded once through the ingestion's whole-catalogue load (indexes built in bulk, VACUUM ANALYZE) and reused while
@@ -66,7 +66,8 @@ def tied_rows(role: str) -> int:
 
 
 def deep_key(role: str, depth: int) -> query.Key:
-    """The key of the row `depth` rows into the gene's walk, by brute force (the order of SPEC 9.3)."""
+    """The key of the row `depth` rows into the gene's walk, by brute force (the order of docs/contract.md "Rows of a
+    gene")."""
     own, partner = COLUMN[role], COLUMN[other(role)]
     [(padj, dataset_id, partner_name, spelling)] = fetch(DATABASE, f"""
         SELECT padj, dataset_id, {partner}, {own} FROM perturb_seq WHERE {own} = ANY($1)

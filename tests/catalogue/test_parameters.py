@@ -1,4 +1,5 @@
-"""Parameter kinds and SPEC's rules (3.1, 5, 5.1): every problem answers 400 naming the offending parameters."""
+"""Parameter kinds and the contract's rules (docs/contract.md, "Search parameters", "Catalogue routes", "Lists and
+caching"): every problem answers 400 naming the offending parameters."""
 from __future__ import annotations
 
 import pytest

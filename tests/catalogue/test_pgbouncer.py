@@ -131,7 +131,7 @@ def test_a_pooled_connection_the_pooler_closed_while_idle_is_replaced_not_a_500(
                                                                                 caplog):
     """The pooler ends the API's idle client connection (RDS Proxy's idle client timeout, a proxy failover; here
     PgBouncer's restart, whose immediate shutdown closes its clients): the next request retries once on a new
-    connection (SPEC 4.3), 200, not a 500 or a 503."""
+    connection (docs/contract.md, "Operation"), 200, not a 500 or a 503."""
     through_pooler()
     for query in ("", "group_by=phenotype_gene_name", "perturbation_gene_name=TP53"):
         assert search(query)["statusCode"] == 200

@@ -77,7 +77,7 @@ def test_no_sequential_scan_of_perturb_seq_in_any_shape(genes: dict[str, list[st
     assert checked == 2 * 4 * 4 * 2 * 2 * 2 * 2
 
 
-# --- the catalogue endpoints (SPEC 5): every PostgreSQL query shape they send, at the same 1 M rows ---------------
+# --- the catalogue endpoints (docs/contract.md, "Catalogue routes"): every PostgreSQL query shape, at 1 M rows ---
 
 def plan_of(sql: str, args: list, analyze: bool = False, database: str = DATABASE) -> dict:
     """The plan with the API's session settings (no parallel plans)."""
@@ -102,7 +102,8 @@ def rows_shapes(genes: dict[str, list[str]], dataset_id: str, key: rows_query.Ke
 
 
 def deep_key(dataset_id: str, depth: int) -> rows_query.Key:
-    """The key of the row `depth` rows into the dataset, by brute force (the order of SPEC 5.4)."""
+    """The key of the row `depth` rows into the dataset, by brute force (the order of docs/contract.md "Dataset
+    rows")."""
     [(padj, perturbation, phenotype)] = fetch(DATABASE, """
         SELECT padj, perturbed_target_symbol, gene FROM perturb_seq WHERE dataset_id = $1
         ORDER BY padj, perturbed_target_symbol COLLATE "C", gene COLLATE "C" OFFSET $2 LIMIT 1""", dataset_id, depth)

@@ -1,4 +1,5 @@
-"""GET /v1/search against an independent brute-force computation over the whole test catalogue (SPEC 3)."""
+"""GET /v1/search against an independent brute-force computation over the whole test catalogue (docs/contract.md,
+"Search")."""
 from __future__ import annotations
 
 import json

@@ -1,8 +1,8 @@
 """Stores that stop answering while their connections stay open (issue 10, finding 1).
 
 A frozen server (SIGSTOP) accepts TCP connections and keeps the open ones, but answers nothing: not the query, not
-asyncpg's cancel request. The request still answers SPEC's 504 `store_timeout` within its Lambda deadline, and the
-next request, once the server runs again, answers 200 without a restart of the function. Every freeze is undone in a
+asyncpg's cancel request. The request still answers the contract's 504 `store_timeout` within its Lambda deadline, and
+the next request, once the server runs again, answers 200 without a restart of the function. Every freeze is undone in a
 `finally`, so the shared local servers are never left stopped.
 """
 from __future__ import annotations

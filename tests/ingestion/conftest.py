@@ -1,4 +1,5 @@
-"""Ingestion tests write their own databases and index, from demo files written as SPEC 7 input."""
+"""Ingestion tests write their own databases and index, from demo files written as input files (docs/contract.md, "Input
+files")."""
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,5 @@
-"""Readers during a replace (SPEC 7): a dataset replaced back and forth while clients hammer the API over HTTP;
-every answer is entirely the old state or entirely the new one, and none fails."""
+"""Readers during a replace (docs/contract.md, "Loading data"): a dataset replaced back and forth while clients hammer
+the API over HTTP; every answer is entirely the old state or entirely the new one, and none fails."""
 from __future__ import annotations
 
 import shutil

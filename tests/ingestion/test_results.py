@@ -1,4 +1,5 @@
-"""SPEC 7's input rules: every refusal with a small bad file, each reported with file, line, column and reason."""
+"""The input rules (docs/contract.md, "Input files" and "Refusals"): every refusal with a small bad file, each reported
+with file, line, column and reason."""
 from __future__ import annotations
 
 import gzip

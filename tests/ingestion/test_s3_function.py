@@ -1,5 +1,6 @@
-"""The ingestion function (SPEC 7, deployed): files uploaded to S3 (moto stands in for S3 only), then a marker
-object's event loads or deletes the dataset in the real PostgreSQL and Elasticsearch, through the handler."""
+"""The ingestion function (docs/contract.md "Loading data", deployed): files uploaded to S3 (moto stands in for S3
+only), then a marker object's event loads or deletes the dataset in the real PostgreSQL and Elasticsearch, through the
+handler."""
 from __future__ import annotations
 
 import copy

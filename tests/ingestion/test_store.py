@@ -1,5 +1,6 @@
-"""Per-dataset loads (SPEC 7) on the real stores: replace and delete leave every derived relation exactly as a bulk
-build of the same input would; unchanged input is a no-op; a refusal changes nothing; values round-trip exactly."""
+"""Per-dataset loads (docs/contract.md, "Loading data") on the real stores: replace and delete leave every derived
+relation exactly as a bulk build of the same input would; unchanged input is a no-op; a refusal changes nothing; values
+round-trip exactly."""
 from __future__ import annotations
 
 import math
@@ -100,10 +101,10 @@ def test_a_refused_dataset_changes_nothing_and_is_recorded(catalogue_a: Path):
     assert outcome == "refused" and "line 6" in detail
 
 
-# Text of an input file -> the double PostgreSQL must hold (None: NULL). Every special value of SPEC 7 in each numeric
-# column: NULL (empty, NA), NaN in three spellings, both infinities, both zeros, subnormals, the extremes, a value that
-# a decimal round trip through fewer digits would change. padj also holds infinities (only a *finite* padj outside
-# [0, 1] is refused); its finite values stay within [0, 1].
+# Text of an input file -> the double PostgreSQL must hold (None: NULL). Every special value of docs/contract.md "Input
+# files" in each numeric column: NULL (empty, NA), NaN in three spellings, both infinities, both zeros, subnormals, the
+# extremes, a value that a decimal round trip through fewer digits would change. padj also holds infinities (only a
+# *finite* padj outside [0, 1] is refused); its finite values stay within [0, 1].
 SPECIAL = [("", None), ("NA", None), ("NaN", math.nan), ("nan", math.nan), ("NAN", math.nan), ("0", 0.0),
            ("-0.0", -0.0), ("5e-324", 5e-324), ("1e-320", 1e-320), ("2.2250738585072014e-308", 2.2250738585072014e-308),
            ("0.30000000000000004", 0.30000000000000004), ("0.1", 0.1), ("1", 1.0), ("0.9999999999999999",
@@ -132,7 +133,7 @@ def test_same_double_tells_every_kind_apart():
 @pytest.mark.parametrize("file", ["results.csv", "results.parquet"])
 def test_null_na_nan_and_infinities_round_trip_exactly(catalogue_a: Path, tmp_path: Path, file: str, with_stores):
     """Every numeric column read back from PostgreSQL as the double the file gave, NULL and NaN kept apart; then
-    served by the rows endpoint as SPEC 3.2.6 says."""
+    served by the rows endpoint as docs/contract.md "Answers" says."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     folder = tmp_path / "special_values"
@@ -182,9 +183,9 @@ def test_null_na_nan_and_infinities_round_trip_exactly(catalogue_a: Path, tmp_pa
 
 @pytest.mark.parametrize("layout", ["tables", "production views"])
 def test_search_answers_the_same_on_both_layouts(catalogue_a: Path, demo_files: Path, layout: str, with_stores):
-    """SPEC 2.3: the API relies on the relations, whether maintained tables or production's materialised views; a
-    per-dataset load on production's layout refreshes the views whole. After a per-dataset load on either layout,
-    /v1/search answers as the brute-force reference says."""
+    """docs/contract.md "Derived relations": the API relies on the relations, whether maintained tables or production's
+    materialised views; a per-dataset load on production's layout refreshes the views whole. After a per-dataset load on
+    either layout, /v1/search answers as the brute-force reference says."""
     production = layout == "production views"
     fresh(DATABASE, sorted(catalogue_a.iterdir()), production_views=production)
     shutil.rmtree(catalogue_a / "datlinger_2017")
@@ -220,7 +221,8 @@ def test_search_answers_the_same_on_both_layouts(catalogue_a: Path, demo_files: 
 
 def test_the_writer_role_loads_and_deletes_but_cannot_change_the_schema(catalogue_a: Path, demo_files: Path,
                                                                            monkeypatch):
-    """SPEC 7: the writer uses its own role (the API's stays read-only); it may change rows, not structure."""
+    """docs/contract.md "Loading data": the writer uses its own role (the API's stays read-only); it may change rows,
+    not structure."""
     import asyncpg
     shutil.rmtree(catalogue_a / "datlinger_2017")
     shutil.copytree(demo_files / "b" / "datlinger_2017", catalogue_a / "datlinger_2017")

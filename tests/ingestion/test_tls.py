@@ -29,7 +29,7 @@ DATASET = "tls_check_2026"
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """One small dataset as SPEC 7 input."""
+    """One small dataset as input files (docs/contract.md, "Input files")."""
     dataset = tmp_path / DATASET
     dataset.mkdir()
     (dataset / "metadata.json").write_text(json.dumps({"dataset_id": DATASET, "tissue_labels": ["blood"]}))

@@ -1,4 +1,4 @@
-"""GET /v1/datasets/{dataset_id} (SPEC 5.3) against a brute-force computation."""
+"""GET /v1/datasets/{dataset_id} (docs/contract.md, "One dataset") against a brute-force computation."""
 from __future__ import annotations
 
 from urllib.parse import unquote

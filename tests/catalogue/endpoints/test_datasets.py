@@ -1,4 +1,5 @@
-"""GET /v1/datasets (SPEC 5.2) against a brute-force computation: filters, totals, multi-select facets, paging."""
+"""GET /v1/datasets (docs/contract.md, "Dataset browsing") against a brute-force computation: filters, totals,
+multi-select facets, paging."""
 from __future__ import annotations
 
 import random

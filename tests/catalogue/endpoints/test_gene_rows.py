@@ -1,5 +1,6 @@
-"""GET /v1/genes/{gene}/rows (SPEC 9.3): walking the pages with limit=7, as JSON and as TSV, gives exactly the
-brute-force rows of the gene across the catalogue (tests/catalogue/reference.py), in order, none twice.
+"""GET /v1/genes/{gene}/rows (docs/contract.md, "Rows of a gene"): walking the pages with limit=7, as JSON and as TSV,
+gives exactly the brute-force rows of the gene across the catalogue (tests/catalogue/reference.py), in order, none
+twice.
 
 On the test catalogue: several genes (spellings across datasets, case variants, an Ensembl ID, an unplaced symbol),
 both roles, the other gene, direction and thresholds. On a catalogue of its own (gene_ties.py): one gene with more than

@@ -1,4 +1,5 @@
-"""GET /v1/health (SPEC 5.7): 200 when both stores answer, 503 with the same body shape when one does not."""
+"""GET /v1/health (docs/contract.md, "Health"): 200 when both stores answer, 503 with the same body shape when one does
+not."""
 from __future__ import annotations
 
 import time

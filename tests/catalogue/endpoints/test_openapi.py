@@ -1,5 +1,6 @@
-"""GET /v1/openapi.json (SPEC 5.8): one OpenAPI 3.1 document for every route, generated from the declarations the
-functions validate with. (Every answer the suite receives is validated against it: tests/api.py.)"""
+"""GET /v1/openapi.json (docs/contract.md, "OpenAPI document"): one OpenAPI 3.1 document for every route, generated from
+the declarations the functions validate with. (Every answer the suite receives is validated against it:
+tests/api.py.)"""
 from __future__ import annotations
 
 import pytest

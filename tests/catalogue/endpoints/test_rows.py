@@ -1,4 +1,5 @@
-"""GET /v1/datasets/{dataset_id}/rows (SPEC 5.4): walking every page gives exactly the brute-force rows, in order."""
+"""GET /v1/datasets/{dataset_id}/rows (docs/contract.md, "Dataset rows"): walking every page gives exactly the
+brute-force rows, in order."""
 from __future__ import annotations
 
 import math
@@ -150,8 +151,8 @@ TSV_COLUMNS = ["perturbation_gene_name", "phenotype_gene_name", "direction", "lo
 
 
 def tsv_fields(row: dict) -> list[str]:
-    """The twelve TSV fields of a brute-force JSON row (SPEC 5.4): numbers as the shortest text that round-trips the
-    double (repr), empty for null (non-finite numbers are null already), counts as integers."""
+    """The twelve TSV fields of a brute-force JSON row (docs/contract.md, "Dataset rows"): numbers as the shortest text
+    that round-trips the double (repr), empty for null (non-finite numbers are null already), counts as integers."""
     number = lambda x: "" if x is None else repr(x)  # noqa: E731
     p, c, e = row["perturbation"], row["change"], row["phenotype"]
     return [p["perturbation_gene_name"], e["phenotype_gene_name"], c["direction"] or "",

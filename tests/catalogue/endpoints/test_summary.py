@@ -1,4 +1,4 @@
-"""GET /v1/summary (SPEC 5.6) against brute-force totals and facets."""
+"""GET /v1/summary (docs/contract.md, "Catalogue summary") against brute-force totals and facets."""
 from __future__ import annotations
 
 from tests.api import get

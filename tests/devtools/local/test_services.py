@@ -1,4 +1,5 @@
-"""Local PostgreSQL and Elasticsearch (SPEC 6): real servers the project installs, started from nothing."""
+"""Local PostgreSQL and Elasticsearch (docs/contract.md, "Local servers"): real servers the project installs, started
+from nothing."""
 from __future__ import annotations
 
 import json
