@@ -134,12 +134,27 @@ async def _concurrent(conn: asyncpg.Connection) -> None:
         await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")
 
 
-async def settle(target: Settings) -> dict:
-    await run.delete(target, DATASET_ID)
+async def tidy(target: Settings) -> None:
+    """The benchmark's own datasets and side views gone (an interrupted run leaves them; a whole load cannot drop
+    perturb_seq while a side view depends on it)."""
     conn = await run.connect(target)
     try:
+        if not await conn.fetchval("SELECT to_regclass('perturb_seq') IS NOT NULL"):
+            return
+        ours = [r[0] for r in await conn.fetch("SELECT DISTINCT dataset_id FROM perturb_seq WHERE dataset_id = ANY($1)",
+                                               [DATASET_ID, FILES_DATASET_ID])]
+        for dataset_id in ours:
+            await run.delete(target, dataset_id)
         for view in SIDE_VIEWS.values():
             await conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {view}")
+    finally:
+        await conn.close()
+
+
+async def settle(target: Settings) -> dict:
+    await tidy(target)
+    conn = await run.connect(target)
+    try:
         began = time.perf_counter()
         await conn.execute("VACUUM (ANALYZE) perturb_seq")
         return {"vacuum_s": round(time.perf_counter() - began, 1)}
@@ -182,8 +197,9 @@ def main() -> None:
     asyncio.run(load_data.ensure_database(database))
     figures: dict = {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                      "machine": ", ".join(f"{k} {v}" for k, v in machine().items())}
-    figures["full_load"] = full_load(scale, args.reload)
     target = settings("ingest").at(database, index)
+    asyncio.run(tidy(target))  # an interrupted run's leftovers
+    figures["full_load"] = full_load(scale, args.reload)
     log("replacing a 100 k-row dataset ...")
     figures["replace"] = asyncio.run(replacements(target))
     log(f"adding a {FILES_ROWS:,}-row dataset with its download files ...")

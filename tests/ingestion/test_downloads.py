@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import pyarrow.parquet as pq
 import pytest
+from catalogue_common import tsv
 from catalogue_common.downloads import dataset_id_prefix
 from catalogue_common.settings import settings
 from ingestion import run
@@ -26,6 +27,7 @@ from tests.support import fetch
 from .conftest import DATABASE, INDEX, ingest, target
 from .test_store import SPECIAL, UNBOUNDED, same_double
 
+NUMBERS = ("log2fc", "padj", "base_mean")
 DATASET = "special_values"
 
 
@@ -94,13 +96,21 @@ def test_the_files_are_the_rows_pages_bit_for_bit(served: Path, tmp_path: Path):
     assert list(listed(DATASET)) == ["parquet", "tsv.gz", "metadata"]
     for fmt, entry in listed(DATASET).items():
         assert entry == {"format": fmt, "bytes": len(files[fmt]), "sha256": hashlib.sha256(files[fmt]).hexdigest()}
-    # TSV: the page's columns are the rows pages' TSV lines exactly; the dataset first, both Ensembl IDs last.
+    # TSV: the page's columns are the rows pages' TSV fields, names exactly and numbers as the same doubles (the file
+    # may spell a number otherwise: Arrow's `1` for the pages' `1.0`); the dataset first, both Ensembl IDs last.
     lines = gzip.decompress(files["tsv.gz"]).decode().splitlines()
-    assert lines[0].split("\t")[0] == "dataset_id" and lines[0].split("\t")[-2:] == [
-        "perturbation_ensembl_gene_id", "phenotype_ensembl_gene_id"]
+    assert lines[0].split("\t") == ["dataset_id", *tsv.COLUMNS, "perturbation_ensembl_gene_id",
+                                    "phenotype_ensembl_gene_id"]
     pages = walk(DATASET, "format=tsv")
-    assert len(pages) == 60 and ["\t".join(line.split("\t")[1:-2]) for line in lines[1:]] == pages
-    assert all(line.split("\t")[0] == DATASET for line in lines[1:])
+    assert len(pages) == len(lines) - 1 == 60
+    for line, page_line in zip(lines[1:], pages, strict=True):
+        got, want = line.split("\t"), page_line.split("\t")
+        assert got[0] == DATASET and len(got) == len(want) + 3, line
+        for column, a, b in zip(tsv.COLUMNS, got[1:-2], want, strict=True):
+            if column in NUMBERS:
+                assert same_double(float(a) if a else None, float(b) if b else None), (column, line, page_line)
+            else:
+                assert a == b, (column, line, page_line)
     # Parquet: the JSON rows pages row for row (non-finite numbers are null there), and the stored doubles exactly.
     table = pq.read_table(io.BytesIO(files["parquet"])).to_pylist()
     rows = walk(DATASET, "format=json")
@@ -138,7 +148,7 @@ def test_a_replace_gives_the_new_files_and_a_delete_removes_them(served: Path, t
     assert second["parquet"]["sha256"] != first["parquet"]["sha256"]
     assert second["metadata"] == first["metadata"]  # the same metadata document
     text = gzip.decompress(download(DATASET, "tsv.gz")).decode()
-    assert "\tP0\tG0\tincreased\t2.5\t0.01\t3.0\t" in text and "\tP0\tG0\tincreased\t1.5\t" not in text
+    assert "\tP0\tG0\tincreased\t2.5\t0.01\t3\t" in text and "\tP0\tG0\tincreased\t1.5\t" not in text
     assert len(objects(DATASET)) == 3 and not set(objects(DATASET)) & set(keys), "the old load's files are gone"
     assert ingest(run.load(target(), [special_dataset(tmp_path / "v1" / DATASET, 1)], quiet=True)).outcomes == {
         DATASET: "loaded"}

@@ -20,11 +20,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from zlib_ng import zlib_ng
 from catalogue_common.downloads import attachment
 from catalogue_common.settings import settings
 from starlette.requests import Request
 from starlette.responses import Response
+from zlib_ng import zlib_ng
 
 from .errors import AnswerTooLarge
 

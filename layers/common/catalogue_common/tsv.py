@@ -1,7 +1,7 @@
-"""Rows as TSV (docs/contract.md, "Rows of a dataset", "Rows of a gene" and "Dataset files"), written the same way by
-the API's `format=tsv` pages and by the ingestion's whole-dataset files: one header line, one line per row, `\\n`
-line ends, empty fields for null and non-finite numbers, numbers as the shortest text that reads back as the same
-double.
+"""Rows as TSV (docs/contract.md, "Rows of a dataset", "Rows of a gene" and "Dataset files"): the API's `format=tsv`
+pages, and the columns and name rule of the ingestion's whole-dataset files (which pyarrow writes, for speed: see
+ingestion/downloads.py): one header line, one line per row, `\\n` line ends, empty fields for null and non-finite
+numbers, numbers as the shortest text that reads back as the same double.
 
 A record is any mapping with the columns of the rows query (layers/catalogue/.../rows/query.py and
 ingestion/downloads.py select the same names): perturbed_target_symbol, gene, log2foldchange, padj, basemean,
@@ -60,9 +60,3 @@ def gene_page(records: Iterable[Row]) -> bytes:
     """A `format=tsv` page of /v1/genes/{gene}/rows (rows of several datasets): GENE_COLUMNS, then the rows."""
     return "".join(["\t".join(GENE_COLUMNS) + "\n",
                     *("\t".join([name(r["dataset_id"]), *fields(r)]) + "\n" for r in records)]).encode()
-
-
-def file_lines(records: Iterable[Row]) -> str:
-    """Lines of a whole-dataset file, without the header (FILE_COLUMNS)."""
-    return "".join("\t".join([name(r["dataset_id"]), *fields(r), name(r["p_ensembl"]), name(r["e_ensembl"])]) + "\n"
-                   for r in records)
