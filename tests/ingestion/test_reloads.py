@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -208,3 +209,25 @@ def test_the_dataset_of_a_finished_load_is_served(catalogue_a: Path, demo_files:
         assert ingest(run.load(target(), [folder], quiet=True)).outcomes == {ONLY_B: "loaded"}
         after = [get(f"{base}/v1/datasets/{ONLY_B}")[0], get(f"{base}/v1/datasets/{ONLY_B}/rows?limit=5")[0]]
     assert before == [404, 404] and after == [200, 200]
+
+
+def autovacuum_of_perturb_seq() -> list:
+    return fetch(DATABASE, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
+                           "AND datname = current_database() AND query LIKE '%perturb_seq%'")
+
+
+def test_a_whole_load_outlasts_an_autovacuum_of_the_catalogue(catalogue_a: Path, demo_files: Path):
+    """An autovacuum worker on perturb_seq (common after deletes and replaces; here made slow: one page a tenth of a
+    second) holds its lock for minutes, and the swap's short lock waits alone gave up after 40 attempts
+    (LockNotAvailableError, found by make bench-ingest). PostgreSQL cancels the worker for a lock request that
+    waits deadlock_timeout, which the swap now does while a worker runs: the load finishes."""
+    fetch(DATABASE, "ALTER TABLE perturb_seq SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,"
+                    " autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1)")
+    fetch(DATABASE, "DELETE FROM perturb_seq WHERE ctid IN (SELECT ctid FROM perturb_seq LIMIT 1000)")
+    deadline = time.monotonic() + 150  # the launcher visits each database once per autovacuum_naptime (60 s)
+    while not autovacuum_of_perturb_seq():
+        assert time.monotonic() < deadline, "no autovacuum of perturb_seq started"
+        time.sleep(0.5)
+    summary = ingest(run.load_all(target(), sorted((demo_files / "b").iterdir()), quiet=True))
+    assert not summary.refusals and set(summary.outcomes.values()) == {"loaded"}, summary.lines()
+    assert fetch(DATABASE, "SELECT count(DISTINCT dataset_id) FROM perturb_seq")[0][0] == len(summary.outcomes)

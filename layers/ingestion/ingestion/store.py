@@ -276,24 +276,34 @@ async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetim
 # swap's wait ends first, and the reader's query goes on (else the deadlock detector may end the reader's).
 LOCK_WAITS_MS = (100, 200, 400, 800)
 SWAP_ATTEMPTS = 40  # at most ~40 s of giving way: readers hold catalogue locks for one statement at a time
+# An autovacuum worker on a catalogue table (after deletes and replaces, common) holds its lock for minutes, and
+# PostgreSQL cancels it only for a lock request that has waited deadlock_timeout: while one runs in the database,
+# the swap's attempts after the first few (a reader's hold ends in milliseconds) wait this long (readers queue behind it meanwhile, and a reader that would close a cycle with it finds
+# the swap's deadlock check, started first, ending the swap's attempt, not the reader).
+AUTOVACUUM_WAIT_MS = 3000
+AUTOVACUUM = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' " \
+             "AND datname = current_database())"
 
 
 async def giving_way(conn: asyncpg.Connection, work: Callable[[], Awaitable[None]]) -> None:
     """`work` in one transaction serialised with the other loads (the advisory lock, waited for without limit),
     whose lock waits are bounded: when one ends (a reader holds the relation, or waits for it behind the swap's
     own locks), everything is rolled back and tried again a moment later, readers served in between. Readers of
-    the API are never the victims of a deadlock with a load, and wait at most LOCK_WAITS_MS for one."""
+    the API are never the victims of a deadlock with a load, and wait at most LOCK_WAITS_MS for one (while an
+    autovacuum worker holds a catalogue table: AUTOVACUUM_WAIT_MS, once PostgreSQL has cancelled the worker)."""
+    vacuuming = False
     for attempt in range(SWAP_ATTEMPTS):
         try:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext('catalogue-ingest'))")
-                wait = LOCK_WAITS_MS[min(attempt, len(LOCK_WAITS_MS) - 1)]
+                wait = AUTOVACUUM_WAIT_MS if vacuuming else LOCK_WAITS_MS[min(attempt, len(LOCK_WAITS_MS) - 1)]
                 await conn.execute(f"SET LOCAL lock_timeout = '{wait}ms'")
                 await work()
                 return
         except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
             if attempt == SWAP_ATTEMPTS - 1:
                 raise
+            vacuuming = attempt + 1 >= len(LOCK_WAITS_MS) and await conn.fetchval(AUTOVACUUM)
             await asyncio.sleep(random.uniform(0.05, 0.25))  # jitter
 
 
