@@ -3,19 +3,21 @@ with its rows: `rows.parquet` and `rows.tsv.gz` (every row in the order of a dat
 columns, the dataset and both genes' Ensembl gene IDs) and `metadata.json` (the dataset's metadata document).
 
 The files are read back from PostgreSQL inside the load's own transaction, after the rows and the summaries were
-written (so the order, the direction and the summary counts are the API's own), written to a temporary folder,
+written (so the order, the direction and the summary counts are the API's own), as PostgreSQL's CSV (COPY, each
+double as its shortest exact text), which pyarrow reads in batches: no Python object per value. From the batches,
+both files are written to a temporary folder,
 uploaded under a key of this load (catalogue_common.downloads.key), and named in `dataset_downloads` with their
 byte size and SHA-256 in the same transaction. A load that fails leaves the old files named (its own, uploaded or
 not, are never named); after a load or delete commits, the dataset's other objects are deleted (prune).
 
-Parquet: pyarrow, one row group per FETCH_ROWS rows, doubles as stored (NaN and ±Infinity kept, NULL null).
+Parquet: pyarrow, a row group per batch of about 60,000 rows, doubles as stored (NaN and ±Infinity kept, NULL null).
 TSV: the same Arrow batches written by pyarrow's CSV writer (tab-separated, unquoted; null and non-finite numbers
 empty; names with a control character, which the loaders refuse, get a space as in catalogue_common.tsv), gzip level
 1 (5.6 times faster than 6 on these files, 8 % larger) without a time stamp: a load of the same rows writes the same
 bytes (the same SHA-256), whenever it runs. Numbers are Arrow's shortest text that reads back as the same double, the
 rule of the API's TSV pages, though not always the same spelling (`1` and `1e-7` where the pages, which Python
-writes, say `1.0` and `1e-07`). Why not the pages' own writer: Python's float repr costs about 1.3 µs a number, and
-the file of a 2 M-row dataset took 32 s with it; Arrow's writer takes half of that with the reading included.
+writes, say `1.0` and `1e-07`). Why not the pages' own writer, over asyncpg's records: Python's float repr costs
+about 1.3 µs a number and a record's values more; the files of a 2 M-row dataset took 32 s that way.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import hashlib
 import io
 import json
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -49,22 +51,29 @@ from catalogue_common.downloads import (
     key,
 )
 from catalogue_common.settings import Settings
-from catalogue_common.vocabulary import direction
+from catalogue_common.vocabulary import direction_sql
 
-FETCH_ROWS = 50_000
 COUNTS = ("p_n_total", "p_n_up", "p_n_down", "e_n_total", "e_n_up", "e_n_down")
 TYPES = {"log2fc": pa.float64(), "padj": pa.float64(), "base_mean": pa.float64(),
          **{name: pa.int64() for name in tsv.FILE_COLUMNS if name.endswith(("_n_total", "_n_up", "_n_down"))}}
 SCHEMA = pa.schema([pa.field(name, TYPES.get(name, pa.string())) for name in tsv.FILE_COLUMNS])
+# PostgreSQL's CSV: NULL is an unquoted empty field (and only that: "NaN" is a double, "NA" a name), "" an empty text.
+READ = pacsv.ReadOptions(column_names=list(SCHEMA.names), block_size=8 << 20)  # about 60,000 rows a row group
+CONVERT = pacsv.ConvertOptions(column_types=SCHEMA, null_values=[""], strings_can_be_null=True,
+                               quoted_strings_can_be_null=False)
 TSV_OPTIONS = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
 FILES: tuple[tuple[Format, str], ...] = tuple((fmt, OBJECT_NAMES[fmt]) for fmt in FORMATS)
 
 
 def rows_sql(schema: str = "public") -> str:
     """A dataset's rows ($1) in the order of its rows pages (padj: numbers, then NaN, then NULL; then both genes in
-    byte order), with the page's summary counts and both genes' Ensembl gene IDs; `schema` holds the relations
-    (a whole load reads its staging schema)."""
-    return f"""SELECT r.dataset_id, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean,
+    byte order), in the columns of the files (tsv.FILE_COLUMNS: the direction by vocabulary's predicate, the page's
+    summary counts, both genes' Ensembl gene IDs); `schema` holds the relations (a whole load reads its staging
+    schema)."""
+    return f"""SELECT r.dataset_id, r.perturbed_target_symbol, r.gene,
+       CASE WHEN {direction_sql("increased", "r")} THEN 'increased'
+            WHEN {direction_sql("decreased", "r")} THEN 'decreased' END AS direction,
+       r.log2foldchange, r.padj, r.basemean,
        coalesce(p.n_total, 0) AS p_n_total, coalesce(p.n_up, 0) AS p_n_up, coalesce(p.n_down, 0) AS p_n_down,
        coalesce(e.n_total, 0) AS e_n_total, coalesce(e.n_up, 0) AS e_n_up, coalesce(e.n_down, 0) AS e_n_down,
        pp.ensembl_gene_id AS p_ensembl, ep.ensembl_gene_id AS e_ensembl
@@ -85,17 +94,6 @@ class File:
     path: Path
     bytes: int
     sha256: str
-
-
-def _batch(records: Sequence[tsv.Row]) -> pa.RecordBatch:
-    columns: list[list[Any]] = [
-        [r["dataset_id"] for r in records], [r["perturbed_target_symbol"] for r in records],
-        [r["gene"] for r in records], [direction(r["log2foldchange"]) for r in records],
-        [r["log2foldchange"] for r in records], [r["padj"] for r in records], [r["basemean"] for r in records],
-        *([r[name] for r in records] for name in COUNTS),
-        [r["p_ensembl"] for r in records], [r["e_ensembl"] for r in records]]
-    return pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, SCHEMA, strict=True)],
-                                      schema=SCHEMA)
 
 
 def _text(batch: pa.RecordBatch) -> bytes:
@@ -119,18 +117,17 @@ def _described(fmt: Format, path: Path) -> File:
 async def write(conn: asyncpg.Connection, dataset_id: str, document: dict[str, Any], folder: Path,
                 schema: str = "public") -> list[File]:
     """The dataset's three files in `folder`, read in the caller's transaction (asyncpg cursors need one)."""
-    parquet, text = folder / OBJECT_NAMES["parquet"], folder / OBJECT_NAMES["tsv.gz"]
-    with (pq.ParquetWriter(parquet, SCHEMA) as table, open(text, "wb") as raw,
+    parquet, text, rows = folder / OBJECT_NAMES["parquet"], folder / OBJECT_NAMES["tsv.gz"], folder / "rows.csv"
+    await conn.execute("SET LOCAL extra_float_digits = 1")  # each double as the shortest text that reads back exactly
+    await conn.copy_from_query(rows_sql(schema), dataset_id, output=rows, format="csv")
+    with (pacsv.open_csv(rows, read_options=READ, convert_options=CONVERT) as reader,
+          pq.ParquetWriter(parquet, SCHEMA) as table, open(text, "wb") as raw,
           gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as packed):  # the same rows, the same bytes
         packed.write(("\t".join(tsv.FILE_COLUMNS) + "\n").encode())
-        # A cursor is planned for its first rows (cursor_tuple_fraction 0.1): a walk of the padj index with a
-        # nested loop per row, about 5 rows per ms at 2 M rows. Every row is read here: hash joins and one sort.
-        await conn.execute("SET LOCAL cursor_tuple_fraction = 1")
-        cursor = await conn.cursor(rows_sql(schema), dataset_id)
-        while records := await cursor.fetch(FETCH_ROWS):
-            batch = _batch(records)
+        for batch in reader:
             table.write_batch(batch)
             packed.write(_text(batch))
+    rows.unlink()
     metadata = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     (folder / OBJECT_NAMES["metadata"]).write_text(metadata, encoding="utf-8")
     return [_described(fmt, folder / name) for fmt, name in FILES]

@@ -278,8 +278,9 @@ LOCK_WAITS_MS = (100, 200, 400, 800)
 SWAP_ATTEMPTS = 40  # at most ~40 s of giving way: readers hold catalogue locks for one statement at a time
 # An autovacuum worker on a catalogue table (after deletes and replaces, common) holds its lock for minutes, and
 # PostgreSQL cancels it only for a lock request that has waited deadlock_timeout: while one runs in the database,
-# the swap's attempts after the first few (a reader's hold ends in milliseconds) wait this long (readers queue behind it meanwhile, and a reader that would close a cycle with it finds
-# the swap's deadlock check, started first, ending the swap's attempt, not the reader).
+# the swap's attempts after the first few (a reader's hold ends in milliseconds) wait this long. Readers queue
+# behind it meanwhile; a reader that would close a cycle with it meets the swap's deadlock check, started first,
+# which ends the swap's attempt, not the reader.
 AUTOVACUUM_WAIT_MS = 3000
 AUTOVACUUM = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' " \
              "AND datname = current_database())"
