@@ -60,6 +60,7 @@ async def files_cost(target: Settings) -> dict:
     """The 2 M-row dataset loaded end to end, then its files written and uploaded alone as the load does."""
     folder = version(79, FILES_DATASET_ID, FILES_ROWS)  # written before the clock starts
     load_s = await timed(run.load(target, [folder], quiet=True))
+    log(f"  loaded end to end in {load_s:.1f} s")
     conn = await run.connect(target)
     try:
         document = json.loads((folder / "metadata.json").read_text())
@@ -67,11 +68,12 @@ async def files_cost(target: Settings) -> dict:
         async with conn.transaction(readonly=True):
             files = await downloads.publish(conn, downloads.Store(target), FILES_DATASET_ID, "bench-files", document)
         files_s = time.perf_counter() - began
+        log(f"  its files alone in {files_s:.1f} s")
     finally:
         await conn.close()
     await run.delete(target, FILES_DATASET_ID)  # its objects with it, the extra load's too (prune)
     return {"rows": FILES_ROWS, "load_s": round(load_s, 2), "files_s": round(files_s, 2),
-            "share": round(files_s / (load_s - files_s), 3), "bytes": {f.format: f.size for f in files}}
+            "share": round(files_s / (load_s - files_s), 3), "bytes": {f.format: f.bytes for f in files}}
 
 
 def full_load(scale: str, reload: bool) -> dict:
