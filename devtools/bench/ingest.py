@@ -167,9 +167,11 @@ async def settle(target: Settings) -> dict:
 def markdown(scale: str, figures: dict) -> str:
     full, rep = figures["full_load"], figures["replace"]
     median = {k: statistics.median(v) for k, v in rep.items()}
-    rows = [f"| whole catalogue from files ({full.get('rows', 0):,} rows, {full.get('input_bytes', 0) / 1e9:.2f} GB "
-            f"of CSV) | {full.get('seconds', '?')} s | {full.get('rows_per_s', 0):,} rows/s | ≤ 300 s: "
-            f"{'met' if full.get('seconds', 1e9) <= 300 else 'MISSED'} |",
+    whole = (f"| whole catalogue from files ({full['rows']:,} rows, {full['input_bytes'] / 1e9:.2f} GB of CSV) | "
+             f"{full['seconds']} s | {full['rows_per_s']:,} rows/s | ≤ 300 s: "
+             f"{'met' if full['seconds'] <= 300 else 'MISSED'} |"
+             if "seconds" in full else "| whole catalogue from files | (in place, measured in no earlier run) | | |")
+    rows = [whole,
             f"| add a {DATASET_ROWS:,}-row dataset (end to end) | {median['add_s']:.2f} s | | |",
             f"| replace it, per-dataset relations (chosen; end to end, median of {REPEATS}) | "
             f"{median['replace_s']:.2f} s | {DATASET_ROWS / median['replace_s']:,.0f} rows/s | ≤ 10 s: "
