@@ -95,7 +95,7 @@ def measure(catalogue: Catalogue, reps: int) -> None:
     cold, began = {}, time.monotonic()
     for function in dict.fromkeys(s.function for s in mix):  # the first answer: not a whole search answer
         ordered = sorted((s for s in mix if s.function == function), key=lambda s: s.goal == "whole")
-        cold[function] = cold_starts(function, [s.event() for s in ordered])
+        cold[function] = cold_starts(function, [s.event() for s in ordered], {s.status for s in ordered})
     seconds["cold_starts"] = round(time.monotonic() - began, 1)
     result = {"catalogue": catalogue.__dict__, "when": now(), "reps": reps, "seconds": seconds, "picks": pick,
               "cold_start": cold,
