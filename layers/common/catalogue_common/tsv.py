@@ -3,9 +3,9 @@ pages, and the columns and name rule of the ingestion's whole-dataset files (whi
 ingestion/downloads.py): one header line, one line per row, `\\n` line ends, empty fields for null and non-finite
 numbers, numbers as the shortest text that reads back as the same double.
 
-A record is any mapping with the columns of the rows query (layers/catalogue/.../rows/query.py and
-ingestion/downloads.py select the same names): perturbed_target_symbol, gene, log2foldchange, padj, basemean,
-p_n_total, p_n_up, p_n_down, e_n_total, e_n_up, e_n_down, and for the files dataset_id, p_ensembl, e_ensembl.
+A record is any mapping with the columns of the rows queries (layers/catalogue/.../rows/query.py and the gene rows'
+select the same names): perturbed_target_symbol, gene, log2foldchange, padj, basemean, p_n_total, p_n_up,
+p_n_down, e_n_total, e_n_up, e_n_down, and for the gene rows dataset_id.
 """
 from __future__ import annotations
 

@@ -53,7 +53,6 @@ from catalogue_common.downloads import (
 from catalogue_common.settings import Settings
 from catalogue_common.vocabulary import direction_sql
 
-COUNTS = ("p_n_total", "p_n_up", "p_n_down", "e_n_total", "e_n_up", "e_n_down")
 TYPES = {"log2fc": pa.float64(), "padj": pa.float64(), "base_mean": pa.float64(),
          **{name: pa.int64() for name in tsv.FILE_COLUMNS if name.endswith(("_n_total", "_n_up", "_n_down"))}}
 SCHEMA = pa.schema([pa.field(name, TYPES.get(name, pa.string())) for name in tsv.FILE_COLUMNS])
@@ -116,7 +115,7 @@ def _described(fmt: Format, path: Path) -> File:
 
 async def write(conn: asyncpg.Connection, dataset_id: str, document: dict[str, Any], folder: Path,
                 schema: str = "public") -> list[File]:
-    """The dataset's three files in `folder`, read in the caller's transaction (asyncpg cursors need one)."""
+    """The dataset's three files in `folder`, read in the caller's transaction (its SET LOCAL settings need one)."""
     parquet, text, rows = folder / OBJECT_NAMES["parquet"], folder / OBJECT_NAMES["tsv.gz"], folder / "rows.csv"
     await conn.execute("SET LOCAL extra_float_digits = 1")  # each double as the shortest text that reads back exactly
     # Every row is read: hash joins and one sort. A per-dataset load writes its files in the transaction that inserted
