@@ -112,7 +112,11 @@ LEFT JOIN gene_reference r ON r.gene_id = p.gene_id""",
     # Case-insensitive prefix lookups: starts_with() on these expressions is a range scan of the index.
     ('perturb_seq_genes_lower ON perturb_seq_genes ((lower(gene_name) COLLATE "C"))',
      'perturb_seq_genes_approved ON perturb_seq_genes ((lower(approved_symbol) COLLATE "C"))',
-     "perturb_seq_genes_gene ON perturb_seq_genes (gene_id)"))
+     "perturb_seq_genes_gene ON perturb_seq_genes (gene_id)",
+     # GET /v1/genes walks a common prefix's symbols in rank order: in either role, and in each role alone.
+     'perturb_seq_genes_rank ON perturb_seq_genes (n_significant_datasets DESC, gene_name COLLATE "C")',
+     *(f'perturb_seq_genes_{role}_rank ON perturb_seq_genes ({role}_n_significant_datasets DESC, gene_name COLLATE "C")'
+       f" WHERE {role}_n_datasets IS NOT NULL" for role in ("perturbation", "phenotype"))))
 
 # GET /v1/summary: the catalogue's totals, one row (rebuilt whole: it reads the two relations above).
 CATALOGUE_STATISTICS = Relation(

@@ -51,17 +51,50 @@ class Genes(schemas.Shape):
     genes: list[Gene]
 
 
+# A prefix whose range holds more symbols than this is common: its answer is the first matches of a walk in rank order
+# (bounded by WALK) instead of a sort of the whole range. Both bounds keep a lookup's cost independent of how many
+# symbols the catalogue holds (docs/decisions.md, "Gene lookup at the catalogue's breadth").
+COMMON = 1000
+WALK = 5000  # entries of the rank order a common prefix's walk reads at most; fewer matches: the range is sorted
+
+
+def _prefix(column: str) -> str:
+    return f'starts_with(lower({column}) COLLATE "C", lower($1))'
+
+
 def build(params: GenesParameters) -> tuple[str, list[Any]]:
+    """The lookup, one statement: a rare prefix sorts its range (at most COMMON symbols per index); a common one walks
+    the symbols in rank order (an index per role) and keeps its first `limit` matches, with every exact match
+    added; should the walk's WALK entries hold fewer matches than `limit`, the range is sorted after all."""
+    rank = RANK[params.role]
     role = f"AND g.{params.role}_n_datasets IS NOT NULL" if params.role else ""
+    order = f'g.{rank} DESC, g.gene_name COLLATE "C"'
+    bounded = " OR ".join(f"(SELECT count(*) FROM (SELECT FROM perturb_seq_genes WHERE {_prefix(c)} "
+                          f"LIMIT {COMMON + 1}) x) > {COMMON}" for c in ("gene_name", "approved_symbol"))
     return f"""
+WITH common AS (SELECT {bounded} AS yes),
+walk AS (
+  SELECT g.* FROM (SELECT g.* FROM perturb_seq_genes g WHERE (SELECT yes FROM common) {role}
+                   ORDER BY {order} LIMIT {WALK}) g
+  WHERE {_prefix("g.gene_name")} OR {_prefix("g.approved_symbol")}
+  ORDER BY {order} LIMIT $2),
+ranged AS (
+  SELECT * FROM perturb_seq_genes
+  WHERE {_prefix("gene_name")} AND (NOT (SELECT yes FROM common) OR (SELECT count(*) FROM walk) < $2)
+  UNION
+  SELECT * FROM perturb_seq_genes
+  WHERE {_prefix("approved_symbol")} AND (NOT (SELECT yes FROM common) OR (SELECT count(*) FROM walk) < $2)),
+exact AS (
+  SELECT * FROM perturb_seq_genes WHERE (SELECT yes FROM common) AND lower(gene_name) COLLATE "C" = lower($1)
+  UNION
+  SELECT * FROM perturb_seq_genes
+  WHERE (SELECT yes FROM common) AND lower(approved_symbol) COLLATE "C" = lower($1))
 SELECT g.gene_name, g.ensembl_gene_id, g.approved_symbol, g.perturbation_n_datasets,
        g.perturbation_n_significant_datasets, g.phenotype_n_datasets, g.phenotype_n_significant_datasets
-FROM (SELECT * FROM perturb_seq_genes WHERE starts_with(lower(gene_name) COLLATE "C", lower($1))
-      UNION
-      SELECT * FROM perturb_seq_genes WHERE starts_with(lower(approved_symbol) COLLATE "C", lower($1))) g
+FROM (SELECT * FROM walk UNION SELECT * FROM ranged UNION SELECT * FROM exact) g
 WHERE true {role}
 ORDER BY (lower(g.gene_name) = lower($1) OR lower(g.approved_symbol) = lower($1)) IS TRUE DESC,
-         g.{RANK[params.role]} DESC, g.gene_name COLLATE "C"
+         {order}
 LIMIT $2""", [params.prefix, params.limit]
 
 

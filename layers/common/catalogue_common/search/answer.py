@@ -17,6 +17,7 @@ from ..vocabulary import Role, other
 # grouping -> (key of a dataset element's groups, key of a group's rows)
 LAYOUT: dict[Role, tuple[str, str]] = {"perturbation": ("by_perturbation", "change_phenotype"),
                                        "phenotype": ("by_phenotype", "perturbation_change")}
+LAYOUT_KEYS: dict[Role, bytes] = {role: f',"{groups}":'.encode() for role, (groups, _) in LAYOUT.items()}
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,16 @@ def _row(group_by: Role, r: Any) -> dict[str, Any]:
         {"perturbation": partner, "change": effect}
 
 
-def element(group_by: Role, dataset: bytes, groups: bytes) -> bytes:
-    """One element of the answer from the dataset object's JSON and its groups' JSON."""
-    return b'{"dataset":' + dataset + b',"' + LAYOUT[group_by][0].encode() + b'":' + groups + b"}"
+def element(group_by: Role, dataset: bytes, groups: bytes) -> tuple[bytes, ...]:
+    """One element of the answer, as its parts: the dataset object's JSON and its groups' JSON, with the keys."""
+    return b'{"dataset":', dataset, LAYOUT_KEYS[group_by], groups, b"}"
 
 
-def listing(elements: Iterable[bytes]) -> bytes:
-    """The answer: a JSON list of the elements."""
-    return b"[" + b",".join(elements) + b"]"
+def listing(elements: Iterable[tuple[bytes, ...]]) -> bytes:
+    """The answer: a JSON list of the elements, written in one copy (a whole-catalogue answer is megabytes: joining
+    each element first, then the list, copied it three times over)."""
+    parts = [b"["]
+    for element in elements:
+        parts += (*element, b",")
+    parts[-1] = b"]" if len(parts) > 1 else b"[]"
+    return b"".join(parts)

@@ -135,7 +135,7 @@ async def answered(params: SearchParameters, ids: list[str] | None, after: str |
     return Answered(found, more, generation)
 
 
-async def by_text(params: SearchParameters, after: list[Any] | None) -> tuple[list[bytes], Any]:
+async def by_text(params: SearchParameters, after: list[Any] | None) -> tuple[list[tuple[bytes, ...]], Any]:
     """Elasticsearch orders the datasets matching the text; PostgreSQL answers for them (both again from
     PostgreSQL's generation if a reload came between them)."""
     found = await documents.ranked(params.dataset_metadata, after)
@@ -150,7 +150,7 @@ async def by_text(params: SearchParameters, after: list[Any] | None) -> tuple[li
     return elements, found[answers.datasets[-1].ord - 1]["sort"] if answers.more else None
 
 
-async def by_id(params: SearchParameters, after: list[Any] | None) -> tuple[list[bytes], Any]:
+async def by_id(params: SearchParameters, after: list[Any] | None) -> tuple[list[tuple[bytes, ...]], Any]:
     """PostgreSQL chooses the datasets in dataset_id order as it answers; Elasticsearch gives their documents, from
     the generation PostgreSQL's catalogue belongs to."""
     answers = await answered(params, None, after[0] if after else None)
