@@ -16,16 +16,13 @@ from fastapi import APIRouter
 from pydantic import Field
 from starlette.responses import Response
 
-from .. import clients, schemas
+from .. import schemas
 from ..answers import to_json
 from ..clients import stores
 from ..parameters import StrictRoute
 
 CHECK_SECONDS = 1.0
 logger = Logger()
-# The Elasticsearch client's modules load now, not inside the first check's one-second bound (where a cold
-# environment's import would read as a store that does not answer).
-clients.warm()
 
 
 class StoreStatus(schemas.Shape):
