@@ -136,3 +136,22 @@ def test_a_tsv_answer_is_a_named_attachment(catalogue):
     answer = get("/v1/datasets/datlinger_2017/rows", "limit=3&format=tsv")
     assert answer.headers["content-disposition"] == 'attachment; filename="datlinger_2017.rows.tsv"'
     assert "content-disposition" not in get("/v1/datasets/datlinger_2017/rows", "limit=3").headers
+
+
+@pytest.mark.unit
+def test_a_large_answer_compressed_again_is_the_one_held_and_the_held_ones_stay_bounded(monkeypatch):
+    """The held encoding is keyed by the identity body's validator: an unchanged body gets the very bytes compressed
+    before, a changed one is compressed anew (never a stale answer), and the bytes held stay under the bound."""
+    from catalogue import answers
+    held = answers.Encoded()
+    monkeypatch.setattr(held, "MIN_BYTES", 10)
+    monkeypatch.setattr(held, "MAX_HELD", 3_000)
+    bodies = [json.dumps([{"n": i, "x": list(range(i, i + 400))}]).encode() for i in range(6)]
+    first = held(bodies[0], answers.etag(bodies[0]))
+    assert held(bodies[0], answers.etag(bodies[0])) is first and zlib.decompress(first, 31) == bodies[0]
+    for body in bodies[1:]:
+        assert zlib.decompress(held(body, answers.etag(body)), 31) == body
+    assert sum(map(len, held.held.values())) <= 3_000 and answers.etag(bodies[0]) not in held.held
+    small = b"[1, 2]"
+    monkeypatch.setattr(held, "MIN_BYTES", 1_000)
+    assert zlib.decompress(held(small, answers.etag(small)), 31) == small and answers.etag(small) not in held.held
