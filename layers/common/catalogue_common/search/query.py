@@ -71,7 +71,7 @@ def build(search: Search, params: Params | None = None) -> tuple[str, list[objec
     g, o = COLUMN[search.group_by], COLUMN[search.other]
     other_base_mean = "o.base_mean" if search.other == "phenotype" else "NULL::double precision"
     select = f"""
-SELECT g.ord, g.dataset_id, g.rank, g.grp, gp.ensembl_gene_id AS grp_ensembl, g.n_total, g.n_up, g.n_down,
+SELECT g.ord, g.dataset_id, g.rank, g.grp, g.grp_ensembl, g.n_total, g.n_up, g.n_down,
        g.base_mean, r.other, op.ensembl_gene_id AS other_ensembl, r.log2foldchange, r.padj,
        coalesce(o.n_total, 0) AS other_n_total, coalesce(o.n_up, 0) AS other_n_up,
        coalesce(o.n_down, 0) AS other_n_down, {other_base_mean} AS other_base_mean, {more} AS more
@@ -83,7 +83,6 @@ CROSS JOIN LATERAL (
   ORDER BY r.padj, r.{o} COLLATE "C"
   LIMIT {ROWS_PER_GROUP}) r
 LEFT JOIN {SUMMARY[search.other]} o ON o.dataset_id = g.dataset_id AND o.{o} = r.other
-LEFT JOIN perturb_seq_genes gp ON gp.gene_name = g.grp
 LEFT JOIN perturb_seq_genes op ON op.gene_name = r.other
 ORDER BY g.ord, g.rank, r.padj, r.other COLLATE \"C\""""
     if search.head is None:
@@ -216,14 +215,16 @@ def _ranked(search: Search, where: list[str]) -> str:
 
 
 def _groups(search: Search, p: Params) -> str:
-    """The chosen datasets' groups, one row each, with their rank; the last of `limit` + 1 datasets (read only to
-    know that another follows) is left out."""
+    """The chosen datasets' groups, one row each, with their rank and the Ensembl ID of the group's gene (looked up
+    once per group, not once per row); the last of `limit` + 1 datasets (read only to know that another follows) is
+    left out."""
     columns = ", ".join(f"ch.{c}s" for c in GROUP_COLUMNS)
     keep = ""
     if search.limit:
         keep = f"""
   WHERE ch.ord <= (SELECT max(ord) FROM (SELECT ord FROM chosen ORDER BY ord LIMIT {p(search.limit)}) k)"""
     return f"""
-  SELECT ch.ord, ch.dataset_id, u.*
+  SELECT ch.ord, ch.dataset_id, u.*, gp.ensembl_gene_id AS grp_ensembl
   FROM chosen ch
-  CROSS JOIN LATERAL unnest({columns}) WITH ORDINALITY AS u({', '.join(GROUP_COLUMNS)}, rank){keep}"""
+  CROSS JOIN LATERAL unnest({columns}) WITH ORDINALITY AS u({', '.join(GROUP_COLUMNS)}, rank)
+  LEFT JOIN perturb_seq_genes gp ON gp.gene_name = u.grp{keep}"""
