@@ -76,7 +76,9 @@ SELECT s.dataset_id, s.n_rows, s.n_significant_rows,
 FROM (SELECT dataset_id, count(*) AS n_rows, count(*) FILTER (WHERE """ + SIGNIFICANT + """) AS n_significant_rows,
              max(max_ingested_at) AS ingested_at
       FROM perturb_seq WHERE {where} GROUP BY dataset_id) s""",
-    "dataset_id")
+    "dataset_id",
+    # The search walks datasets in byte order (a page of a common gene's datasets; every dataset, unfiltered).
+    ('perturb_seq_dataset_statistics_order ON perturb_seq_dataset_statistics (dataset_id COLLATE "C")',))
 
 # Every stored symbol, once: its figures for GET /v1/genes (a role the symbol never has is NULL; n_significant_datasets
 # counts the datasets where it has significant rows in either role), and its placement (docs/contract.md, "Genes"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..sql import Params, conjunction
 from ..vocabulary import COLUMN, SUMMARY, Direction, Role, direction_sql, max_padj_sql, min_abs_log2fc_sql, other
 
+EVERY_DATASET = "SELECT dataset_id FROM perturb_seq_dataset_statistics WHERE n_significant_rows > 0"
 GROUPS_PER_DATASET = 3
 ROWS_PER_GROUP = 10
 GROUP_COLUMNS = ("grp", "n_total", "n_up", "n_down", "base_mean")
@@ -64,7 +65,8 @@ def build(search: Search, params: Params | None = None) -> tuple[str, list[objec
     With a `head`, every row starts with it, and a single row with only the head (`ord` NULL) means no answer."""
     p = params or Params()
     row_filters = _row_filters(search, p)
-    ctes = {**search.prelude, "candidates": _candidates(search, p),
+    walked = {"candidates_walked": _candidates(search, p, walked=True)} if _walks(search) else {}
+    ctes = {**search.prelude, "candidates": _candidates(search, p), **walked,
             "chosen": _chosen(search, p, row_filters), "groups": _groups(search, p)}
     with_clause = ",\n".join(f"{name} AS ({body}\n)" for name, body in ctes.items())
     more = f"(SELECT count(*) > {p(search.limit)} FROM chosen)" if search.limit else "false"
@@ -118,21 +120,26 @@ def _row_filters(search: Search, p: Params) -> RowFilters:
     return RowFilters(predicates)
 
 
-def _occurs(role: Role, spellings: str, dataset: str, significant: bool = False) -> str:
-    """One of the spellings occurs in the dataset in this role (significantly: it is in the role's summary)."""
-    return (f"EXISTS (SELECT FROM perturb_seq_gene_datasets x WHERE x.dataset_id = {dataset} AND x.role = "
-            f"'{role}' AND x.gene_name = ANY({spellings}){' AND x.significant' if significant else ''})")
+def _occurs(role: Role, spellings: str, dataset: str, significant: bool = False, probe: bool = False) -> str:
+    """One of the spellings occurs in the dataset in this role (significantly: it is in the role's summary). As a
+    `probe`, a scalar subquery rather than EXISTS: the planner may turn EXISTS into a join that reads every
+    occurrence, where a walk in order must probe dataset by dataset until its LIMIT is met."""
+    found = (f"FROM perturb_seq_gene_datasets x WHERE x.dataset_id = {dataset} AND x.role = '{role}' "
+             f"AND x.gene_name = ANY({spellings}){' AND x.significant' if significant else ''}")
+    return f"coalesce((SELECT true {found} LIMIT 1), false)" if probe else f"EXISTS (SELECT {found})"
 
 
-def _candidates(search: Search, p: Params) -> str:
-    """(dataset_id, ord, in_view) of every dataset that can answer, in output order."""
+def _candidates(search: Search, p: Params, walked: bool = False) -> str:
+    """(dataset_id, ord, in_view) of every dataset that can answer, in output order; `walked`: read from every
+    dataset in dataset_id order (an index), each probed, so that a LIMIT above stops the reading."""
     g, o = search.group_by, search.other
     required = []
     if g in search.genes:
-        required.append(_occurs(g, search.genes[g], "d.dataset_id", significant=True))
+        required.append(_occurs(g, search.genes[g], "d.dataset_id", significant=True, probe=walked))
     if o in search.genes:
-        required.append(_occurs(o, search.genes[o], "d.dataset_id"))
-    in_view = _occurs(o, search.genes[o], "d.dataset_id", significant=True) if o in search.genes else "true"
+        required.append(_occurs(o, search.genes[o], "d.dataset_id", probe=walked))
+    in_view = _occurs(o, search.genes[o], "d.dataset_id", significant=True, probe=walked) \
+        if o in search.genes else "true"
     if search.dataset_ids is not None:
         return f"""
   SELECT d.dataset_id, d.ord, {in_view} AS in_view
@@ -143,7 +150,7 @@ def _candidates(search: Search, p: Params) -> str:
         required.append(f'd.dataset_id COLLATE "C" > {p(search.after)}')
     return f"""
   SELECT d.dataset_id, row_number() OVER (ORDER BY d.dataset_id COLLATE "C") AS ord, {in_view} AS in_view
-  FROM ({_datasets(search)}) d
+  FROM ({EVERY_DATASET if walked else _datasets(search)}) d
   WHERE {conjunction(required)}
   ORDER BY d.dataset_id COLLATE "C\""""
 
@@ -155,18 +162,42 @@ def _datasets(search: Search) -> str:
         if role in search.genes:
             return (f"SELECT DISTINCT dataset_id FROM perturb_seq_gene_datasets "
                     f"WHERE role = '{role}' AND gene_name = ANY({search.genes[role]})")
-    return "SELECT dataset_id FROM perturb_seq_dataset_statistics WHERE n_significant_rows > 0"
+    return EVERY_DATASET
+
+
+def _walks(search: Search) -> bool:
+    """Whether the query may walk the datasets in order rather than gather a gene's: a page of a gene's datasets."""
+    return bool(search.limit) and search.dataset_ids is None and bool(search.genes)
+
+
+def _walk_pays(search: Search, p: Params) -> str:
+    """SQL: whether walking the datasets in order reads less than gathering the gene's: the walk probes about
+    (limit + 1) x datasets / occurrences datasets, the gathering reads every occurrence (occurrences counted from
+    perturb_seq_genes, per spelling)."""
+    role = search.group_by if search.group_by in search.genes else search.other
+    counted = "significant_datasets" if role == search.group_by else "datasets"
+    occurrences = (f"(SELECT coalesce(sum({role}_n_{counted}), 0) FROM perturb_seq_genes "
+                   f"WHERE gene_name = ANY({search.genes[role]}))")
+    return f"({occurrences} ^ 2 > ({p(search.limit)} + 1) * (SELECT n_datasets FROM perturb_seq_catalogue_statistics))"
 
 
 def _chosen(search: Search, p: Params, row_filters: RowFilters) -> str:
-    """The first `limit` + 1 candidates with a group, each with its top groups as parallel arrays."""
+    """The first `limit` + 1 candidates with a group, each with its top groups as parallel arrays. A page of a
+    gene's datasets takes its candidates from the gathering or from the walk, whichever reads less (`_walk_pays`):
+    two branches, of which the one not chosen never runs."""
     arrays = ", ".join(f"array_agg(w.{c} ORDER BY w.n_total DESC, w.grp COLLATE \"C\") AS {c}s" for c in GROUP_COLUMNS)
     limit = f"\n  LIMIT {p(search.limit + 1)}" if search.limit else ""
-    return f"""
+
+    def branch(candidates: str, condition: str = "true") -> str:
+        return f"""
   SELECT c.ord, c.dataset_id, w.*
-  FROM candidates c
+  FROM {candidates} c
   CROSS JOIN LATERAL (SELECT {arrays} FROM ({_walk(search, row_filters)}) w) w
-  WHERE w.grps IS NOT NULL{limit}"""
+  WHERE w.grps IS NOT NULL AND {condition}{limit}"""
+    if not _walks(search):
+        return branch("candidates")
+    pays = _walk_pays(search, p)
+    return f"({branch('candidates', f'NOT {pays}')})\n  UNION ALL\n  ({branch('candidates_walked', pays)})"
 
 
 def _walk(search: Search, row_filters: RowFilters) -> str:
