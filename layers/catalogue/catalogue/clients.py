@@ -190,7 +190,7 @@ class Stores:
         if self._es is None:
             from elasticsearch import AsyncElasticsearch
             from elasticsearch.serializer import OrjsonSerializer
-            # orjson parses the answers: the documents of 1,200 datasets in 2 ms instead of 10 (the json module).
+            # orjson parses the answers: the json module's parse took 10 ms of a whole search answer at 1,200 datasets.
             self._es = AsyncElasticsearch(**self.config.elasticsearch_options(), serializer=OrjsonSerializer(),
                                           request_timeout=self.config.store_timeout, max_retries=1,
                                           retry_on_timeout=False)

@@ -53,7 +53,7 @@ class Genes(schemas.Shape):
 
 # A prefix whose range holds more symbols than this is common: its answer is the first matches of a walk in rank order
 # (bounded by WALK) instead of a sort of the whole range. Both bounds keep a lookup's cost independent of how many
-# symbols the catalogue holds (docs/decisions.md, "Gene lookup at the catalogue's breadth").
+# symbols the catalogue holds (docs/decisions.md, "Gene lookup").
 COMMON = 1000
 WALK = 5000  # entries of the rank order a common prefix's walk reads at most; fewer matches: the range is sorted
 
