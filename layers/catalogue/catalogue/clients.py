@@ -218,7 +218,10 @@ class Stores:
         left = self.time_left("The search engine did not answer in time.")
         try:
             # The client's own timeout closes the connection; _within also bounds its retry after a lost connection.
-            call = self.es.options(request_timeout=left).search(index=index, **body)
+            # A client with a shorter timeout only when less than the usual is left: options() builds a whole client
+            # (about 0.3-0.6 ms a call, measured under cProfile, of a 2-4 ms search).
+            es = self.es if left >= self.config.store_timeout else self.es.options(request_timeout=left)
+            call = es.search(index=index, **body)
             found: dict[str, Any] = (await _within(left, call)).body  # the client types a body as Any
             return found
         except (TimeoutError, elasticsearch.ConnectionTimeout) as error:

@@ -87,3 +87,14 @@ async def many(dataset_ids: list[str], index: str | None = None) -> list[dict[st
     page = await stores().search(index, query={"terms": {"dataset_id.keyword": dataset_ids}}, size=len(dataset_ids),
                                  source=FIELDS, track_total_hits=False)
     return [hit["_source"] for hit in page["hits"]["hits"]]
+
+
+async def present(dataset_ids: list[str], index: str | None = None) -> set[str]:
+    """Which of these datasets have a document (SPEC 5.1: rows without one are never served), reading nothing else of
+    them (a filter, no scoring, `dataset_id` only). `index`: the generation to read (generations.py), else the
+    alias."""
+    if not dataset_ids:
+        return set()
+    page = await stores().search(index, query={"bool": {"filter": {"terms": {"dataset_id.keyword": dataset_ids}}}},
+                                 size=len(dataset_ids), source=["dataset_id"], track_total_hits=False)
+    return {hit["_source"]["dataset_id"] for hit in page["hits"]["hits"]}

@@ -1,7 +1,9 @@
 """Gene resolution (docs/contract.md, "Genes"): a request's gene term read as the gene it names, and that gene's
 spellings, the stored symbols that belong to it. One piece of SQL for every endpoint that takes a gene: it becomes
 a CTE of the endpoint's one query (index lookups on load-time relations, no extra round trip), and the endpoint's
-filter is then "the stored symbol is one of the spellings" (`= ANY(...)`, on the same indexes as an exact symbol).
+filter is then "the stored symbol is one of the spellings" (`= ANY(...)`, on the same indexes as an exact symbol), or,
+where a page is read in padj order, one LATERAL range per spelling (`Terms.each`: an index range ordered by padj per
+spelling, merged, instead of a sort of every row of every spelling).
 
 A term is read, first rule first:
 1. a stored symbol, exactly: the gene it belongs to (so `SEPT2` also finds `SEPTIN2`), or itself when unplaced;
@@ -70,6 +72,11 @@ class Terms:
     def spellings(self, parameter: str) -> str:
         """SQL of the spellings of a parameter's gene (a text[]; NULL when the term is ambiguous)."""
         return f"(SELECT spellings FROM {self.cte(parameter)})::text[]"  # an array, not a subquery, for ANY()
+
+    def each(self, parameter: str, alias: str) -> str:
+        """A FROM item of the spellings of a parameter's gene, one row each (`alias.symbol`; none when ambiguous):
+        for a LATERAL page per spelling, where one ordered index range per spelling replaces `= ANY(...)`'s sort."""
+        return f"unnest({self.spellings(parameter)}) {alias}(symbol)"
 
     def head(self) -> str:
         """SQL of a JSON object naming each ambiguous parameter's candidates ({} when none is)."""

@@ -86,8 +86,7 @@ class GeneRowsPage(schemas.Shape):
 
 async def _documented(records: list[Any], generation: str | None) -> set[str]:
     """The page's datasets that have a document (one Elasticsearch request; none for an empty page)."""
-    ids = sorted({r["dataset_id"] for r in records})
-    return {d["dataset_id"] for d in await documents.many(ids, generations.of_alias(generation))}
+    return await documents.present(sorted({r["dataset_id"] for r in records}), generations.of_alias(generation))
 
 
 async def page(term: str, params: GeneRowsParameters) -> tuple[bytes, str | None]:

@@ -139,9 +139,9 @@ def _page(q: GeneRows, params: Params, gene: Terms, others: Terms, limit: str) -
     where = _filters(q, params)
     parts = [p for p in (_with_padj(q, params, where, limit), _without_padj(q, params, where, limit)) if p]
     union = "\n      UNION ALL\n      ".join(f"({p})" for p in parts)
-    spellings = f"unnest({gene.spellings('gene')}) s(symbol)"
+    spellings = gene.each("gene", "s")
     if q.other is not None:
-        spellings += f"\n  CROSS JOIN unnest({others.spellings(q.other_parameter)}) o(symbol)"
+        spellings += f"\n  CROSS JOIN {others.each(q.other_parameter, 'o')}"
     return f"""
   SELECT r.* FROM {spellings}
   CROSS JOIN LATERAL (SELECT * FROM (

@@ -7,7 +7,11 @@ cannot say "padj after p, or NULL", so a page is two ordered parts under one App
 scan from the cursor's padj on an index ending in padj) and rows without (the same index's NULL entries). Each
 part stops at the page size, and the Append, run in order (the API's connections disable parallel plans), starts
 the NULL part only when the first runs out: a Merge Append would sort every NULL row of the dataset on every page.
-The final ORDER BY sorts one page. Then each row's two genes get their summary counts from the views' unique keys.
+With a gene filter, that page is read per spelling of the gene (a LATERAL per spelling, or pair of spellings with
+both filters), each an ordered index range that stops at the page size, and the spellings' pages are merged: `= ANY`
+over the spellings would read, and sort, every row of the gene in the dataset on every page (at 20 M rows, a
+genome-wide dataset's perturbation has thousands). The final ORDER BY sorts one page. Then each row's two genes get
+their summary counts from the views' unique keys.
 """
 from __future__ import annotations
 
@@ -82,12 +86,14 @@ LEFT JOIN perturb_seq_genes pp ON pp.gene_name = r.perturbed_target_symbol
 LEFT JOIN perturb_seq_genes ep ON ep.gene_name = r.gene"""
 
 
-def _filters(rows: Rows, params: Params, dataset: str, genes: Terms) -> list[str]:
+def _filters(rows: Rows, params: Params, dataset: str) -> list[str]:
+    """The dataset, the spelling of each gene filter (`sp`, `sg`: _spellings), the direction and the fold-change
+    threshold."""
     where = [f"r.dataset_id = {dataset}"]
     if rows.perturbation is not None:
-        where.append(f"r.perturbed_target_symbol = ANY({genes.spellings('perturbation_gene_name')})")
+        where.append("r.perturbed_target_symbol = sp.symbol")
     if rows.phenotype is not None:
-        where.append(f"r.gene = ANY({genes.spellings('phenotype_gene_name')})")
+        where.append("r.gene = sg.symbol")
     if rows.direction is not None:
         where.append(direction_sql(rows.direction, "r"))
     if rows.min_abs_log2fc is not None:
@@ -126,6 +132,30 @@ def _without_padj(rows: Rows, params: Params, where: list[str], limit: str) -> s
      ORDER BY r.padj, {ORDER} LIMIT {limit}"""
 
 
+def _spellings(rows: Rows, genes: Terms) -> list[str]:
+    """A FROM item per gene filter: its gene's spellings, one row each (`sp`: perturbation, `sg`: phenotype)."""
+    return [genes.each(parameter, alias) for parameter, alias in (("perturbation_gene_name", "sp"),
+                                                                  ("phenotype_gene_name", "sg"))
+            if parameter in rows.genes]
+
+
+def _page(rows: Rows, params: Params, dataset: str, genes: Terms, limit: str) -> str:
+    """The page (one row more): with gene filters, each spelling's (or pair of spellings') own ordered page,
+    merged and cut to one, so a page reads an index range per spelling, not every row of the gene in the dataset."""
+    union = NOTHING
+    if not rows.exhausted:
+        where = _filters(rows, params, dataset)
+        parts = [p for p in (_with_padj(rows, params, where, limit), _without_padj(rows, params, where, limit)) if p]
+        union = "\n    UNION ALL\n    ".join(f"({p})" for p in parts)
+    page = f"SELECT * FROM (\n    {union}\n  ) r LIMIT {limit}"
+    spellings = _spellings(rows, genes)
+    if rows.exhausted or not spellings:
+        return page
+    return f"""SELECT r.* FROM {" CROSS JOIN ".join(spellings)}
+  CROSS JOIN LATERAL ({page}) r
+  ORDER BY r.part, r.padj, {ORDER} LIMIT {limit}"""
+
+
 def build(rows: Rows) -> tuple[str, list[Any]]:
     """One row per page row (in order, plus the first of the next page) with both genes' summary counts and
     Ensembl IDs, `total` (the dataset's n_rows) and `resolution` (ambiguous gene terms) on every row; an empty
@@ -134,16 +164,8 @@ def build(rows: Rows) -> tuple[str, list[Any]]:
     dataset, limit = params(rows.dataset_id), params(rows.limit + 1)  # one more tells whether a next page exists
     genes = Terms(rows.genes, params)  # resolved to their genes' spellings inside the query
     resolving = "".join(f"{name} AS ({body}\n),\n" for name, body in genes.ctes().items())
-    union = NOTHING
-    if not rows.exhausted:
-        where = _filters(rows, params, dataset, genes)
-        parts = [p for p in (_with_padj(rows, params, where, limit), _without_padj(rows, params, where, limit)) if p]
-        union = "\n    UNION ALL\n    ".join(f"({p})" for p in parts)
     sql = f"""
-WITH {resolving}page AS (
-  SELECT * FROM (
-    {union}
-  ) r LIMIT {limit})
+WITH {resolving}page AS ({_page(rows, params, dataset, genes, limit)})
 SELECT s.n_rows AS total, {genes.head()} AS resolution, {generations.SQL},
        r.part, r.perturbed_target_symbol, r.gene, r.log2foldchange, r.padj, r.basemean, {GENE_COLUMNS}
 FROM (SELECT {dataset}::text AS dataset_id) d
