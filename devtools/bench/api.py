@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -190,7 +191,8 @@ def run(mode: str, names: list[str], reps: int, largest_rows: int | None, data_o
         log(f"=== measuring {i}/{len(catalogues)}: {catalogue.name}")
         subprocess.run([sys.executable, "-m", MODULE, "--measure", json.dumps(catalogue.__dict__),
                         "--reps", str(reps)], check=True, cwd=ROOT)
-    results = [json.loads((OUT / f"{c.name}.json").read_text()) | {"built": built[c.name]} for c in catalogues]
+    results = same_names([json.loads((OUT / f"{c.name}.json").read_text()) | {"built": built[c.name]}
+                          for c in catalogues])
     combined = {"mode": mode, "when": now(), "machine": machine(), "reps": reps, "results": results}
     text = report(combined, previous_and_store(OUT / f"run-{mode}.json", combined))
     write_benchmarks_md(mode, text, f"Figures: {mode}")
@@ -198,6 +200,22 @@ def run(mode: str, names: list[str], reps: int, largest_rows: int | None, data_o
 
 
 # --- targets and report ----------------------------------------------------------------------------------------
+
+DEPTH = re.compile(r"(\d[\d,]*) rows deep")
+
+
+def same_names(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each scale's shapes under one name: a deep page is named by its depth, which differs between scales where the
+    gene has fewer rows than DEEP_ROWS (the report's rows are the shapes' names); it is named by every scale's
+    depth instead ("7,000 / 10,000 rows deep")."""
+    deep = [(shape, DEPTH.sub("{} rows deep", shape["name"]), found[1])
+            for r in results for shape in r["shapes"] if (found := DEPTH.search(shape["name"]))]
+    depths: dict[str, list[str]] = {}
+    for _, kind, depth in deep:
+        depths.setdefault(kind, []).append(depth)
+    for shape, kind, _ in deep:
+        shape["name"] = kind.format(" / ".join(dict.fromkeys(depths[kind])))
+    return results
 
 def misses(shape: dict[str, Any], smallest: dict[str, Any] | None) -> list[str]:
     """What a shape's figures at one scale miss of its targets; `smallest`: the same shape at the run's smallest
