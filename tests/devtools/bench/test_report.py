@@ -64,3 +64,19 @@ def test_scans_name_perturb_seq_and_the_stored_answers_and_count_the_rest():
                                                    "perturb_seq_summary_effect"
     assert api.scans_text([{"scans": ["catalogue_state: Seq Scan"]}]) == "1 scans of other relations"
     assert api.scans_text([]) == "(none)"
+
+
+def test_a_deep_page_of_another_depth_at_one_scale_is_one_row_naming_every_depth():
+    """Where a gene has fewer rows than the deep page's depth, its shape's name differs between scales: the report
+    failed on it (KeyError). same_names gives the scales' shapes one name."""
+    small, large = result("small", 12, 4.0, 100_000), result("large", 1200, 12.0, 200_000)
+    for r, depth in ((small, "7,000"), (large, "10,000")):
+        r["shapes"].append(shape(f"gene rows: common, {depth} rows deep (cursor)", "route", 9.0, []))
+    results = api.same_names([small, large])
+    names = [[s["name"] for s in r["shapes"]] for r in results]
+    assert names[0] == names[1] and names[0][-1] == "gene rows: common, 7,000 / 10,000 rows deep (cursor)"
+    assert names[0][-2] == "rows: 10,000 rows deep (cursor)"  # one depth at every scale: named as it was
+    text = api.report({"mode": "tiny", "when": "now", "machine": {"cpu": "c", "memory": "m", "os": "o",
+                                                                  "python": "3.13"}, "reps": 20,
+                       "results": results}, None)
+    assert "| gene rows: common, 7,000 / 10,000 rows deep (cursor) | 9.0 / 13.5 / 18.0 | 9.0 / 13.5 / 18.0 |" in text
