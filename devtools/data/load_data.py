@@ -142,10 +142,10 @@ def files_in_place(database: str) -> bool:
         loop.close()
     if not keys:
         return False
-    s3 = boto3.client("s3", **settings().s3_options())
+    s3, bucket = boto3.client("s3", **settings().s3_options()), settings().at(database).downloads_bucket
     try:
-        s3.head_object(Bucket=settings().downloads_bucket, Key=keys[0])
-        s3.head_object(Bucket=settings().downloads_bucket, Key=keys[-1])
+        s3.head_object(Bucket=bucket, Key=keys[0])
+        s3.head_object(Bucket=bucket, Key=keys[-1])
     except botocore.exceptions.ClientError:
         return False
     return True

@@ -40,6 +40,19 @@ def test_unset_variables_mean_the_local_services(monkeypatch, client: str, user:
         "http://127.0.0.1:59200", "127.0.0.1", 55432, "catalogue", "dataset-summary-v1", user, "disable", None)
 
 
+def test_locally_each_database_has_its_own_downloads_bucket(monkeypatch):
+    """A whole load deletes every file of its bucket it does not name: local catalogues must not share one."""
+    monkeypatch.delenv("DOWNLOADS_BUCKET", raising=False)
+    monkeypatch.setenv("PS_DB", "catalogue_bench_1000")
+    s = Settings.from_env("ingest")
+    assert (s.downloads_bucket, s.local_bucket) == ("catalogue-downloads-catalogue-bench-1000", True)
+    assert s.at("catalogue_test").downloads_bucket == "catalogue-downloads-catalogue-test"
+    assert len(s.at("x" * 100).downloads_bucket) == 63  # S3's longest bucket name
+    monkeypatch.setenv("DOWNLOADS_BUCKET", "perturbation-catalogue-dev-downloads-1")
+    s = Settings.from_env("api")
+    assert (s.at("other").downloads_bucket, s.local_bucket) == ("perturbation-catalogue-dev-downloads-1", False)
+
+
 def test_every_client_reads_the_same_variables(monkeypatch):
     """The ingestion and the API differ only in their local default role; every variable set reaches both."""
     values = {"ES_URL": "https://es.internal:9243", "PS_HOST": "db.internal", "PS_PORT": "6432", "PS_USER": "someone",

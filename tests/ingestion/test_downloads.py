@@ -79,7 +79,7 @@ def listed(dataset_id: str) -> dict[str, dict]:
 
 def objects(dataset_id: str) -> list[str]:
     s3 = boto3.client("s3", **settings().s3_options())
-    found = s3.list_objects_v2(Bucket=settings().downloads_bucket, Prefix=dataset_id_prefix(dataset_id))
+    found = s3.list_objects_v2(Bucket=settings().at(DATABASE).downloads_bucket, Prefix=dataset_id_prefix(dataset_id))
     return sorted(o["Key"] for o in found.get("Contents", []))
 
 

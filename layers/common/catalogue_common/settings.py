@@ -13,6 +13,7 @@ ES_URL=...).
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import typing
 from collections.abc import Callable
@@ -142,7 +143,7 @@ class Settings:
     version: str  # CATALOGUE_VERSION, reported by GET /v1/health
     metrics_namespace: str  # POWERTOOLS_METRICS_NAMESPACE
     max_answer_bytes: int  # MAX_ANSWER_BYTES: the largest answer sent, as it travels (base64 or a JSON string)
-    downloads_bucket: str  # DOWNLOADS_BUCKET: the S3 bucket of the whole-dataset files
+    downloads_bucket_set: str | None  # DOWNLOADS_BUCKET as set; None: the local default, one per database
     s3_endpoint: str | None  # S3_ENDPOINT_URL: None for S3's own (`aws`, deployed); locally moto's server
 
     @classmethod
@@ -169,9 +170,25 @@ class Settings:
             metrics_namespace=_text("POWERTOOLS_METRICS_NAMESPACE", "PerturbationCatalogue"),
             max_answer_bytes=_number("MAX_ANSWER_BYTES", LAMBDA_RESPONSE_BYTES - ENVELOPE_BYTES, 1024,
                                      LAMBDA_RESPONSE_BYTES),
-            downloads_bucket=_text("DOWNLOADS_BUCKET", LOCAL_DOWNLOADS_BUCKET),
+            downloads_bucket_set=_optional("DOWNLOADS_BUCKET"),
             s3_endpoint=_s3_endpoint(),
         )
+
+    @property
+    def downloads_bucket(self) -> str:
+        """The S3 bucket of the whole-dataset files: DOWNLOADS_BUCKET (the template sets it per stage), else, locally,
+        one bucket per database, `catalogue-downloads-<PS_DB>`. A whole load deletes every file of its bucket that
+        it does not name (ingestion.downloads.Store.prune), so the local catalogues (the demo's, the tests', the
+        benchmark's) sharing one bucket deleted each other's files: `make test` after `make demo` broke the demo's
+        downloads, and made `make bench` load its catalogues again."""
+        if self.downloads_bucket_set is not None:
+            return self.downloads_bucket_set
+        return f"{LOCAL_DOWNLOADS_BUCKET}-{re.sub(r'[^a-z0-9]+', '-', self.ps_db.lower())}"[:63].rstrip("-")
+
+    @property
+    def local_bucket(self) -> bool:
+        """Whether the downloads bucket is the local default (the ingestion then makes it when missing)."""
+        return self.downloads_bucket_set is None
 
     def replace(self, **changes: Any) -> Settings:
         """These settings with some changed (a test's other server, say)."""

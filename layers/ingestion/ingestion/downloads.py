@@ -22,6 +22,7 @@ about 1.3 µs a number and a record's values more; the files of a 2 M-row datase
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import io
@@ -157,7 +158,11 @@ class Store:
     @cached_property
     def s3(self) -> Any:
         import boto3  # here: only a load that writes files needs it
-        return boto3.client("s3", **self.settings.s3_options())
+        client = boto3.client("s3", **self.settings.s3_options())
+        if self.settings.local_bucket:  # locally, the database's own bucket (Settings.downloads_bucket), made once
+            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
+                client.create_bucket(Bucket=self.bucket)
+        return client
 
     @property
     def bucket(self) -> str:

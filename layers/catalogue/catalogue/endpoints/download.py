@@ -52,7 +52,7 @@ async def location(dataset_id: str, fmt: Format) -> str:
         raise NotFound(f"Dataset {dataset_id} has no {fmt} file: it was loaded before the ingestion wrote files; "
                        "loading it again writes them.")
     return str(s3().generate_presigned_url("get_object", ExpiresIn=PRESIGNED_SECONDS, Params={
-        "Bucket": settings().downloads_bucket, "Key": records[0]["object_key"]}))
+        "Bucket": stores().config.downloads_bucket, "Key": records[0]["object_key"]}))  # the database's bucket
 
 
 router = APIRouter(route_class=StrictRoute)
