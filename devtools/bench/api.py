@@ -217,6 +217,7 @@ def same_names(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         shape["name"] = kind.format(" / ".join(dict.fromkeys(depths[kind])))
     return results
 
+
 def misses(shape: dict[str, Any], smallest: dict[str, Any] | None) -> list[str]:
     """What a shape's figures at one scale miss of its targets; `smallest`: the same shape at the run's smallest
     scale (for the breadth ratio)."""

@@ -8,11 +8,10 @@ Why an S3 endpoint rather than a folder: the ingestion writes the files and the 
 very boto3 calls they make deployed, so the local server, the demo and the tests run the deployed code path, and a
 `307` from the download route is followed to a real object. moto keeps objects in memory: a restart loses them, and
 `make data` / the test catalogue notice (devtools.data.load_data.in_place checks an object) and load again.
-`start` also creates the bucket (DOWNLOADS_BUCKET); deployed, the template does.
+The ingestion makes its bucket when missing (ingestion.downloads.Store); deployed, the template does.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -21,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 from catalogue_common.settings import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,13 +47,6 @@ def _pid() -> int | None:
         return None
 
 
-def _bucket() -> None:
-    """The downloads bucket, made when missing (moto forgets it on restart)."""
-    s3 = boto3.client("s3", **settings().s3_options())
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        s3.create_bucket(Bucket=settings().downloads_bucket)
-
-
 def start(port: int = PORT) -> None:
     if not is_up(port):
         HOME.mkdir(parents=True, exist_ok=True)
@@ -69,7 +60,6 @@ def start(port: int = PORT) -> None:
                 raise S3ServerError(f"moto's S3 server did not start on port {port}: see {HOME / 'log'}")
             time.sleep(0.1)
         print(f"S3 (moto) started in {time.monotonic() - began:.1f} s on http://127.0.0.1:{port}")
-    _bucket()
 
 
 def stop() -> None:

@@ -45,12 +45,12 @@ def test_locally_each_database_has_its_own_downloads_bucket(monkeypatch):
     monkeypatch.delenv("DOWNLOADS_BUCKET", raising=False)
     monkeypatch.setenv("PS_DB", "catalogue_bench_1000")
     s = Settings.from_env("ingest")
-    assert (s.downloads_bucket, s.local_bucket) == ("catalogue-downloads-catalogue-bench-1000", True)
+    assert (s.downloads_bucket, s.downloads_bucket_set) == ("catalogue-downloads-catalogue-bench-1000", None)
     assert s.at("catalogue_test").downloads_bucket == "catalogue-downloads-catalogue-test"
     assert len(s.at("x" * 100).downloads_bucket) == 63  # S3's longest bucket name
     monkeypatch.setenv("DOWNLOADS_BUCKET", "perturbation-catalogue-dev-downloads-1")
     s = Settings.from_env("api")
-    assert (s.at("other").downloads_bucket, s.local_bucket) == ("perturbation-catalogue-dev-downloads-1", False)
+    assert s.at("other").downloads_bucket == s.downloads_bucket_set == "perturbation-catalogue-dev-downloads-1"
 
 
 def test_every_client_reads_the_same_variables(monkeypatch):

@@ -79,22 +79,18 @@ async def ranked(text: str | None, after: list[Any] | None = None, index: str | 
         after = found[-1]["sort"]
 
 
-async def many(dataset_ids: list[str], index: str | None = None) -> list[dict[str, Any]]:
+async def many(dataset_ids: list[str], index: str | None = None, fields: list[str] = FIELDS) -> list[dict[str, Any]]:
     """The documents of these datasets (matched on the field, not on _id), in no particular order; a dataset
-    without a document is absent. `index`: the generation to read (generations.py), else the alias."""
+    without a document is absent. `index`: the generation to read (generations.py), else the alias; `fields`: what
+    of each document to read."""
     if not dataset_ids:
         return []
     page = await stores().search(index, query={"terms": {"dataset_id.keyword": dataset_ids}}, size=len(dataset_ids),
-                                 source=FIELDS, track_total_hits=False)
+                                 source=fields, track_total_hits=False)
     return [hit["_source"] for hit in page["hits"]["hits"]]
 
 
 async def present(dataset_ids: list[str], index: str | None = None) -> set[str]:
-    """Which of these datasets have a document (SPEC 5.1: rows without one are never served), reading nothing else of
-    them (a filter, no scoring, `dataset_id` only). `index`: the generation to read (generations.py), else the
-    alias."""
-    if not dataset_ids:
-        return set()
-    page = await stores().search(index, query={"bool": {"filter": {"terms": {"dataset_id.keyword": dataset_ids}}}},
-                                 size=len(dataset_ids), source=["dataset_id"], track_total_hits=False)
-    return {hit["_source"]["dataset_id"] for hit in page["hits"]["hits"]}
+    """Which of these datasets have a document (SPEC 5.1: rows without one are never served), reading only their
+    `dataset_id`."""
+    return {d["dataset_id"] for d in await many(dataset_ids, index, fields=["dataset_id"])}

@@ -185,11 +185,6 @@ class Settings:
             return self.downloads_bucket_set
         return f"{LOCAL_DOWNLOADS_BUCKET}-{re.sub(r'[^a-z0-9]+', '-', self.ps_db.lower())}"[:63].rstrip("-")
 
-    @property
-    def local_bucket(self) -> bool:
-        """Whether the downloads bucket is the local default (the ingestion then makes it when missing)."""
-        return self.downloads_bucket_set is None
-
     def replace(self, **changes: Any) -> Settings:
         """These settings with some changed (a test's other server, say)."""
         return replace(self, **changes)

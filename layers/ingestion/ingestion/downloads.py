@@ -159,7 +159,7 @@ class Store:
     def s3(self) -> Any:
         import boto3  # here: only a load that writes files needs it
         client = boto3.client("s3", **self.settings.s3_options())
-        if self.settings.local_bucket:  # locally, the database's own bucket (Settings.downloads_bucket), made once
+        if self.settings.s3_endpoint is not None:  # not S3 itself (moto locally): the bucket is made when missing
             with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
                 client.create_bucket(Bucket=self.bucket)
         return client
