@@ -157,6 +157,54 @@ def test_per_dataset_loads_write_to_a_concrete_index_until_a_whole_load_migrates
     assert summary.outcomes == {BOTH: "loaded"} and documents.current(ES, INDEX) == generation
 
 
+def lost_generation() -> str:
+    """The generation PostgreSQL's catalogue reads its documents from, deleted from Elasticsearch (as a restore of
+    an older snapshot, or an operator's cleanup, leaves it); its name."""
+    [(generation,)] = fetch(DATABASE, "SELECT documents_index FROM catalogue_state")
+    assert generation and ES.indices.exists(index=generation)
+    ES.indices.delete(index=generation)
+    return generation
+
+
+def test_a_dataset_load_into_a_lost_generation_stops_before_changing_anything(catalogue_a: Path, demo_files: Path,
+                                                                               monkeypatch):
+    generation = lost_generation()
+    monkeypatch.setenv("PS_DB", DATABASE)
+    monkeypatch.setenv("ES_INDEX", INDEX)
+    with serve.background(environments=1) as (base, _):
+        for path in ("/v1/search?limit=5", "/v1/datasets", f"/v1/datasets/{BOTH}"):
+            status, _, body = get(base + path)
+            assert (status, json.loads(body)["error"]["code"]) == (500, "data_integrity"), (path, body)
+            assert "reload the whole catalogue" in json.loads(body)["error"]["message"]
+    attempt = cli("load", str(demo_files / "b" / ONLY_B))
+    assert attempt.returncode == 2, attempt.stderr
+    assert f"Elasticsearch index {generation}, which Elasticsearch does not have" in attempt.stderr, attempt.stderr
+    assert "make ingest-all" in attempt.stderr and "Traceback" not in attempt.stderr, attempt.stderr
+    assert fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = $1", ONLY_B)[0][0] == 0
+    assert fetch(DATABASE, "SELECT documents_index FROM catalogue_state")[0][0] == generation, "nothing changed"
+
+
+def test_a_whole_load_rebuilds_a_lost_generation_and_dataset_loads_follow(catalogue_a: Path, demo_files: Path):
+    lost = lost_generation()
+    replaced = cli("replace", str(demo_files / "b"))
+    assert replaced.returncode == 0, replaced.stderr
+    [(generation,)] = fetch(DATABASE, "SELECT documents_index FROM catalogue_state")
+    assert generation != lost and documents.current(ES, INDEX) == generation
+    held = {h["_id"] for h in helpers.scan(ES, index=INDEX, query={"query": {"match_all": {}}})}
+    assert held == {p.name for p in (demo_files / "b").iterdir()}
+    deleted = ingest(run.delete(target(), ONLY_B))
+    assert deleted[0] == "deleted" and not ES.exists(index=INDEX, id=ONLY_B)
+    summary = ingest(run.load(target(), [demo_files / "b" / ONLY_B], quiet=True))
+    assert summary.outcomes == {ONLY_B: "loaded"} and ES.exists(index=generation, id=ONLY_B)
+
+
+def test_a_delete_goes_on_when_the_generation_is_lost(catalogue_a: Path):
+    lost_generation()
+    outcome, rows = ingest(run.delete(target(), BOTH))
+    assert outcome == "deleted" and rows > 0
+    assert fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = $1", BOTH)[0][0] == 0
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     return subprocess.run([sys.executable, "-m", "ingestion", "--database", DATABASE, "--es-index", INDEX, *args],

@@ -150,3 +150,16 @@ def test_the_built_function_loads_a_dataset_from_s3(build_dir: Path, catalogue_a
         server.stop()
     [done] = json.loads(out.read_text())["results"]
     assert done["outcome"] == "loaded" and rows("datlinger_2017") == done["rows"] > 0
+
+
+def test_a_load_into_a_lost_generation_is_reported_next_to_its_files(s3, demo_files: Path):
+    client, bucket = s3
+    [(generation,)] = fetch(DATABASE, "SELECT documents_index FROM catalogue_state")
+    search_engine().indices.delete(index=generation)
+    before = rows("datlinger_2017")
+    upload(client, bucket, demo_files / "b" / "datlinger_2017")
+    result = load_function("ingest").handler(event("ready"), LambdaContext("IngestFunction", 900, 3008))
+    assert result["results"] == [{"dataset_id": "datlinger_2017", "outcome": "refused"}]
+    assert rows("datlinger_2017") == before
+    report = client.get_object(Bucket=bucket, Key="incoming/datlinger_2017/_REFUSED.txt")["Body"].read().decode()
+    assert f"Elasticsearch index {generation}, which Elasticsearch does not have" in report and "whole" in report

@@ -28,7 +28,7 @@ import asyncpg
 from aws_lambda_powertools import Logger, Tracer
 from catalogue_common.settings import Settings, settings
 
-from .errors import StoreTimeout, StoreUnavailable
+from .errors import DataIntegrity, StoreTimeout, StoreUnavailable
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -233,6 +233,9 @@ class Stores:
             # during a start (search_phase_execution_exception), or a cluster block; 429 when it rejects work.
             if error.meta.status in (429, 503):
                 raise StoreUnavailable("The search engine cannot be reached.") from error
+            if error.meta.status == 404:  # the generation PostgreSQL's catalogue names is gone (documents.py)
+                raise DataIntegrity("The catalogue's dataset documents are missing; an operator must reload the "
+                                    "whole catalogue.") from error
             raise
 
 

@@ -20,7 +20,7 @@ import asyncpg
 from catalogue_common.settings import ConfigurationError, Settings, settings
 from elasticsearch.exceptions import ApiError, TransportError
 
-from . import dataset, run, store
+from . import dataset, documents, run, store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in asyncio.run(history(target, args.dataset_id)):
             print(line)
         return 0
+    except documents.MissingGeneration as error:
+        print(f"ingestion: {error}", file=sys.stderr)
+        return 2
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ApiError, TransportError) as error:
         print(f"ingestion failed: {error!r}\nPostgreSQL rolled back what the dataset in progress had not committed; "
               "`python -m ingestion history` shows what each load did.", file=sys.stderr)

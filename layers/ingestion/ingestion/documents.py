@@ -57,11 +57,29 @@ def ensure_index(es: Elasticsearch, alias: str) -> str:
     return current(es, alias) or first
 
 
-def ready(es: Elasticsearch, alias: str, generation: str | None) -> str:
+class MissingGeneration(RuntimeError):
+    """PostgreSQL's catalogue reads its documents from a generation Elasticsearch does not have (restored from an
+    older snapshot, or its indexes deleted): a dataset's document written anywhere else would never be read."""
+
+    def __init__(self, generation: str) -> None:
+        super().__init__(
+            f"PostgreSQL's catalogue reads its documents from Elasticsearch index {generation}, which Elasticsearch "
+            "does not have: no dataset is served until a whole-catalogue load rebuilds the documents "
+            "(`make ingest-all`, or `python -m ingestion replace <folder>`); nothing was changed")
+
+
+def ready(es: Elasticsearch, alias: str, generation: str | None, writes: bool = True) -> str:
     """The index a load writes documents to: the generation PostgreSQL's catalogue belongs to (the alias is moved
-    to it first if a whole load stopped before moving it), or, before any whole load, the alias's index."""
+    to it first if a whole load stopped before moving it), or, before any whole load, the alias's index.
+
+    Raises MissingGeneration when that generation is gone and the caller `writes` a dataset's document there; a
+    whole load (which builds its own generation), a delete or a gene reference load goes on without it."""
     if generation is None:
         return ensure_index(es, alias)
+    if not es.indices.exists(index=generation):
+        if writes:
+            raise MissingGeneration(generation)
+        return generation
     if current(es, alias) != generation:
         switch(es, alias, generation)
     return generation

@@ -92,13 +92,15 @@ class Session:
 
 
 @contextlib.asynccontextmanager
-async def session(target: Settings) -> AsyncIterator[Session]:
+async def session(target: Settings, writes_documents: bool = False) -> AsyncIterator[Session]:
+    """The stores opened for one run; `writes_documents`: the run writes datasets' documents into the catalogue's
+    generation, so a missing one stops it before anything changes (documents.MissingGeneration)."""
     es, conn, log = search_engine(target), await connect(target), None
     try:
         log = await connect(target)
         await store.ensure_schema(conn)
         generation = await store.documents_index(conn)
-        index = await asyncio.to_thread(documents.ready, es, target.es_index, generation)
+        index = await asyncio.to_thread(documents.ready, es, target.es_index, generation, writes_documents)
         yield Session(conn, log, es, index, downloads.Store(target))
     finally:
         for c in (conn, log):
@@ -110,7 +112,7 @@ async def session(target: Settings) -> AsyncIterator[Session]:
 async def load(target: Settings, folders: list[Path], quiet: bool = False, log: Log = stderr) -> Summary:
     """Each dataset folder replaced as one unit (or left as it was when refused or unchanged)."""
     summary, began = Summary(), time.monotonic()
-    async with session(target) as s:
+    async with session(target, writes_documents=True) as s:
         for folder in folders:
             await _load_one(s, folder, summary, quiet, log)
     summary.seconds = time.monotonic() - began

@@ -25,7 +25,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from catalogue_common.settings import ConfigurationError, settings
 
-from . import results, run
+from . import documents, results, run
 from .dataset import METADATA
 
 if TYPE_CHECKING:
@@ -98,6 +98,9 @@ async def handle(bucket: str, key: str, s3: S3Client) -> dict[str, Any]:
     try:
         download(s3, bucket, prefix, work / dataset_id)
         summary = await run.load(target, [work / dataset_id], quiet=True, log=logger.info)
+    except documents.MissingGeneration as error:  # no retry can help: the operator's whole load does
+        report(s3, bucket, prefix, str(error))
+        return {"dataset_id": dataset_id, "outcome": "refused"}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     outcome = summary.outcomes.get(dataset_id, "refused")
