@@ -9,6 +9,7 @@ from collections import defaultdict
 from urllib.parse import urlencode
 
 import pytest
+from catalogue import documents
 from catalogue.endpoints.search import SearchParameters, search
 from catalogue.parameters import check
 
@@ -154,11 +155,15 @@ PAGED = [{}, {"group_by": "phenotype_gene_name"}, {"effect_direction": "decrease
          {"max_padj": "0.01", "min_abs_log2fc": "1"}, {"dataset_metadata": "blood", "phenotype_gene_name": "GAPDH"},
          {"perturbation_gene_name": "MYC"}, {"phenotype_gene_name": "GAPDH", "group_by": "phenotype_gene_name"},
          {"phenotype_gene_name": "septin2", "group_by": "phenotype_gene_name"},
-         {"dataset_metadata": "epithelial cell"}, {"dataset_metadata": "cell", "group_by": "phenotype_gene_name"}]
+         {"dataset_metadata": "epithelial cell"}, {"dataset_metadata": "cell", "group_by": "phenotype_gene_name"},
+         {"dataset_metadata": "cell", "perturbation_gene_name": "MYC", "group_by": "phenotype_gene_name"},
+         {"dataset_metadata": "blood", "effect_direction": "increased", "min_abs_log2fc": "2"}]
 # (The last two order their datasets otherwise than by id: paging by relevance, search_after on the score.) A page of
 # a gene's datasets gathers the datasets where the gene occurs when they are few (GAPDH, MYC: 2-3 of 160), and walks
 # every dataset in order when they are many (septin2's spellings are significant in 46 datasets: pages of 1 and 7
-# walk, pages of 50 gather; query._walk_pays). The unpaged answer always gathers.
+# walk, pages of 50 gather; query._walk_pays). The unpaged answer always gathers. With text and a filter few of the
+# matching datasets pass (GAPDH, MYC, a large fold change), a page's first limit + 1 hits answer too rarely and the
+# rest of the hits are read (test_a_text_page_reads_its_own_worth_of_hits).
 
 
 @pytest.mark.parametrize("limit", [1, 7, 50])
@@ -169,6 +174,29 @@ def test_walking_the_pages_gives_the_unpaged_answer(reference: Reference, catalo
     unpaged = call(**params)
     assert unpaged and approx_equal(unpaged, expected(reference, catalogue["index"], params))
     assert walk(limit, **params) == unpaged
+
+
+@pytest.mark.parametrize(("params", "pages"), [({"dataset_metadata": "blood"}, 1),
+                                               ({"dataset_metadata": "blood", "phenotype_gene_name": "GAPDH"}, 2)])
+def test_a_text_page_reads_its_own_worth_of_hits(catalogue: dict, monkeypatch, params: dict[str, str], pages: int):
+    """SPEC 3.5: a page's cost follows the page, not how many datasets match the text. A page of 7 asks
+    Elasticsearch for 8 hits; only when too few of those have a result (GAPDH is in 2-3 of 160 datasets) does it
+    read the rest, once. The whole answer reads every hit."""
+    reads: list[tuple[int | None, int]] = []
+    ranked = documents.ranked
+
+    async def counted(text, after=None, index=None, first=None):  # type: ignore[no-untyped-def]
+        hits = await ranked(text, after, index, first)
+        reads.append((first, len(hits)))
+        return hits
+    monkeypatch.setattr(documents, "ranked", counted)
+    unpaged = call(**params)
+    [(first, matching)] = reads
+    assert first is None and matching > 8 and unpaged
+    reads.clear()
+    run(search(check(SearchParameters, [*params.items(), ("limit", "7")])))
+    assert reads[0] == (8, 8) and len(reads) == pages
+    assert pages == 1 or reads[1] == (None, matching - 8)
 
 
 @pytest.mark.parametrize("group_by", ["perturbation_gene_name", "phenotype_gene_name"])

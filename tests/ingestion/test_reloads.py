@@ -33,6 +33,8 @@ ES = search_engine()
 BOTH = "adamson_2016_pilot"  # in both catalogues, another version in each
 ONLY_B = "nadig_2025_hepg2"  # b's seventh dataset
 PATHS = ["/v1/search?limit=50", "/v1/search?dataset_metadata=datlinger_2017&max_padj=0.05",
+         "/v1/search?dataset_metadata=blood&limit=2",
+         "/v1/search?dataset_metadata=blood&effect_direction=increased&limit=1",
          "/v1/search?group_by=phenotype_gene_name&limit=20", "/v1/datasets", f"/v1/datasets/{BOTH}",
          f"/v1/datasets/{BOTH}/rows?limit=50", f"/v1/datasets/{ONLY_B}", "/v1/genes?prefix=a", "/v1/summary"]
 

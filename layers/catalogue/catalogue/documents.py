@@ -65,16 +65,19 @@ async def one(dataset_id: str, index: str | None = None) -> Hit:
     return hits[0]
 
 
-async def ranked(text: str | None, after: list[Any] | None = None, index: str | None = None) -> list[Hit]:
-    """Every hit of the text in output order (relevance, then dataset_id), after the sort values `after`: each hit
-    with its `_source` (the API's fields), its `_index` and its `sort` values (a cursor's key)."""
+async def ranked(text: str | None, after: list[Any] | None = None, index: str | None = None,
+                 first: int | None = None) -> list[Hit]:
+    """The hits of the text in output order (relevance, then dataset_id), after the sort values `after`: each hit
+    with its `_source` (the API's fields), its `_index` and its `sort` values (a cursor's key). Every hit, or with
+    `first`, the first `first` of them (one request while `first` ≤ 10,000)."""
     hits: list[Hit] = []
     while True:
-        page = await stores().search(index, query=text_query(text), size=PAGE, source=FIELDS, track_total_hits=False,
+        size = PAGE if first is None else min(PAGE, first - len(hits))
+        page = await stores().search(index, query=text_query(text), size=size, source=FIELDS, track_total_hits=False,
                                      sort=ORDER, **({"search_after": after} if after else {}))
         found: list[Hit] = page["hits"]["hits"]
         hits += found
-        if len(found) < PAGE:
+        if len(found) < size or (first is not None and len(hits) >= first):
             return hits
         after = found[-1]["sort"]
 

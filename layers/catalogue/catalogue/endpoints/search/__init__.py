@@ -3,7 +3,8 @@ element per dataset, optionally in pages of `limit` datasets.
 
 Two stores, one call each:
 * With free text, Elasticsearch chooses and orders the datasets (relevance, then dataset_id), from the cursor on;
-  PostgreSQL then answers for them, keeping the first `limit`.
+  PostgreSQL then answers for them, keeping the first `limit`. A page asks for its own worth of hits, and for the
+  rest only when a filter leaves too few of those with a result (then two calls to each store).
 * Without it, PostgreSQL chooses the datasets (dataset_id order, from the cursor on) as it answers; then one
   Elasticsearch request fetches exactly those datasets' documents.
 A search without gene filter or threshold reads each dataset's stored filter-free answer (written when the dataset
@@ -13,7 +14,7 @@ Either way the cost follows the datasets answered, not the catalogue's breadth.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from catalogue_common.search import answer as groups
@@ -135,14 +136,45 @@ async def answered(params: SearchParameters, ids: list[str] | None, after: str |
     return Answered(found, more, generation)
 
 
+def _ids(hits: list[documents.Hit]) -> list[str]:
+    return [hit["_source"]["dataset_id"] for hit in hits]
+
+
+def _joined(first: Answered, second: Answered, offset: int, limit: int) -> Answered:
+    """The answers of two runs of hits, the second's positions after the first's `offset` hits, cut to a page."""
+    found = [*first.datasets, *(replace(d, ord=d.ord + offset) for d in second.datasets)]
+    return Answered(found[:limit], len(found) > limit or second.more, second.generation)
+
+
+async def ranked_answers(params: SearchParameters, after: list[Any] | None,
+                         index: str | None = None) -> tuple[list[documents.Hit], Answered | None, bool]:
+    """The hits of the text from the cursor on (relevance order), PostgreSQL's answers for them, and whether a reload
+    came between the calls. Without `limit`: every hit. With it: the page's worth of hits first (limit + 1, one more
+    telling whether a next page follows), and every later hit only when fewer of those answer (a gene filter, a
+    threshold or a direction leaves a matching dataset without a result): so a page's cost follows the page, not how
+    many datasets match the text (at 1,200 datasets "blood" matches most of them); at most two calls to each store."""
+    first = params.limit + 1 if params.limit else None
+    hits = await documents.ranked(params.dataset_metadata, after, index, first)
+    if not hits:
+        return hits, None, False
+    answers = await answered(params, _ids(hits), None)
+    stale = generations.stale(generations.seen(hits), answers.generation)
+    if first is None or len(hits) < first or answers.more or stale:
+        return hits, answers, stale
+    rest = await documents.ranked(params.dataset_metadata, hits[-1]["sort"], index)
+    if not rest:
+        return hits, answers, stale
+    later = await answered(params, _ids(rest), None)
+    stale = later.generation != answers.generation or generations.stale(generations.seen(rest), later.generation)
+    return [*hits, *rest], _joined(answers, later, len(hits), params.limit or 0), stale
+
+
 async def by_text(params: SearchParameters, after: list[Any] | None) -> tuple[list[tuple[bytes, ...]], Any]:
     """Elasticsearch orders the datasets matching the text; PostgreSQL answers for them (both again from
     PostgreSQL's generation if a reload came between them)."""
-    found = await documents.ranked(params.dataset_metadata, after)
-    answers = await answered(params, [hit["_source"]["dataset_id"] for hit in found], None) if found else None
-    if answers and generations.stale(generations.seen(found), answers.generation):
-        found = await documents.ranked(params.dataset_metadata, after, answers.generation)
-        answers = await answered(params, [hit["_source"]["dataset_id"] for hit in found], None) if found else None
+    found, answers, stale = await ranked_answers(params, after)
+    if answers and stale:
+        found, answers, _ = await ranked_answers(params, after, answers.generation)
     if not answers:
         return [], None
     elements = [groups.element(params.grouping, to_json(dataset(found[a.ord - 1]["_source"])), a.groups)
