@@ -11,7 +11,7 @@ import asyncpg
 import boto3
 import pytest
 from catalogue import clients
-from catalogue.errors import StoreUnavailable
+from catalogue.errors import DataIntegrity, StoreUnavailable
 from catalogue_common.settings import Settings
 from moto import mock_aws
 
@@ -280,4 +280,24 @@ def test_an_elasticsearch_503_while_shards_are_unassigned_is_503_store_unavailab
         for path in ("/v1/summary", "/v1/datasets", "/v1/search"):
             api.error(api.get(path), 503, "store_unavailable")
     finally:
+        es.options(ignore_status=404).indices.delete(index=index)
+
+
+def test_found_reads_which_documents_a_generation_holds_and_a_lost_one_is_data_integrity(catalogue: dict):
+    """Stores.found (the gene rows' document check, SPEC 5.1): the _ids of a generation's documents among those
+    asked, none asked without a call; a generation Elasticsearch no longer has is 500 data_integrity, as for a
+    search, although a multi-get answers 200 and reports the missing index per document."""
+    es, index = search_engine(), "test-found-dataset-summary-v1"
+    es.options(ignore_status=404).indices.delete(index=index)
+    for dataset_id in ("a", "b"):
+        es.index(index=index, id=dataset_id, document={"dataset_id": dataset_id}, refresh=True)
+    stores = clients.Stores(Settings.from_env(), LOOP)
+    try:
+        assert run(stores.found(index, ["b", "c", "a"])) == {"a", "b"}
+        assert run(stores.found(index, [])) == set()
+        es.indices.delete(index=index)
+        with pytest.raises(DataIntegrity, match="reload the whole catalogue"):
+            run(stores.found(index, ["a"]))
+    finally:
+        run(stores.close())
         es.options(ignore_status=404).indices.delete(index=index)

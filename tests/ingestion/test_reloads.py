@@ -171,10 +171,12 @@ def lost_generation() -> str:
 def test_a_dataset_load_into_a_lost_generation_stops_before_changing_anything(catalogue_a: Path, demo_files: Path,
                                                                                monkeypatch):
     generation = lost_generation()
+    [(gene,)] = fetch(DATABASE, "SELECT perturbed_target_symbol FROM perturb_seq WHERE dataset_id = $1 LIMIT 1", BOTH)
     monkeypatch.setenv("PS_DB", DATABASE)
     monkeypatch.setenv("ES_INDEX", INDEX)
     with serve.background(environments=1) as (base, _):
-        for path in ("/v1/search?limit=5", "/v1/datasets", f"/v1/datasets/{BOTH}"):
+        # The gene's rows check their datasets' documents with a multi-get, which reports the lost index per document.
+        for path in ("/v1/search?limit=5", "/v1/datasets", f"/v1/datasets/{BOTH}", f"/v1/genes/{gene}/rows?limit=5"):
             status, _, body = get(base + path)
             assert (status, json.loads(body)["error"]["code"]) == (500, "data_integrity"), (path, body)
             assert "reload the whole catalogue" in json.loads(body)["error"]["message"]

