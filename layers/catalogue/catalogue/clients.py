@@ -215,21 +215,20 @@ class Stores:
         async with traced("elasticsearch"):
             return await self._elasticsearch("search", index or self.config.es_index, body)
 
-    async def documents(self, index: str, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
-        """The `fields` of the documents with these _ids that `index` (a concrete index) holds, in `ids` order, as
-        of its last refresh (as a search sees them): one multi-get, within the request's deadline. A multi-get
-        answers 200 and reports a missing index or an unavailable shard per document: those are the errors a search
-        raises."""
+    async def found(self, index: str, ids: list[str]) -> set[str]:
+        """Which of these document _ids `index` (a concrete index) holds, as of its last refresh (as a search sees
+        it): one multi-get without sources, within the request's deadline. A multi-get answers 200 and reports a
+        missing index or an unavailable shard per document: those are the errors a search raises."""
         if not ids:
-            return []
+            return set()
         async with traced("elasticsearch"):
-            answer = await self._elasticsearch("mget", index, {"ids": ids, "source": fields, "realtime": False})
+            answer = await self._elasticsearch("mget", index, {"ids": ids, "source": False, "realtime": False})
         docs = answer["docs"]
         if errors := [doc["error"] for doc in docs if "error" in doc]:
             if any(error.get("type") == "index_not_found_exception" for error in errors):
                 raise DataIntegrity(MISSING_DOCUMENTS)
             raise StoreUnavailable("The search engine cannot be reached.")
-        return [doc["_source"] for doc in docs if doc["found"]]
+        return {doc["_id"] for doc in docs if doc["found"]}
 
     async def _elasticsearch(self, api: str, index: str, body: dict[str, Any]) -> dict[str, Any]:
         import elasticsearch  # loaded by the first `es` already

@@ -82,26 +82,23 @@ async def ranked(text: str | None, after: list[Any] | None = None, index: str | 
         after = found[-1]["sort"]
 
 
-async def many(dataset_ids: list[str], generation: str | None = None,
-               fields: list[str] = FIELDS) -> list[dict[str, Any]]:
-    """The `fields` of these datasets' documents, in no particular order; a dataset without a document is absent.
-
-    In a `generation` (generations.py; the ingestion writes each document under its dataset_id as _id) one
-    multi-get of those _ids; through the alias (which may name an index made before the project, whose _ids are
-    not known) a search on the field. Every answer that reads PostgreSQL first knows its generation, so only they
-    ask for documents by the datasets PostgreSQL chose. The multi-get took 1.5-1.6 ms where the search took 2.1-2.2
-    (medians of 3,000 interleaved calls for 8 datasets on the demo catalogue, 3 ms apart as within a request), and
-    the gene rows' pages 6.9 ms instead of 7.7 (20 M rows, interleaved, p50 of 300 each)."""
+async def many(dataset_ids: list[str], index: str | None = None, fields: list[str] = FIELDS) -> list[dict[str, Any]]:
+    """The documents of these datasets (matched on the field, not on _id), in no particular order; a dataset
+    without a document is absent. `index`: the generation to read (generations.py), else the alias; `fields`: what
+    of each document to read. (A multi-get of their _ids in a generation was slower wherever sources are read: 62
+    against 47 ms for the whole unfiltered search's 1,000 documents, 8.7 against 7.7 for a page of 50;
+    docs/decisions.md, "Documents by id in a generation".)"""
     if not dataset_ids:
         return []
-    if generation is not None:
-        return await stores().documents(generation, dataset_ids, fields)
-    page = await stores().search(None, query={"terms": {"dataset_id.keyword": dataset_ids}}, size=len(dataset_ids),
+    page = await stores().search(index, query={"terms": {"dataset_id.keyword": dataset_ids}}, size=len(dataset_ids),
                                  source=fields, track_total_hits=False)
     return [hit["_source"] for hit in page["hits"]["hits"]]
 
 
 async def present(dataset_ids: list[str], generation: str | None = None) -> set[str]:
-    """Which of these datasets have a document (SPEC 5.1: rows without one are never served), reading only their
-    `dataset_id`."""
-    return {d["dataset_id"] for d in await many(dataset_ids, generation, fields=["dataset_id"])}
+    """Which of these datasets have a document (SPEC 5.1: rows without one are never served). In a generation (the
+    ingestion's, whose _ids are dataset_ids) one multi-get of those _ids without sources; through the alias (which
+    may name an index made before the project, whose _ids are not known) a search reading only `dataset_id`."""
+    if generation is not None:
+        return await stores().found(generation, dataset_ids)
+    return {d["dataset_id"] for d in await many(dataset_ids, fields=["dataset_id"])}
