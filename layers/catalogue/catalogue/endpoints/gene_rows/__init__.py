@@ -4,9 +4,10 @@ gives each dataset's top groups.
 
 The page is one PostgreSQL query (query.py): the term resolved as every gene term is (resolution.py; unknown 404,
 ambiguous 400, as /v1/genes/{gene} answers), the rows of each of its spellings from the cursor's key on, and each
-row's two genes' summary counts. Then one Elasticsearch request reads the documents of the page's datasets, of the
-generation PostgreSQL's catalogue belongs to: a row of a dataset without a document is left out, as everywhere (such
-a page holds fewer rows than `limit`; its cursor still leads on). A cursor holds the last row's (padj, dataset_id,
+row's two genes' summary counts. Then one Elasticsearch request asks which of the page's datasets have a document in
+the generation PostgreSQL's catalogue belongs to (a multi-get of their _ids; through the alias, a search): a row of a
+dataset without a document is left out, as everywhere (such a page holds fewer rows than `limit`; its cursor still
+leads on). (Rendering the page while that request is in flight was tried: no gain above the noise, not kept.) A cursor holds the last row's (padj, dataset_id,
 other gene, own spelling) and is bound to the term, the role and the filters.
 
 Parameters are those of /v1/datasets/{id}/rows (docs/contract.md, "Dataset rows"), plus `role`. The other gene is
