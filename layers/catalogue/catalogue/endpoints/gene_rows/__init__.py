@@ -7,8 +7,9 @@ ambiguous 400, as /v1/genes/{gene} answers), the rows of each of its spellings f
 row's two genes' summary counts. Then one Elasticsearch request asks which of the page's datasets have a document in
 the generation PostgreSQL's catalogue belongs to (a multi-get of their _ids; through the alias, a search): a row of a
 dataset without a document is left out, as everywhere (such a page holds fewer rows than `limit`; its cursor still
-leads on). (Rendering the page while that request is in flight was tried: no gain above the noise, not kept.) A cursor holds the last row's (padj, dataset_id,
-other gene, own spelling) and is bound to the term, the role and the filters.
+leads on). (Rendering the page while that request is in flight was tried: no gain above the noise, not kept.) A
+cursor holds the last row's (padj, dataset_id, other gene, own spelling) and is bound to the term, the role and the
+filters.
 
 Parameters are those of /v1/datasets/{id}/rows (docs/contract.md, "Dataset rows"), plus `role`. The other gene is
 named by its own role's parameter, as everywhere: `phenotype_gene_name` with role=perturbation,
