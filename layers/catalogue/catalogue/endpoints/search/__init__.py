@@ -166,7 +166,7 @@ async def ranked_answers(params: SearchParameters, after: list[Any] | None,
         return hits, answers, stale
     later = await answered(params, _ids(rest), None)
     stale = later.generation != answers.generation or generations.stale(generations.seen(rest), later.generation)
-    return [*hits, *rest], _joined(answers, later, len(hits), params.limit or 0), stale
+    return [*hits, *rest], _joined(answers, later, len(hits), first - 1), stale
 
 
 async def by_text(params: SearchParameters, after: list[Any] | None) -> tuple[list[tuple[bytes, ...]], Any]:
