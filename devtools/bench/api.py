@@ -263,13 +263,13 @@ def targets(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     return out
 
 
-MAIN_RELATIONS = ("perturb_seq", "perturb_seq_search_answers")  # named in full in the report's scans
+MAIN_RELATIONS = ("perturb_seq", "perturb_seq_search_answers", "perturb_seq_search_groups")  # named in full in scans
 ONE_ROW = {"catalogue_state", "gene_reference_source", "perturb_seq_catalogue_statistics"}  # read whole, always
 
 
 def scans_of(plans: list[dict[str, Any]]) -> tuple[list[str], int, list[str]]:
-    """A request's relation scans: those of perturb_seq and the stored answers; how many of other relations; which
-    of those are read sequentially (one-row relations aside)."""
+    """A request's relation scans: those of perturb_seq and the stored answers and groups; how many of other
+    relations; which of those are read sequentially (one-row relations aside)."""
     found = sorted({scan for q in plans for scan in q["scans"]})
     main = [scan for scan in found if scan.split(":")[0] in MAIN_RELATIONS]
     others = [scan.split(":")[0] for scan in found if scan.split(":")[0] not in MAIN_RELATIONS]

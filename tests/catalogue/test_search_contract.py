@@ -12,6 +12,7 @@ import pytest
 from catalogue import documents
 from catalogue.endpoints.search import SearchParameters, search
 from catalogue.parameters import check
+from catalogue_common.search import query as queries
 
 from tests.api import get
 from tests.support import fetch, run
@@ -157,13 +158,16 @@ PAGED = [{}, {"group_by": "phenotype_gene_name"}, {"effect_direction": "decrease
          {"phenotype_gene_name": "septin2", "group_by": "phenotype_gene_name"},
          {"dataset_metadata": "epithelial cell"}, {"dataset_metadata": "cell", "group_by": "phenotype_gene_name"},
          {"dataset_metadata": "cell", "perturbation_gene_name": "MYC", "group_by": "phenotype_gene_name"},
-         {"dataset_metadata": "blood", "effect_direction": "increased", "min_abs_log2fc": "2"}]
-# (The last two order their datasets otherwise than by id: paging by relevance, search_after on the score.) A page of
-# a gene's datasets gathers the datasets where the gene occurs when they are few (GAPDH, MYC: 2-3 of 160), and walks
-# every dataset in order when they are many (septin2's spellings are significant in 46 datasets: pages of 1 and 7
-# walk, pages of 50 gather; query._walk_pays). The unpaged answer always gathers. With text and a filter few of the
-# matching datasets pass (GAPDH, MYC, a large fold change), a page's first limit + 1 hits answer too rarely and the
-# rest of the hits are read (test_a_text_page_reads_its_own_worth_of_hits).
+         {"dataset_metadata": "blood", "effect_direction": "increased", "min_abs_log2fc": "2"},
+         {"phenotype_gene_name": "septin2", "group_by": "phenotype_gene_name", "max_padj": "1"}]
+# (The two before the last order their datasets otherwise than by id: paging by relevance, search_after on the score.)
+# A gene filter on the grouping's role alone reads stored groups (GAPDH and septin2 by phenotype, MYC by
+# perturbation: test_a_gene_on_the_grouping_reads_stored_groups); any other gene filter computes the answer. A computed
+# page of a gene's datasets gathers the datasets where the gene occurs when they are few (GAPDH, MYC: 2-3 of 160), and
+# walks every dataset in order when they are many (septin2's spellings are significant in 46 datasets: with a
+# threshold, pages of 1 and 7 walk, pages of 50 gather; query._walk_pays). The unpaged answer always gathers. With
+# text and a filter few of the matching datasets pass (GAPDH, MYC, a large fold change), a page's first limit + 1 hits
+# answer too rarely and the rest of the hits are read (test_a_text_page_reads_its_own_worth_of_hits).
 
 
 @pytest.mark.parametrize("limit", [1, 7, 50])
@@ -174,6 +178,46 @@ def test_walking_the_pages_gives_the_unpaged_answer(reference: Reference, catalo
     unpaged = call(**params)
     assert unpaged and approx_equal(unpaged, expected(reference, catalogue["index"], params))
     assert walk(limit, **params) == unpaged
+
+
+def grouped_cases(reference: Reference) -> list[dict[str, str]]:
+    """Searches whose one gene filter is on the grouping's role, without threshold: genes of significant rows (and
+    other spellings of them) with and without a direction and text."""
+    rng = random.Random(5)
+    significant_rows = [r for r in reference.rows if r.padj is not None and r.padj <= 0.05]
+    cases = []
+    for row in rng.sample(significant_rows, 24):
+        role = rng.choice(["perturbation", "phenotype"])
+        gene = getattr(row, role)
+        params = {f"{role}_gene_name": rng.choice([gene, gene.lower()]), "group_by": f"{role}_gene_name"}
+        if rng.random() < 0.5 and (own := brute.direction(row.log2fc)):
+            params["effect_direction"] = rng.choice([own, "increased", "decreased"])
+        if rng.random() < 0.3:
+            labels = [v for n in LABELS for v in reference.documents[row.dataset_id].get(f"{n}_labels") or []]
+            params["dataset_metadata"] = rng.choice(labels)
+        cases.append(params)
+    return [*cases, {"phenotype_gene_name": "septin2", "group_by": "phenotype_gene_name"},
+            {"phenotype_gene_name": "SEPT2", "group_by": "phenotype_gene_name", "effect_direction": "decreased"}]
+
+
+def test_a_gene_on_the_grouping_reads_stored_groups(reference: Reference, catalogue: dict, monkeypatch):
+    """Such a search is answered from the groups the ingestion stored (endpoints/search/stored.py), never by the
+    shared query: with the query disabled, each one, whole and in pages of 3, answers as brute force says."""
+    cases = grouped_cases(reference)
+    assert all(check(SearchParameters, list(c.items())).grouped for c in cases)
+
+    def disabled(*_: object) -> None:
+        raise AssertionError("the shared search query ran")
+    monkeypatch.setattr(queries, "build", disabled)
+    non_empty = 0
+    for params in cases:
+        got = call(**params)
+        assert approx_equal(got, expected(reference, catalogue["index"], params)), f"?{urlencode(params)}"
+        assert walk(3, **params) == got, f"?{urlencode(params)}"
+        non_empty += bool(got)
+    assert non_empty >= 0.8 * len(cases)
+    with pytest.raises(AssertionError, match="shared search query"):
+        call(perturbation_gene_name="MYC", group_by="phenotype_gene_name")
 
 
 @pytest.mark.parametrize(("params", "pages"), [({"dataset_metadata": "blood"}, 1),

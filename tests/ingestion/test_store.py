@@ -1,15 +1,16 @@
 """Per-dataset loads (docs/contract.md, "Loading data") on the real stores: replace and delete leave every derived
-relation exactly as a bulk build of the same input would; unchanged input is a no-op; a refusal changes nothing; values
-round-trip exactly."""
+relation and the stored search answers and groups exactly as a bulk build of the same input would; unchanged input is
+a no-op; a refusal changes nothing; values round-trip exactly."""
 from __future__ import annotations
 
 import math
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from catalogue_common.settings import settings
-from ingestion import relations, run
+from ingestion import answers, relations, run
 
 from tests.api import get
 from tests.catalogue.endpoints.test_gene_rows import walk
@@ -25,9 +26,9 @@ ES = search_engine()
 
 
 def contents(database: str) -> dict[str, list[tuple]]:
-    """Every derived relation and the table, sorted, without load times."""
+    """Every derived relation, the stored search answers and groups and the table, sorted, without load times."""
     out = {}
-    for name in ["perturb_seq", *(r.name for r in relations.ALL)]:
+    for name in ["perturb_seq", *(r.name for r in relations.ALL), *answers.NAMES]:
         columns = [r[0] for r in fetch(database, "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass "
                                                  "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", name)]
         kept = [c for c in columns if c not in ("max_ingested_at", "ingested_at")]
@@ -71,6 +72,18 @@ def test_adding_a_new_dataset_and_reloading_unchanged_ones(catalogue_a: Path, de
         "unchanged"}
     assert fetch(DATABASE, "SELECT md5(string_agg(ctid::text || xmin::text, ',' ORDER BY ctid)) FROM perturb_seq") \
         == table, "an unchanged load writes nothing"
+
+
+def test_a_catalogue_from_before_the_stored_groups_gets_them_at_the_next_load(catalogue_a: Path):
+    """A deployed catalogue made before perturb_seq_search_groups existed: the next load (here a delete) adds them,
+    with every dataset's answers written anew, as a bulk build would hold them."""
+    fetch(DATABASE, f"DROP TABLE {answers.GROUPS}")
+    fetch(DATABASE, f"DELETE FROM {answers.NAME}")
+    held = fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = 'datlinger_2017'")[0][0]
+    assert ingest(run.delete(target(), "datlinger_2017")) == ("deleted", held) and held > 0
+    shutil.rmtree(catalogue_a / "datlinger_2017")
+    assert fetch(DATABASE, f"SELECT count(*) FROM {answers.GROUPS}")[0][0] > 0
+    assert_as_bulk_built(sorted(catalogue_a.iterdir()))
 
 
 def test_delete_removes_the_dataset_from_both_stores(catalogue_a: Path):
@@ -217,6 +230,38 @@ def test_search_answers_the_same_on_both_layouts(catalogue_a: Path, demo_files: 
         gene = max(sorted(datasets), key=lambda g: len(datasets[g]))
         want = [rows.gene_row(r) for r in rows.gene_rows(gene, role)]
         assert len(datasets[gene]) > 1 and approx_equal(walk(gene, [("role", role)], limit=50), want), (layout, role)
+
+
+def test_a_gene_spelled_two_ways_in_one_dataset_answers_both_groups_in_rank_order(catalogue_a: Path, with_stores):
+    """SPEC 8.2: a term in a third case names both stored spellings; a search grouped by that role answers the
+    dataset's two groups (stored groups: endpoints/search/stored.py) in rank order, as brute force says."""
+    results = catalogue_a / "datlinger_2017" / "results.csv"
+    lines = results.read_text().splitlines()
+    significant = Counter(line.split(",")[0] for line in lines[1:] if _padj(line.split(",")[3]) <= 0.05)
+    (more, _), (fewer, _) = significant.most_common(2)
+    assert significant[more] > significant[fewer] and fewer.lower() != fewer
+    # the perturbation with more significant rows becomes a lower-case spelling of the other
+    lines[1:] = [f"{fewer.lower()},{line.split(',', 1)[1]}" if line.split(",")[0] == more else line
+                 for line in lines[1:]]
+    results.write_text("\n".join(lines) + "\n")
+    assert ingest(run.load(target(), [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
+        "datlinger_2017": "loaded"}
+    with_stores(ps_db=DATABASE, es_index=INDEX)
+    reference = Reference([Row(*r) for r in fetch(DATABASE, "SELECT dataset_id, perturbed_target_symbol, gene, "
+                                                            "log2foldchange, padj, basemean FROM perturb_seq")],
+                          [h["_source"] for h in ES.search(index=INDEX, size=100)["hits"]["hits"]])
+    term = fewer[0] + fewer[1:].lower() if fewer[1:].lower() != fewer[1:] else fewer.lower().capitalize()
+    assert term not in (fewer, fewer.lower())
+    params = {"perturbation_gene_name": term}
+    got = call(**params)
+    assert approx_equal(got, expected(reference, INDEX, params))
+    [element] = [e for e in got if e["dataset"]["dataset_id"] == "datlinger_2017"]
+    groups = [g["perturbation"]["perturbation_gene_name"] for g in element["by_perturbation"]]
+    assert groups == [fewer.lower(), fewer], groups
+
+
+def _padj(text: str) -> float:
+    return float(text) if text not in ("", "NA") else math.inf
 
 
 def test_the_writer_role_loads_and_deletes_but_cannot_change_the_schema(catalogue_a: Path, demo_files: Path,

@@ -15,50 +15,104 @@ name genes). It holds no row for a dataset and variant without any group.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import groupby
 
 import asyncpg
 from catalogue_common.search import answer, query
 from catalogue_common.vocabulary import ROLES, Direction, Role
 
 NAME = "perturb_seq_search_answers"
+GROUPS = "perturb_seq_search_groups"
+NAMES = (NAME, GROUPS)
 NO_DIRECTION = "any"
 VARIANTS: tuple[tuple[Role, Direction | None], ...] = tuple(
     (group_by, direction) for group_by in ROLES for direction in (None, "increased", "decreased"))
+BATCH_GROUPS = 20_000  # at most about this many groups (ten rows each) computed in one query
+_VARIANT = f"""
+    group_by   text NOT NULL CHECK (group_by IN ('perturbation', 'phenotype')),
+    direction  text NOT NULL CHECK (direction IN ('{NO_DIRECTION}', 'increased', 'decreased')),"""
 CREATE = f"""
 CREATE TABLE {NAME} (
-    dataset_id text COLLATE "C" NOT NULL,  -- byte order: the API pages unfiltered searches by dataset_id
-    group_by   text NOT NULL CHECK (group_by IN ('perturbation', 'phenotype')),
-    direction  text NOT NULL CHECK (direction IN ('{NO_DIRECTION}', 'increased', 'decreased')),
+    dataset_id text COLLATE "C" NOT NULL,  -- byte order: the API pages unfiltered searches by dataset_id{_VARIANT}
     groups     text NOT NULL,             -- the dataset's groups as JSON, as the search answer holds them
     PRIMARY KEY (group_by, direction, dataset_id)
+);
+CREATE TABLE {GROUPS} (
+    dataset_id text COLLATE "C" NOT NULL,{_VARIANT}
+    gene_name  text NOT NULL,             -- the group's gene, as the dataset spells it
+    rank       integer NOT NULL,          -- the group's place among the dataset's (1: the most rows)
+    group_json text NOT NULL,             -- the group as JSON, as the search answer holds it
+    PRIMARY KEY (group_by, direction, gene_name, dataset_id) INCLUDE (rank)
 );
 """
 
 
 async def write(conn: asyncpg.Connection, dataset_ids: list[str],
                 progress: Callable[[int], object] | None = None) -> int:
-    """Computes and inserts the answers of these datasets (none may be present yet); returns how many rows."""
+    """Computes and inserts the answers and groups of these datasets (none may be present yet), in batches of
+    about BATCH_GROUPS groups; returns how many groups. `progress` is called with each batch's datasets."""
     written = 0
-    for group_by, direction in VARIANTS:
-        sql, args = query.build(query.Search(group_by, direction=direction, dataset_ids=dataset_ids))
-        groups = answer.by_dataset(group_by, await conn.fetch(sql, *args))
-        rows = [(g.dataset_id, group_by, direction or NO_DIRECTION, g.groups.decode()) for g in groups]
-        await conn.copy_records_to_table(NAME, records=rows, columns=["dataset_id", "group_by", "direction", "groups"])
-        written += len(rows)
+    for batch in await _batches(conn, dataset_ids):
+        for group_by, direction in VARIANTS:
+            written += await _write_variant(conn, batch, group_by, direction)
         if progress:
-            progress(1)
+            progress(len(batch))
     return written
 
 
+async def _batches(conn: asyncpg.Connection, dataset_ids: list[str]) -> list[list[str]]:
+    """The datasets in batches whose groups (at most their perturbations and phenotypes) stay about BATCH_GROUPS."""
+    sizes: dict[str, int] = {r[0]: r[1] for r in await conn.fetch(
+        "SELECT dataset_id, n_perturbations + n_phenotypes FROM perturb_seq_dataset_statistics "
+        "WHERE dataset_id = ANY($1)", dataset_ids)}
+    batches: list[list[str]] = [[]]
+    total = 0
+    for dataset_id in dataset_ids:
+        size = sizes.get(dataset_id) or 0
+        if batches[-1] and total + size > BATCH_GROUPS:
+            batches.append([])
+            total = 0
+        batches[-1].append(dataset_id)
+        total += size
+    return [b for b in batches if b]
+
+
+async def _write_variant(conn: asyncpg.Connection, dataset_ids: list[str], group_by: Role,
+                         direction: Direction | None) -> int:
+    """Every group of these datasets for one grouping and direction, and each dataset's answer (its first groups)."""
+    sql, args = query.build(query.Search(group_by, direction=direction, dataset_ids=dataset_ids,
+                                         groups_per_dataset=None))
+    variant = (group_by, direction or NO_DIRECTION)
+    found = list(answer.by_group(group_by, await conn.fetch(sql, *args)))
+    await conn.copy_records_to_table(GROUPS, records=[(g.dataset_id, *variant, g.gene_name, g.rank, g.json.decode())
+                                                      for g in found],
+                                     columns=["dataset_id", "group_by", "direction", "gene_name", "rank", "group_json"])
+    datasets = [(dataset_id, *variant, answer.joined([g.json for g in groups]).decode())
+                for dataset_id, groups in groupby((g for g in found if g.rank <= query.GROUPS_PER_DATASET),
+                                                  key=lambda g: g.dataset_id)]
+    await conn.copy_records_to_table(NAME, records=datasets, columns=["dataset_id", "group_by", "direction", "groups"])
+    return len(found)
+
+
 async def refill(conn: asyncpg.Connection, dataset_id: str) -> None:
-    """The dataset's answers as its rows now are (none when it was deleted); inside the caller's transaction."""
-    await conn.execute(f"DELETE FROM {NAME} WHERE dataset_id = $1", dataset_id)
+    """The dataset's answers and groups as its rows now are (none when it was deleted); inside the caller's
+    transaction."""
+    for name in NAMES:
+        await conn.execute(f"DELETE FROM {name} WHERE dataset_id = $1", dataset_id)
     await write(conn, [dataset_id])
 
 
 async def rebuild(conn: asyncpg.Connection, progress: Callable[[int], object] | None = None) -> int:
-    """Every dataset's answers, written anew (a new gene reference: the objects name genes); `progress` is called
-    after each of the six variants."""
-    await conn.execute(f"DELETE FROM {NAME}")  # not TRUNCATE: the writer role may not
+    """Every dataset's answers and groups, written anew (a new gene reference: the objects name genes); `progress`
+    is called with each batch's datasets."""
+    for name in NAMES:
+        await conn.execute(f"DELETE FROM {name}")  # not TRUNCATE: the writer role may not
     ids = [r[0] for r in await conn.fetch("SELECT dataset_id FROM perturb_seq_dataset_statistics")]
     return await write(conn, ids, progress)
+
+
+async def upgrade(conn: asyncpg.Connection) -> None:
+    """A catalogue from before the stored groups gets them, with its answers written anew (once, in the caller's
+    transaction)."""
+    await conn.execute(f"DROP TABLE IF EXISTS {NAME};" + CREATE)
+    await write(conn, [r[0] for r in await conn.fetch("SELECT dataset_id FROM perturb_seq_dataset_statistics")])

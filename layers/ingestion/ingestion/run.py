@@ -22,8 +22,8 @@ from catalogue_common.settings import Settings
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from tqdm import tqdm
 
-from . import answers, documents, downloads, genes, records, store
 from . import dataset as datasets
+from . import documents, downloads, genes, records, store
 from .dataset import Dataset
 from .problems import Problems, Refused
 from .records import Outcome, Record
@@ -206,8 +206,9 @@ async def load_genes(target: Settings, path: Path, source: str | None = None, da
             except Refused as refusal:
                 await record.finish("refused", detail=refusal.problems.report())
                 return refusal
-            with progress_bar(len(answers.VARIANTS), "search answers", quiet) as bar:
-                bar.unit = " variants"
+            datasets = await s.conn.fetchval("SELECT count(*) FROM perturb_seq_dataset_statistics")
+            with progress_bar(datasets, "search answers", quiet) as bar:
+                bar.unit = " datasets"
                 await _failing(record, genes.load(s.conn, reference, source or path.name,
                                                   date or genes.default_date(path), record.id, bar.update))
         return None

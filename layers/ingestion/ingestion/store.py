@@ -71,6 +71,7 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
     if await conn.fetchval("SELECT to_regclass('public.perturb_seq') IS NOT NULL AND to_regclass("
                            "'public.gene_reference') IS NOT NULL AND to_regclass('public.catalogue_state') IS NOT NULL "
                            "AND to_regclass('public.dataset_downloads') IS NOT NULL "
+                           f"AND to_regclass('public.{answers.GROUPS}') IS NOT NULL "
                            "AND EXISTS (SELECT FROM information_schema.columns WHERE table_name = 'catalogue_loads' "
                            "AND column_name = 'heartbeat_at')"):
         return
@@ -80,6 +81,8 @@ async def ensure_schema(conn: asyncpg.Connection) -> None:
             await conn.execute(sql("table.sql") + sql("indexes.sql") + sql("extra_indexes.sql")
                                + sql("gene_rows_indexes.sql") + sql("reference.sql") + relations.build_all()
                                + answers.CREATE)
+        elif not await conn.fetchval(f"SELECT to_regclass('public.{answers.GROUPS}') IS NOT NULL"):
+            await answers.upgrade(conn)  # a catalogue from before the stored groups
         await conn.execute(sql("loads.sql") + sql("reference.sql") + sql("roles.sql"))
 
 
@@ -184,7 +187,7 @@ async def _public_relations(conn: asyncpg.Connection) -> dict[str, str]:
     kinds = {r["relname"]: r["relkind"] for r in await conn.fetch(
         "SELECT relname, relkind::text FROM pg_class WHERE relnamespace = 'public'::regnamespace "
         "AND relkind IN ('r', 'm')")}
-    names = [answers.NAME, *(r.name for r in reversed(relations.ALL)), "perturb_seq"]
+    names = [*answers.NAMES, *(r.name for r in reversed(relations.ALL)), "perturb_seq"]
     return {n: kinds[n] for n in names if n in kinds}
 
 
@@ -237,7 +240,7 @@ async def prepare_bulk(conn: asyncpg.Connection, loaded: list[Loaded], productio
     phase("search answers")
     await conn.execute(answers.CREATE)
     await answers.write(conn, [r[0] for r in await conn.fetch("SELECT dataset_id FROM perturb_seq_dataset_statistics")])
-    await conn.execute(f"ANALYZE {answers.NAME}")
+    await conn.execute("".join(f"ANALYZE {name};" for name in answers.NAMES))
     await conn.execute("RESET search_path")
 
 
@@ -267,7 +270,7 @@ async def _swap(conn: asyncpg.Connection, loaded: list[Loaded], started: datetim
     moves = "".join(f"ALTER {'MATERIALIZED VIEW' if production_views and r in relations.SUMMARIES else 'TABLE'} "
                     f"{STAGING}.{r.name} SET SCHEMA public;" for r in relations.ALL)
     await conn.execute(_drop_public(public) + f"ALTER TABLE {STAGING}.perturb_seq SET SCHEMA public;"
-                       + moves + f"ALTER TABLE {STAGING}.{answers.NAME} SET SCHEMA public;"
+                       + moves + "".join(f"ALTER TABLE {STAGING}.{name} SET SCHEMA public;" for name in answers.NAMES)
                        + f"DROP SCHEMA {STAGING};" + sql("roles.sql"))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import orjson
@@ -28,20 +29,41 @@ class DatasetGroups:
     groups: bytes
 
 
-def by_dataset(group_by: Role, records: Iterable[Any]) -> Iterator[DatasetGroups]:
-    """The query's records (ordered by dataset, group rank, row rank) as each dataset's groups, in order."""
-    current: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class Group:
+    """One group of a dataset's answer: the dataset's position (1-based), the group's rank in the dataset (1-based),
+    its gene as the dataset spells it, and its JSON (the group's gene object and its top rows)."""
+    ord: int
+    dataset_id: str
+    rank: int
+    gene_name: str
+    json: bytes
+
+
+def by_group(group_by: Role, records: Iterable[Any]) -> Iterator[Group]:
+    """The query's records (ordered by dataset, group rank, row rank) as groups, in order."""
+    current: dict[str, Any] | None = None
     last: Any = None
     for r in records:
-        if last is not None and r["ord"] != last["ord"]:
-            yield DatasetGroups(last["ord"], last["dataset_id"], orjson.dumps(current))
-            current = []
-        if last is None or r["ord"] != last["ord"] or r["rank"] != last["rank"]:
-            current.append(_group(group_by, r))
-        current[-1][LAYOUT[group_by][1]].append(_row(group_by, r))
+        if current is None or r["ord"] != last["ord"] or r["rank"] != last["rank"]:
+            if current is not None:
+                yield Group(last["ord"], last["dataset_id"], last["rank"], last["grp"], orjson.dumps(current))
+            current = _group(group_by, r)
+        current[LAYOUT[group_by][1]].append(_row(group_by, r))
         last = r
-    if last is not None:
-        yield DatasetGroups(last["ord"], last["dataset_id"], orjson.dumps(current))
+    if current is not None:
+        yield Group(last["ord"], last["dataset_id"], last["rank"], last["grp"], orjson.dumps(current))
+
+
+def by_dataset(group_by: Role, records: Iterable[Any]) -> Iterator[DatasetGroups]:
+    """The query's records (ordered by dataset, group rank, row rank) as each dataset's groups, in order."""
+    for (ord_, dataset_id), found in groupby(by_group(group_by, records), key=lambda g: (g.ord, g.dataset_id)):
+        yield DatasetGroups(ord_, dataset_id, joined([g.json for g in found]))
+
+
+def joined(groups: list[bytes]) -> bytes:
+    """A dataset's groups (each one's JSON, in rank order) as the JSON list its answer holds."""
+    return b"[" + b",".join(groups) + b"]"
 
 
 def _group(group_by: Role, r: Any) -> dict[str, Any]:

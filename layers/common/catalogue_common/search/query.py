@@ -48,6 +48,7 @@ class Search:
     limit: int | None = None  # datasets to answer; None: every dataset that has an answer
     prelude: dict[str, str] = field(default_factory=dict)  # CTEs the gene SQL refers to
     head: str | None = None  # an SQL value returned as `head` on every row, and alone when nothing answers
+    groups_per_dataset: int | None = GROUPS_PER_DATASET  # None: every group (the ingestion's stored groups)
 
     @property
     def other(self) -> Role:
@@ -213,7 +214,7 @@ def _walk(search: Search, row_filters: RowFilters) -> str:
     return f"""
     SELECT * FROM (({_ranked(search, [*walked, "c.in_view"])})
                    UNION ALL ({_ranked(search, [*gathered, "NOT c.in_view"])})) u
-    ORDER BY n_total DESC, grp COLLATE "C" LIMIT {GROUPS_PER_DATASET}"""
+    ORDER BY n_total DESC, grp COLLATE "C"{_limit(search)}"""
 
 
 def _qualifies(search: Search, row_filters: RowFilters) -> list[str]:
@@ -241,8 +242,11 @@ def _ranked(search: Search, where: list[str]) -> str:
       SELECT s.{g} AS grp, s.n_total, s.n_up, s.n_down, {base_mean} AS base_mean
       FROM {SUMMARY[search.group_by]} s
       WHERE {conjunction(["s.dataset_id = c.dataset_id", *where], " ")}
-      ORDER BY s.n_total DESC, s.{g} COLLATE "C"
-      LIMIT {GROUPS_PER_DATASET}"""
+      ORDER BY s.n_total DESC, s.{g} COLLATE "C"{_limit(search)}"""
+
+
+def _limit(search: Search) -> str:
+    return "" if search.groups_per_dataset is None else f" LIMIT {search.groups_per_dataset}"
 
 
 def _groups(search: Search, p: Params) -> str:

@@ -28,11 +28,11 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO catalogue_api, catalogue_ingest;
 GRANT SELECT ON perturb_seq, perturb_seq_summary_perturbation, perturb_seq_summary_effect,
     perturb_seq_gene_datasets, perturb_seq_dataset_statistics, perturb_seq_genes, perturb_seq_catalogue_statistics,
-    perturb_seq_search_answers, gene_reference, gene_reference_names, gene_reference_source, catalogue_state,
-    dataset_downloads TO catalogue_api;
+    perturb_seq_search_answers, perturb_seq_search_groups, gene_reference, gene_reference_names,
+    gene_reference_source, catalogue_state, dataset_downloads TO catalogue_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON perturb_seq, perturb_seq_gene_datasets, perturb_seq_dataset_statistics,
-    perturb_seq_genes, perturb_seq_catalogue_statistics, perturb_seq_search_answers, gene_reference,
-    gene_reference_names, gene_reference_source, catalogue_loads, catalogue_state, dataset_downloads
+    perturb_seq_genes, perturb_seq_catalogue_statistics, perturb_seq_search_answers, perturb_seq_search_groups,
+    gene_reference, gene_reference_names, gene_reference_source, catalogue_loads, catalogue_state, dataset_downloads
     TO catalogue_ingest;
 GRANT SELECT ON catalogue_load_history TO catalogue_ingest;
 GRANT USAGE ON SEQUENCE catalogue_loads_id_seq TO catalogue_ingest;

@@ -14,13 +14,14 @@ Either way the cost follows the datasets answered, not the catalogue's breadth.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from catalogue_common.search import answer as groups
 from catalogue_common.search import query
 from catalogue_common.sql import Params
-from catalogue_common.vocabulary import ROLES, Role
+from catalogue_common.vocabulary import ROLES, Role, other
 from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.requests import Request
@@ -32,6 +33,7 @@ from ...clients import stores
 from ...objects import dataset
 from ...parameters import DECIMAL, Cursor, GeneFilters, StrictRoute, Text
 from ...resolution import Terms
+from . import stored
 from .shapes import ByPerturbation, ByPhenotype
 
 NARROWER = "ask for fewer datasets per answer with `limit` (each answer's `Link` header leads to the next)"
@@ -63,46 +65,42 @@ class SearchParameters(GeneFilters):
         return self.perturbation_gene_name is None and self.phenotype_gene_name is None and \
             self.max_padj is None and self.min_abs_log2fc is None
 
-
-# The generation comes back even when no dataset does (one row, with a NULL dataset).
-STORED = """
-SELECT a.dataset_id, a.groups, a.ord, {generation}
-FROM (SELECT 1) one
-LEFT JOIN (
-  SELECT a.dataset_id, a.groups, {ord} AS ord
-  FROM {source}
-  WHERE a.group_by = $1 AND a.direction = $2 {after}
-  ORDER BY {order}{limit}) a ON true"""
+    @property
+    def grouped(self) -> bool:
+        """Whether the answer is made of stored groups: one gene filter, on the grouping's role, and no threshold."""
+        genes = {"perturbation": self.perturbation_gene_name, "phenotype": self.phenotype_gene_name}
+        return genes[self.grouping] is not None and genes[other(self.grouping)] is None and \
+            self.max_padj is None and self.min_abs_log2fc is None
 
 
-def stored_answers(params: SearchParameters, p: Params, ids: list[str] | None, after: str | None) -> str:
-    """The stored filter-free answers of the datasets `ids` (in their order), or of every dataset after `after`
-    in dataset_id order (an index range on the relation's key)."""
-    p(params.grouping)
-    p(params.direction or "any")
-    limit = f" LIMIT {p(params.limit + 1)}" if params.limit else ""
-    if ids is not None:
-        source = (f"unnest({p(ids)}::text[]) WITH ORDINALITY AS d(dataset_id, ord) "
-                  "JOIN perturb_seq_search_answers a ON a.dataset_id = d.dataset_id")
-        return STORED.format(ord="d.ord", source=source, after="", order="d.ord", limit=limit,
-                             generation=generations.SQL)
-    return STORED.format(ord="0", source="perturb_seq_search_answers a", order="a.dataset_id", limit=limit,
-                         after=f"AND a.dataset_id > {p(after)}" if after is not None else "",
-                         generation=generations.SQL)
+def resolved(params: SearchParameters, p: Params) -> tuple[Terms, str]:
+    """The resolution of the gene terms (spellings, in CTEs) and the head the query returns: the generation and the
+    ambiguous terms' candidates."""
+    terms = Terms({name: value for name, value in (("perturbation_gene_name", params.perturbation_gene_name),
+                                                   ("phenotype_gene_name", params.phenotype_gene_name)) if value}, p)
+    return terms, f"jsonb_build_object('generation', {generations.VALUE}, 'ambiguous', {terms.head()})"
 
 
 def computed_search(params: SearchParameters, ids: list[str] | None,
                     after: str | None) -> tuple[query.Search, Params, Terms]:
     """The shared search query for these filters, each gene term resolved to its gene's spellings."""
     p = Params()
-    terms = Terms({name: value for name, value in (("perturbation_gene_name", params.perturbation_gene_name),
-                                                   ("phenotype_gene_name", params.phenotype_gene_name)) if value}, p)
+    terms, head = resolved(params, p)
     genes: dict[Role, str] = {role: terms.spellings(f"{role}_gene_name") for role in ROLES
                               if f"{role}_gene_name" in terms.terms}
-    head = f"jsonb_build_object('generation', {generations.VALUE}, 'ambiguous', {terms.head()})"
     search = query.Search(params.grouping, genes, params.direction, params.max_padj, params.min_abs_log2fc, ids,
                           after, params.limit, prelude=terms.ctes(), head=head)
     return search, p, terms
+
+
+def stored_groups(params: SearchParameters, ids: list[str] | None, after: str | None) -> tuple[str, Params, Terms]:
+    """The query of a search that stored groups answer (SearchParameters.grouped)."""
+    p = Params()
+    terms, head = resolved(params, p)
+    parameter = f"{params.grouping}_gene_name"
+    sql = stored.groups(p, params.grouping, params.direction, terms.spellings(parameter), terms.ctes(), head,
+                        params.limit, ids, after)
+    return sql, p, terms
 
 
 @dataclass(frozen=True)
@@ -116,24 +114,39 @@ async def answered(params: SearchParameters, ids: list[str] | None, after: str |
     """The datasets that answer with their groups (one PostgreSQL round trip)."""
     if params.stored:
         p = Params()
-        records = await stores().fetch(stored_answers(params, p, ids, after), *p.values)
-        generation = generations.of_alias(records[0]["generation"])
-        found = [groups.DatasetGroups(r["ord"], r["dataset_id"], r["groups"].encode())
-                 for r in records if r["dataset_id"] is not None]
-        more = False
+        records = await stores().fetch(stored.answers(p, params.grouping, params.direction, params.limit, ids, after),
+                                       *p.values)
+        found, more, generation = _found(records), False, records[0]["generation"]
     else:
-        search, p, terms = computed_search(params, ids, after)
-        sql, args = query.build(search, p)
-        records = await stores().fetch(sql, *args)
-        head = json.loads(records[0]["head"])
-        resolution.check(head["ambiguous"], terms.terms)
-        records = [r for r in records if r["ord"] is not None]
-        found, more, generation = list(groups.by_dataset(params.grouping, records)), bool(
-            records and records[0]["more"]), head["generation"]
+        found, more, generation = await _resolving(params, ids, after)
     generation = generations.of_alias(generation)
     if params.limit and len(found) > params.limit:
         found, more = found[:params.limit], True
     return Answered(found, more, generation)
+
+
+async def _resolving(params: SearchParameters, ids: list[str] | None,
+                     after: str | None) -> tuple[list[groups.DatasetGroups], bool, str | None]:
+    """The answers of a search with a gene term or a threshold: stored groups, or the shared query's."""
+    if params.grouped:
+        sql, p, terms = stored_groups(params, ids, after)
+        records = await stores().fetch(sql, *p.values)
+        found, more = _found(r for r in records if r["ord"] is not None), False
+    else:
+        search, p, terms = computed_search(params, ids, after)
+        sql, args = query.build(search, p)
+        records = await stores().fetch(sql, *args)
+        rows = [r for r in records if r["ord"] is not None]
+        found, more = list(groups.by_dataset(params.grouping, rows)), bool(rows and rows[0]["more"])
+    head = json.loads(records[0]["head"])
+    resolution.check(head["ambiguous"], terms.terms)
+    return found, more, head["generation"]
+
+
+def _found(records: Iterable[Any]) -> list[groups.DatasetGroups]:
+    """Stored answers' records as each dataset's groups (a record without a dataset: nothing answered)."""
+    return [groups.DatasetGroups(r["ord"], r["dataset_id"], r["groups"].encode())
+            for r in records if r["dataset_id"] is not None]
 
 
 def _ids(hits: list[documents.Hit]) -> list[str]:
