@@ -18,8 +18,10 @@ SPEC_INDEXES = {
     "idx_perturbed_gene_padj": "(perturbed_target_symbol, gene, padj)",
 }
 PROJECT_INDEXES = {  # ingestion/sql/extra_indexes.sql: the project's layout only
-    "idx_dataset_perturbed_padj": '(dataset_id, perturbed_target_symbol, padj, gene COLLATE "C")',
-    "idx_dataset_gene_padj": '(dataset_id, gene, padj, perturbed_target_symbol COLLATE "C")',
+    "idx_dataset_perturbed_padj": '(dataset_id, perturbed_target_symbol, padj, gene COLLATE "C") '
+                                  'INCLUDE (log2foldchange, basemean)',
+    "idx_dataset_gene_padj": '(dataset_id, gene, padj, perturbed_target_symbol COLLATE "C") '
+                             'INCLUDE (log2foldchange, basemean)',
 }
 GENE_ROWS_INDEXES = {  # ingestion/sql/gene_rows_indexes.sql: both layouts (GET /v1/genes/{gene}/rows)
     "idx_perturbed_padj_dataset_gene": '(perturbed_target_symbol, padj, dataset_id COLLATE "C", gene COLLATE "C") '
