@@ -12,6 +12,7 @@ from catalogue.endpoints import genes as genes_endpoint
 from catalogue.endpoints import search as search_endpoint
 from catalogue.endpoints import summary as summary_endpoint
 from catalogue.endpoints.rows import query as rows_query
+from catalogue.endpoints.search import stored
 from catalogue.parameters import check
 from catalogue_common.search import query as queries
 from catalogue_common.sql import Params
@@ -211,7 +212,7 @@ def test_a_page_of_a_common_genes_datasets_reads_about_the_page(genes: dict[str,
                                         "ORDER BY 2 DESC NULLS LAST, 1 LIMIT 1")[0]
     limit = 10
     assert significant ** 2 > (limit + 1) * DATASETS, f"{gene} is not common enough to take the walk: {significant}"
-    pairs = [("phenotype_gene_name", gene), ("group_by", group_by)]
+    pairs = [("phenotype_gene_name", gene), ("group_by", group_by), ("max_padj", "1")]  # (computed, not stored)
     paged = plan_of(*computed([*pairs, ("limit", str(limit))]), analyze=True)["Plan"]
     whole = plan_of(*computed(pairs), analyze=True)["Plan"]
     walked = rows_read(paged, "perturb_seq_dataset_statistics")
@@ -232,9 +233,35 @@ def test_each_groups_top_rows_read_ten_rows_on_the_projects_indexes(genes: dict[
 
 
 def test_stored_answers_are_an_index_range_of_the_page(genes: dict[str, list[str]]):
-    params = check(search_endpoint.SearchParameters, [("limit", "50")])
     p = Params()
-    sql = search_endpoint.stored_answers(params, p, None, "m")
+    sql = stored.answers(p, "perturbation", None, 50, None, "m")
     plan = plan_of(sql, p.values, analyze=True)["Plan"]
     [scan] = [n for n in nodes(plan) if n.get("Relation Name") == "perturb_seq_search_answers"]
     assert scan["Node Type"] in INDEX_SCANS and scan["Actual Rows"] <= 51, scan
+
+
+@pytest.mark.parametrize("role", ["perturbation", "phenotype"])
+@pytest.mark.parametrize("limit", [None, 10])
+def test_a_genes_stored_groups_are_index_ranges_of_its_datasets(genes: dict[str, list[str]], role: str,
+                                                                limit: int | None):
+    """A gene filter on the grouping's role alone reads stored groups (endpoints/search/stored.py): the gene's
+    entries (an index-only range per spelling), then the first groups of each chosen dataset by key, `limit` + 1
+    datasets for a page; never perturb_seq."""
+    gene = genes[role][0]  # the most common
+    entries = fetch(DATABASE, """
+        SELECT count(*) FROM perturb_seq_search_groups a JOIN perturb_seq_genes g USING (gene_name)
+        WHERE a.group_by = $2 AND a.direction = 'any' AND (g.gene_name = $1 OR g.gene_id = (
+              SELECT gene_id FROM perturb_seq_genes WHERE gene_name = $1))""", gene, role)[0][0]
+    assert entries >= (20 if limit else 1), entries
+    pairs = [(f"{role}_gene_name", gene), ("group_by", f"{role}_gene_name"),
+             *([("limit", str(limit))] if limit else [])]
+    params = check(search_endpoint.SearchParameters, pairs)
+    assert params.grouped
+    sql, p, _ = search_endpoint.stored_groups(params, None, None)
+    plan = plan_of(sql, p.values, analyze=True)["Plan"]
+    assert not perturb_seq_nodes(plan)
+    scans = [n for n in nodes(plan) if n.get("Relation Name") == "perturb_seq_search_groups"]
+    assert scans and all(n["Node Type"] in INDEX_SCANS for n in scans), scans
+    per_dataset = max(n.get("Actual Loops", 1) for n in scans)
+    assert per_dataset == (min(limit + 1, entries) if limit else entries), per_dataset
+    assert rows_read(plan, "perturb_seq_search_groups") <= entries + queries.GROUPS_PER_DATASET * per_dataset

@@ -37,19 +37,26 @@ HEAD = """t.step, t.spellings, t.candidates,
                                             'previous_symbols', g.previous_symbols, 'aliases', g.aliases)
                          ORDER BY g.approved_symbol COLLATE "C")
         FROM gene_reference g WHERE g.gene_id = ANY(t.gene_ids)) AS genes"""
+# Each entry reads the summary of its own role only (a LATERAL whose role test gates the lookup: as a join condition
+# the planner probed both summaries for every entry), and the head is computed once, not once per entry.
 SQL = """
 WITH {terms},
+head AS MATERIALIZED (SELECT {head}, {generation} FROM term_gene t),
 entries AS (
-  SELECT d.role, d.dataset_id, d.gene_name, coalesce(p.n_total, e.n_total, 0) AS n_total,
-         coalesce(p.n_up, e.n_up, 0) AS n_up, coalesce(p.n_down, e.n_down, 0) AS n_down, e.base_mean
+  SELECT d.role, d.dataset_id, d.gene_name, coalesce(s.n_total, 0) AS n_total, coalesce(s.n_up, 0) AS n_up,
+         coalesce(s.n_down, 0) AS n_down, s.base_mean
   FROM perturb_seq_gene_datasets d
-  LEFT JOIN perturb_seq_summary_perturbation p
-         ON d.role = 'perturbation' AND p.dataset_id = d.dataset_id AND p.perturbed_target_symbol = d.gene_name
-  LEFT JOIN perturb_seq_summary_effect e
-         ON d.role = 'phenotype' AND e.dataset_id = d.dataset_id AND e.gene = d.gene_name
+  LEFT JOIN LATERAL (
+    SELECT p.n_total, p.n_up, p.n_down, NULL::double precision AS base_mean
+    FROM perturb_seq_summary_perturbation p
+    WHERE d.role = 'perturbation' AND p.dataset_id = d.dataset_id AND p.perturbed_target_symbol = d.gene_name
+    UNION ALL
+    SELECT e.n_total, e.n_up, e.n_down, e.base_mean
+    FROM perturb_seq_summary_effect e
+    WHERE d.role = 'phenotype' AND e.dataset_id = d.dataset_id AND e.gene = d.gene_name) s ON true
   WHERE d.gene_name = ANY({spellings}))
-SELECT {head}, {generation}, e.*
-FROM term_gene t
+SELECT h.*, e.*
+FROM head h
 LEFT JOIN entries e ON true
 ORDER BY e.role, e.n_total DESC, e.dataset_id COLLATE "C", e.gene_name COLLATE "C"
 """

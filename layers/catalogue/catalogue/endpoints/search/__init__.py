@@ -7,9 +7,10 @@ Two stores, one call each:
   rest only when a filter leaves too few of those with a result (then two calls to each store).
 * Without it, PostgreSQL chooses the datasets (dataset_id order, from the cursor on) as it answers; then one
   Elasticsearch request fetches exactly those datasets' documents.
-A search without gene filter or threshold reads each dataset's stored filter-free answer (written when the dataset
-was loaded: ingestion/answers.py); any other computes its answer with the shared query (catalogue_common.search).
-Either way the cost follows the datasets answered, not the catalogue's breadth.
+A search without gene filter or threshold reads each dataset's stored filter-free answer, and one whose only gene
+filter is on the grouping's role, without threshold, the gene's stored groups (both written when the dataset was
+loaded: ingestion/answers.py; read in stored.py); any other computes its answer with the shared query
+(catalogue_common.search). Either way the cost follows the datasets answered, not the catalogue's breadth.
 """
 from __future__ import annotations
 
