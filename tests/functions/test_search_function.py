@@ -123,13 +123,17 @@ def test_label_list_with_two_entries_answers_500_data_integrity(function, catalo
     assert "datlinger_2017" in error["message"] and "tissue_labels" in error["message"]
 
 
+# A search the shared query computes (a threshold): one by a gene in its own role alone reads stored groups.
+COMPUTED = "perturbation_gene_name=TP53&max_padj=0.5"
+
+
 def test_unexpected_failure_answers_500_internal_without_details(function, catalogue: dict, monkeypatch):
     from catalogue_common.search import query as queries
 
     def broken(search, params=None):
         raise RuntimeError("boom: SELECT secret FROM somewhere")
     monkeypatch.setattr(queries, "build", broken)
-    error = assert_error_body(invoke(function, event("perturbation_gene_name=TP53")), 500, "internal")
+    error = assert_error_body(invoke(function, event(COMPUTED)), 500, "internal")
     assert "boom" not in json.dumps(error)
 
 
@@ -177,7 +181,7 @@ def test_a_client_side_database_error_is_a_logged_500_not_an_outage(function, ca
         sql, args = build(search, params)
         return (sql, [*args, "extra"]) if bug.startswith("one") else (sql, [object(), *args[1:]])
     monkeypatch.setattr(queries, "build", broken)
-    assert_error_body(invoke(function, event("perturbation_gene_name=TP53")), 500, "internal")
+    assert_error_body(invoke(function, event(COMPUTED)), 500, "internal")
 
 
 def test_metrics_of_each_function_are_their_own_series(function, catalogue: dict, capsys):

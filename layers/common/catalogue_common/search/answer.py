@@ -1,7 +1,8 @@
 """The search answer (docs/contract.md, "Search"): a list with one element per dataset, each the dataset object and
-its top groups with their top rows. Each dataset's groups are JSON bytes of their own, whether computed for the
-request or written by the ingestion when the dataset was loaded (its filter-free answers): an answer is assembled
-from them by concatenation, so the whole catalogue's answer costs no re-encoding of what was stored.
+its top groups with their top rows. Each group, and each dataset's list of groups, is JSON bytes of its own, whether
+computed for the request or written by the ingestion when the dataset was loaded (its groups and its filter-free
+answers): an answer is assembled from them by concatenation, so the whole catalogue's answer costs no re-encoding of
+what was stored.
 """
 from __future__ import annotations
 

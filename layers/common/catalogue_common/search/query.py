@@ -1,6 +1,7 @@
 """The one parameterised PostgreSQL query that computes search answers (docs/contract.md, "Search"), for either
-grouping. The API runs it for filtered searches; the ingestion runs it for each dataset it loads, to write that
-dataset's filter-free answers (perturb_seq_search_answers), which the API then serves as they are.
+grouping. The API runs it for searches with a threshold or a gene filter on the other role; the ingestion runs it for
+each dataset it loads (every group: `groups_per_dataset` None), to write that dataset's groups and filter-free
+answers (perturb_seq_search_groups, perturb_seq_search_answers), which the API then serves as they are.
 
 Its cost follows the datasets it answers, not the catalogue's breadth:
 1. `candidates`: the datasets that can answer, in output order: given by id (Elasticsearch's relevance order, or
