@@ -15,7 +15,6 @@ loaded: ingestion/answers.py; read in stored.py); any other computes its answer 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
@@ -132,7 +131,7 @@ async def _resolving(params: SearchParameters, ids: list[str] | None,
     if params.grouped:
         sql, p, terms = stored_groups(params, ids, after)
         records = await stores().fetch(sql, *p.values)
-        found, more = _found(r for r in records if r["ord"] is not None), False
+        found, more = _found(records), False
     else:
         search, p, terms = computed_search(params, ids, after)
         sql, args = query.build(search, p)
@@ -144,7 +143,7 @@ async def _resolving(params: SearchParameters, ids: list[str] | None,
     return found, more, head["generation"]
 
 
-def _found(records: Iterable[Any]) -> list[groups.DatasetGroups]:
+def _found(records: list[Any]) -> list[groups.DatasetGroups]:
     """Stored answers' records as each dataset's groups (a record without a dataset: nothing answered)."""
     return [groups.DatasetGroups(r["ord"], r["dataset_id"], r["groups"].encode())
             for r in records if r["dataset_id"] is not None]
