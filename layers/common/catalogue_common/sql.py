@@ -19,3 +19,8 @@ class Params:
 def conjunction(predicates: list[str], indent: str = "\n      ") -> str:
     """`a AND b AND ...` (true when empty)."""
     return f"{indent}AND ".join(predicates) if predicates else "true"
+
+
+def with_items(ctes: dict[str, str]) -> str:
+    """Named subqueries as the items of a WITH clause, in order: `name AS (body)`, comma-separated."""
+    return ",\n".join(f"{name} AS ({body}\n)" for name, body in ctes.items())

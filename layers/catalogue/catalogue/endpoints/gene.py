@@ -15,7 +15,7 @@ import json
 from typing import Annotated, Any
 
 from catalogue_common.objects import finite
-from catalogue_common.sql import Params
+from catalogue_common.sql import Params, with_items
 from fastapi import APIRouter, Path
 from pydantic import Field
 from starlette.requests import Request
@@ -89,7 +89,7 @@ class GeneAcross(schemas.Shape):
 
 def build(term: str) -> tuple[str, list[Any]]:
     terms = Terms({"gene": term}, Params())
-    ctes = ",\n".join(f"{name} AS ({body}\n)" for name, body in terms.ctes().items())
+    ctes = with_items(terms.ctes())
     return (SQL.format(terms=ctes, spellings=terms.spellings("gene"), head=HEAD, generation=generations.SQL),
             terms.params.values)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..sql import Params, conjunction
+from ..sql import Params, conjunction, with_items
 from ..vocabulary import COLUMN, SUMMARY, Direction, Role, direction_sql, max_padj_sql, min_abs_log2fc_sql, other
 
 EVERY_DATASET = "SELECT dataset_id FROM perturb_seq_dataset_statistics WHERE n_significant_rows > 0"
@@ -70,7 +70,7 @@ def build(search: Search, params: Params | None = None) -> tuple[str, list[objec
     walked = {"candidates_walked": _candidates(search, p, walked=True)} if _walks(search) else {}
     ctes = {**search.prelude, "candidates": _candidates(search, p), **walked,
             "chosen": _chosen(search, p, row_filters), "groups": _groups(search, p)}
-    with_clause = ",\n".join(f"{name} AS ({body}\n)" for name, body in ctes.items())
+    with_clause = with_items(ctes)
     more = f"(SELECT count(*) > {p(search.limit)} FROM chosen)" if search.limit else "false"
     g, o = COLUMN[search.group_by], COLUMN[search.other]
     other_base_mean = "o.base_mean" if search.other == "phenotype" else "NULL::double precision"

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from catalogue_common.sql import Params, conjunction
+from catalogue_common.sql import Params, conjunction, with_items
 from catalogue_common.vocabulary import COLUMN, Direction, Role, direction_sql, max_padj_sql, min_abs_log2fc_sql, other
 
 from ... import generations
@@ -158,10 +158,11 @@ def build(q: GeneRows) -> tuple[str, list[Any]]:
     params = Params()
     limit = params(q.limit + 1)  # one more tells whether a next page exists
     gene, others = Terms({"gene": q.gene}, params), Terms(q.genes, params)
-    resolving = "".join(f"{name} AS ({body}\n),\n" for name, body in {**gene.ctes(), **others.ctes()}.items())
+    resolving = with_items({**gene.ctes(), **others.ctes()})  # never empty: the gene's own term
     # The head is computed once (MATERIALIZED), not once per page row: it reads the gene reference.
     sql = f"""
-WITH {resolving}head AS MATERIALIZED (SELECT {HEAD}, {others.head()} AS resolution, {generations.SQL} FROM term_gene t),
+WITH {resolving},
+head AS MATERIALIZED (SELECT {HEAD}, {others.head()} AS resolution, {generations.SQL} FROM term_gene t),
 page AS ({_page(q, params, gene, others, limit)})
 SELECT h.*, r.part, {COLUMNS}, {GENE_COLUMNS}
 FROM head h

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from catalogue_common.sql import Params
+from catalogue_common.sql import Params, with_items
 from catalogue_common.vocabulary import Direction, direction_sql, max_padj_sql, min_abs_log2fc_sql
 
 from ... import generations
@@ -163,7 +163,7 @@ def build(rows: Rows) -> tuple[str, list[Any]]:
     params = Params()
     dataset, limit = params(rows.dataset_id), params(rows.limit + 1)  # one more tells whether a next page exists
     genes = Terms(rows.genes, params)  # resolved to their genes' spellings inside the query
-    resolving = "".join(f"{name} AS ({body}\n),\n" for name, body in genes.ctes().items())
+    resolving = f"{with_items(genes.ctes())},\n" if genes.terms else ""
     sql = f"""
 WITH {resolving}page AS ({_page(rows, params, dataset, genes, limit)})
 SELECT s.n_rows AS total, {genes.head()} AS resolution, {generations.SQL},

@@ -15,7 +15,7 @@ ambiguous term names no spellings and finds nothing), and each dataset's positio
 from __future__ import annotations
 
 from catalogue_common.search.query import GROUPS_PER_DATASET
-from catalogue_common.sql import Params
+from catalogue_common.sql import Params, with_items
 from catalogue_common.vocabulary import Direction, Role
 
 from ... import generations
@@ -86,5 +86,5 @@ def groups(p: Params, group_by: Role, direction: Direction | None, spellings: st
     else:
         chosen = BY_ID.format(of_gene=of_gene, limit=cut,
                               after=f" AND a.dataset_id > {p(after)}" if after is not None else "")
-    return GROUPS.format(prelude=",\n".join(f"{name} AS ({body}\n)" for name, body in prelude.items()), head=head,
+    return GROUPS.format(prelude=with_items(prelude), head=head,
                          chosen=chosen, of_gene=of_gene, per_dataset=GROUPS_PER_DATASET)
