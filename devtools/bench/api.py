@@ -363,10 +363,10 @@ def report(run_: dict[str, Any], previous: dict[str, Any] | None) -> str:
         other = [f"{n}: {p}" for n, p in zip(names[:-1], plan[:-1], strict=True) if p != plan[-1]]
         lines.append(f"| {name} | {trips} | {execution} | {buffers} | {scans_text(facts[-1]['plans'])}"
                      f"{' (' + '; '.join(other) + ')' if other else ''} |")
-    lines += ["", "Cold start per function (median of 5 fresh interpreters: import of the function and its layer; "
-              "import + first answer; peak RSS after 5 warm rounds of its shapes), at each scale; the packages "
-              f"that took most of its import at {names[-1]} (`-X importtime`, cumulative: a package counts in the "
-              "one that imported it too).", "",
+    lines += ["", "Cold start per function (median of 5 fresh interpreters in Lambda's environment, tracing active: "
+              "import of the function and its layer; import + first answer; peak RSS after 5 warm rounds of its "
+              f"shapes), at each scale; the packages that took most of its import at {names[-1]} (`-X importtime`: "
+              "the self time of each package's own modules).", "",
               "| function | import s | first answer s | peak RSS MB | heaviest imports |", "|---|---|---|---|---|"]
     for function in results[-1]["cold_start"]:
         cold = [r["cold_start"][function] for r in results]

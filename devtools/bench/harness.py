@@ -30,6 +30,7 @@ from catalogue_common.settings import settings
 
 from devtools.bench.roundtrips import RoundTripCounter
 from devtools.data import load_data
+from devtools.local.lambda_runtime import environment
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".local" / "bench"  # each benchmark's last figures, against which the next run is compared
@@ -292,33 +293,43 @@ def compiled_packages() -> None:
 
 def cold_starts(function: str, events: list[dict[str, Any]], statuses: set[int], times: int = 5,
                 rounds: int = 5) -> dict[str, Any]:
-    """A fresh interpreter per run, holding only what the Lambda layers hold: the import of the function and its
-    layer, its first answer (to events[0]); then `rounds` warm rounds of `events`, for peak RSS; every answer's status
-    one of `statuses` (the download route's is 307). Medians over `times`
-    runs, and the packages that took most of the import (`-X importtime`: each top-level package's cumulative time
-    where it was first imported, so a package imported by another counts in both)."""
+    """A fresh interpreter per run, holding only what the Lambda layers hold, in Lambda's environment with tracing
+    active: the import of the function and its layer, its first answer (to events[0]); then `rounds` warm rounds of
+    `events`, for peak RSS; every answer's status one of `statuses` (the download route's is 307). Medians over
+    `times` runs, and the packages that took most of the import (`heaviest_imports`)."""
     compiled_packages()
     runs = []
     given = {"path": [str(ROOT / "layers" / "catalogue"), str(ROOT / "layers" / "common"), str(ROOT)],
              "hidden": beyond_the_layers(), "function": function, "events": events, "rounds": rounds,
              "statuses": sorted(statuses)}
+    # As deployed: Lambda's environment with tracing active (until 2026-12-02 the runs had no LAMBDA_TASK_ROOT, and
+    # the X-Ray SDK's import took its server path, about 0.2 s that no deployed function pays).
+    env = os.environ | environment(f"catalogue-{function}", ROOT / "functions" / function, traced=True)
     for _ in range(times):
         out = subprocess.run([sys.executable, "-c", COLD], input=json.dumps(given | {"launched": time.time()}),
-                             capture_output=True, text=True, check=False)
+                             capture_output=True, text=True, check=False, env=env)
         if out.returncode:
             raise RuntimeError(f"cold start run of {function} failed:\n{out.stderr[-3000:]}")
         runs.append(json.loads(out.stdout))
     medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORT_ONLY], input=json.dumps(given),
-                         capture_output=True, text=True, check=False)
-    packages = []
-    for line in out.stderr.splitlines():  # "import time: self [us] | cumulative | package", nesting by indent
+                         capture_output=True, text=True, check=False, env=env)
+    return medians | {"runs": times, "top_imports": heaviest_imports(out.stderr)}
+
+
+def heaviest_imports(importtime: str, count: int = 5) -> list[list[Any]]:
+    """The top-level packages whose own modules took most of an import, from `-X importtime`'s lines ("import time:
+    self [us] | cumulative | module"): each module's self time, summed per top-level package. Self time, not the
+    cumulative time of the package's first line: a package whose `__init__` is small but whose submodule does the work
+    at import (aws_xray_sdk.core made two botocore clients) showed as nothing."""
+    seconds: dict[str, float] = {}
+    for line in importtime.splitlines():
         parts = line.removeprefix("import time:").split("|")
-        name = parts[-1].strip()
-        if len(parts) == 3 and parts[1].strip().isdigit() and "." not in name and name not in OWN_PACKAGES:
-            packages.append((int(parts[1]) / 1e6, name))
-    return medians | {"runs": times, "top_imports": [[name, round(seconds, 3)] for seconds, name in
-                                                     sorted(packages, reverse=True)[:5]]}
+        if len(parts) == 3 and parts[0].strip().isdigit():
+            package = parts[2].strip().partition(".")[0]
+            if package not in OWN_PACKAGES:
+                seconds[package] = seconds.get(package, 0) + int(parts[0]) / 1e6
+    return [[name, round(took, 3)] for name, took in sorted(seconds.items(), key=lambda kv: -kv[1])[:count]]
 
 
 # --- the report --------------------------------------------------------------------------------------------------

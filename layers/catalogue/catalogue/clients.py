@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 
     Connection = PoolConnectionProxy[asyncpg.Record]  # what the pool lends
 
-logger, tracer = Logger(), Tracer()
+# The one Tracer (Powertools shares one configuration between instances: the first made sets it). Nothing is patched:
+# `traced` records each store call itself, and auto-patching would import botocore and aiohttp (to patch them) at
+# every traced cold start, about 0.1 s (BENCHMARKS.md, "Cold start as deployed").
+logger, tracer = Logger(), Tracer(auto_patch=False)
 
 # A pooled connection that died while the environment was idle or frozen (server restart, idle close, proxy
 # recycling): the read is retried once on a fresh connection. InternalClientError too: when the server has ended a

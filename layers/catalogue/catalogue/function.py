@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from catalogue_common.settings import ConfigurationError, settings
@@ -15,9 +15,9 @@ from mangum.types import ASGI
 from starlette.types import Message, Receive, Scope, Send
 
 from . import clients, errors
-from .clients import request_deadline
+from .clients import request_deadline, tracer
 
-logger, tracer = Logger(), Tracer()
+logger = Logger()
 metrics = Metrics()  # its namespace is set from the settings when a function starts (make_function)
 # A request's store calls must end this long before the function's own timeout, so that the 504 gets out.
 DEADLINE_MARGIN_SECONDS = 0.5
@@ -109,7 +109,9 @@ def make_function(router: APIRouter) -> tuple[FastAPI, Handler]:
     # lifespan="off": Mangum would run it on every invocation; clients live at module level instead.
     handler: Handler = Mangum(observed(within_deadline(without_stage_prefix(head_as_get(app)))), lifespan="off")
     handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
-    handler = tracer.capture_lambda_handler(handler)
+    # The response is not recorded: a segment travels in one UDP datagram (64 KB), and an answer of a few hundred
+    # KB made the whole trace fail to send ("Message too long"), after serialising the answer once more.
+    handler = tracer.capture_lambda_handler(handler, capture_response=False)
     return app, metrics.log_metrics(capture_cold_start_metric=True)(per_function(handler))
 
 
