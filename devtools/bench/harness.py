@@ -30,7 +30,7 @@ from catalogue_common.settings import settings
 
 from devtools.bench.roundtrips import RoundTripCounter
 from devtools.data import load_data
-from devtools.local.lambda_runtime import environment
+from devtools.local.lambda_runtime import lambda_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".local" / "bench"  # each benchmark's last figures, against which the next run is compared
@@ -304,7 +304,7 @@ def cold_starts(function: str, events: list[dict[str, Any]], statuses: set[int],
              "statuses": sorted(statuses)}
     # As deployed: Lambda's environment with tracing active (until 2026-12-02 the runs had no LAMBDA_TASK_ROOT, and
     # the X-Ray SDK's import took its server path, about 0.2 s that no deployed function pays).
-    env = os.environ | environment(f"catalogue-{function}", ROOT / "functions" / function, traced=True)
+    env = os.environ | lambda_environment(f"catalogue-{function}", ROOT / "functions" / function, traced=True)
     for _ in range(times):
         out = subprocess.run([sys.executable, "-c", COLD], input=json.dumps(given | {"launched": time.time()}),
                              capture_output=True, text=True, check=False, env=env)

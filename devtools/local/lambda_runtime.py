@@ -33,7 +33,7 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def environment(function_name: str, task_root: str | Path, traced: bool = False) -> dict[str, str]:
+def lambda_environment(function_name: str, task_root: str | Path, traced: bool = False) -> dict[str, str]:
     """The variables the Lambda runtime sets that the layers read, for one function whose code is at `task_root`.
 
     LAMBDA_TASK_ROOT is how both the X-Ray SDK and Powertools know they run on Lambda: without it the SDK's recorder

@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devtools.local.lambda_events import Route, http_api_event, load_template, routes_from_template
-from devtools.local.lambda_runtime import LambdaContext, environment
+from devtools.local.lambda_runtime import LambdaContext, lambda_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -59,7 +59,7 @@ def _environment_main(conn: Connection, route: Route, code_dir: str, layer_dirs:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Like sam local: AWS_SAM_LOCAL also keeps the Powertools Tracer from looking for an X-Ray daemon.
     lambda_env = {
-        **environment(route.function, code_dir),
+        **lambda_environment(route.function, code_dir),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(route.memory_size),
         "AWS_LAMBDA_FUNCTION_TIMEOUT": str(route.timeout),
     }

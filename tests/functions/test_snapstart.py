@@ -15,7 +15,7 @@ import snapshot_restore_py
 from catalogue import clients
 
 from devtools.local.lambda_events import http_api_event
-from devtools.local.lambda_runtime import LambdaContext, environment, load_function
+from devtools.local.lambda_runtime import LambdaContext, lambda_environment, load_function
 from tests.support import body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def first_answer(function: str, path: str, query: str = "", daemon: socket.socke
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     if daemon is not None:
         host, port = daemon.getsockname()
-        env |= environment(f"catalogue-{function}", ROOT / "functions" / function, traced=True)
+        env |= lambda_environment(f"catalogue-{function}", ROOT / "functions" / function, traced=True)
         env["AWS_XRAY_DAEMON_ADDRESS"] = f"{host}:{port}"
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                          cwd=ROOT)
