@@ -141,6 +141,9 @@ def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
           for p in pick["prefixes"]],
         *[Shape(f"genes: 1 letter, {role}", "/v1/genes", [("prefix", pick["prefixes"][0]), ("role", role)], "genes")
           for role in ("perturbation", "phenotype")],
+        # What autocomplete asks most once a name is typed: a prefix that is a whole symbol (an exact match first),
+        # whose range is rare (the prefix shapes above are the catalogue's most common ranges)
+        Shape("genes: a whole symbol", "/v1/genes", [("prefix", common.lower())], "genes"),
         Shape("gene: perturbation common", f"/v1/genes/{quote(common, safe='')}"),
         Shape("gene: perturbation rare", f"/v1/genes/{quote(rare, safe='')}"),
         # GET /v1/genes/{gene}/rows (docs/contract.md, "Rows of a gene"): the most common genes' rows across the

@@ -144,8 +144,8 @@ def test_catalogue_relations_are_read_by_index(genes: dict[str, list[str]]):
     queries_ = [(dataset_endpoint.SQL, [dataset_id]), (datasets_endpoint.STATISTICS_SQL, [[dataset_id, "x"]]),
                 (summary_endpoint.SQL, [])]
     for prefix, role in itertools.product(("a", "TP", "rp11-34"), (None, "perturbation", "phenotype")):
-        queries_.append(genes_endpoint.build(check(genes_endpoint.GenesParameters,
-                                                   [("prefix", prefix), *([("role", role)] if role else [])])))
+        lookup = check(genes_endpoint.GenesParameters, [("prefix", prefix), *([("role", role)] if role else [])])
+        queries_ += [genes_endpoint.build(lookup), genes_endpoint.build_rare(lookup)]
     for sql, args in queries_:
         plan = plan_of(sql, args)
         assert not perturb_seq_nodes(plan["Plan"]), sql

@@ -1,6 +1,8 @@
 """GET /v1/genes against a brute-force lookup over every row and an independent reading of the gene reference."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 
 from tests.api import error, get
@@ -49,11 +51,37 @@ def test_common_prefixes_walked_in_rank_order_give_the_same_answers(ref, monkeyp
                                                                     walk: int):
     """The test catalogue's prefixes are all rare at the deployed bound; with none rare, every prefix takes the walk
     in rank order (and, with a walk of 3 symbols, finds too few and sorts its range after all): still brute force's
-    answer, exact matches first."""
+    answer, exact matches first. `septin2` at limit 2 walks to two exact matches of its gene and adds the third: an
+    exact match the walk has found is not added twice."""
     from catalogue.endpoints import genes as endpoint
     monkeypatch.setattr(endpoint, "COMMON", common)
     monkeypatch.setattr(endpoint, "WALK", walk)
-    for prefix in ("t", "TP", "tp53", "a", "AC0", "LINC0047", "septin", "SEPT", "ensg", "non-", "zz-none"):
-        for limit in (1, 10, 50):
+    monkeypatch.setattr(endpoint, "_known_common", OrderedDict())
+    for prefix in ("t", "TP", "tp53", "a", "AC0", "LINC0047", "septin", "septin2", "SEPT", "ensg", "non-", "zz-none"):
+        for limit in (1, 2, 10, 50):
             query = [("prefix", prefix), ("limit", str(limit)), *([("role", role)] if role else [])]
             assert get("/v1/genes", query).json["genes"] == ref.genes(prefix, role, limit), (prefix, limit)
+
+
+def test_a_common_prefix_is_remembered_and_its_next_lookup_walks_at_once(ref, monkeypatch):
+    """The first lookup of a common prefix reads its range (capped), learns it is common, then walks; the process
+    remembers it and the next lookup walks at once. Either way brute force's answer; the memory is bounded."""
+    from catalogue.endpoints import genes as endpoint
+    monkeypatch.setattr(endpoint, "COMMON", 20)  # `t`, `ac` and `a` hold more than 20 symbols; `tp53` 2
+    monkeypatch.setattr(endpoint, "KNOWN", 2)
+    monkeypatch.setattr(endpoint, "_known_common", OrderedDict())
+    statements: list[str] = []
+    from catalogue.clients import Stores
+    fetch = Stores.fetch
+
+    async def counted(self, sql, *args):  # type: ignore[no-untyped-def]
+        statements.append("walk" if "walk AS" in sql else "range")
+        return await fetch(self, sql, *args)
+    monkeypatch.setattr(Stores, "fetch", counted)
+    for prefix, first, again in [("t", ["range", "walk"], ["walk"]), ("tp53", ["range"], ["range"]),
+                                 ("AC", ["range", "walk"], ["walk"]), ("a", ["range", "walk"], ["walk"])]:
+        for expected in (first, again):
+            statements.clear()
+            assert get("/v1/genes", [("prefix", prefix), ("limit", "5")]).json["genes"] == ref.genes(prefix, None, 5)
+            assert statements == expected, (prefix, statements)
+    assert list(endpoint._known_common) == ["ac", "a"]  # `t` forgotten, the least recently found

@@ -6,9 +6,16 @@ also completes to a dataset's `SEPT2`). Each entry is a stored symbol with the g
 approved symbol, null when unplaced). Order: an exact (case-insensitive) match of the
 symbol or its approved symbol first, then by the number of datasets where the symbol has significant rows (in the
 asked role, or in either), then by symbol in byte order.
+
+Two statements, one round trip as a rule (docs/decisions.md, "Gene lookup"): most prefixes are rare, and a rare one
+is answered by a short statement that reads its range once and says whether it was common after all; a common one is
+then answered by the walk in rank order, and remembered by this process so that its next lookup goes to the walk
+directly. What the process remembers only ever costs or saves a round trip: both statements give every prefix the
+same answer.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Annotated, Any
 
 from catalogue_common.vocabulary import Role
@@ -56,45 +63,76 @@ class Genes(schemas.Shape):
 # symbols the catalogue holds (docs/decisions.md, "Gene lookup").
 COMMON = 1000
 WALK = 5000  # entries of the rank order a common prefix's walk reads at most; fewer matches: the range is sorted
+KNOWN = 1024  # common prefixes (lower case) a process remembers, the least recently found forgotten first
+_known_common: OrderedDict[str, None] = OrderedDict()
+
+COLUMNS = ("gene_name, ensembl_gene_id, approved_symbol, perturbation_n_datasets, perturbation_n_significant_datasets, "
+           "phenotype_n_datasets, phenotype_n_significant_datasets, n_significant_datasets")
+ENTRY = ("g.gene_name, g.ensembl_gene_id, g.approved_symbol, g.perturbation_n_datasets, "
+         "g.perturbation_n_significant_datasets, g.phenotype_n_datasets, g.phenotype_n_significant_datasets")
+EXACT_FIRST = "(lower(g.gene_name) = lower($1) OR lower(g.approved_symbol) = lower($1)) IS TRUE DESC"
 
 
 def _prefix(column: str) -> str:
     return f'starts_with(lower({column}) COLLATE "C", lower($1))'
 
 
-def build(params: GenesParameters) -> tuple[str, list[Any]]:
-    """The lookup, one statement: a rare prefix sorts its range (at most COMMON symbols per index); a common one walks
-    the symbols in rank order (an index per role) and keeps its first `limit` matches, with every exact match
-    added; should the walk's WALK entries hold fewer matches than `limit`, the range is sorted after all."""
-    rank = RANK[params.role]
+def _order(params: GenesParameters) -> tuple[str, str]:
+    """(the role's condition on an entry `g`, the rank order after the exact matches)."""
     role = f"AND g.{params.role}_n_datasets IS NOT NULL" if params.role else ""
-    order = f'g.{rank} DESC, g.gene_name COLLATE "C"'
-    bounded = " OR ".join(f"(SELECT count(*) FROM (SELECT FROM perturb_seq_genes WHERE {_prefix(c)} "
-                          f"LIMIT {COMMON + 1}) x) > {COMMON}" for c in ("gene_name", "approved_symbol"))
+    return role, f'g.{RANK[params.role]} DESC, g.gene_name COLLATE "C"'
+
+
+def build_rare(params: GenesParameters) -> tuple[str, list[Any]]:
+    """The lookup of a prefix believed rare: its range read once, at most COMMON + 1 symbols by stored symbol and as
+    many more by approved symbol only, and sorted. Each row says how many symbols were read (`matches`: over COMMON,
+    the range is common and `build`'s statement answers) and whether it is in the asked role (`in_role`: those
+    that are come first and are the answer); the role is not a condition here, so that a common range whose first
+    symbols are all of the other role is still seen to be common."""
+    role, order = _order(params)
+    in_role = role.removeprefix("AND ") or "true"
+    named = _prefix("gene_name")
     return f"""
-WITH common AS (SELECT {bounded} AS yes),
+SELECT count(*) OVER () AS matches, {in_role} AS in_role, {ENTRY} FROM (
+  (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {named} LIMIT {COMMON + 1})
+  UNION ALL
+  (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {_prefix("approved_symbol")} AND NOT {named} LIMIT {COMMON + 1})) g
+ORDER BY in_role DESC, {EXACT_FIRST}, {order}
+LIMIT $2""", [params.prefix, params.limit]
+
+
+def build(params: GenesParameters) -> tuple[str, list[Any]]:
+    """The lookup of any prefix, one statement of disjoint parts (no de-duplication): a rare prefix sorts its range,
+    read once (at most COMMON symbols by stored symbol and COMMON more by approved symbol only); a common one walks the
+    symbols in rank order (an index per role) and keeps its first `limit` matches, with every exact match added;
+    should the walk's WALK entries hold fewer matches than `limit`, the whole range is sorted after all."""
+    role, order = _order(params)
+    named = _prefix("gene_name")
+    approved_only = f"{_prefix('approved_symbol')} AND NOT {named}"
+    exact = 'lower(gene_name) COLLATE "C" = lower($1) OR lower(approved_symbol) COLLATE "C" = lower($1)'
+    return f"""
+WITH named AS (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {named} LIMIT {COMMON + 1}),
+approved AS (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {approved_only} LIMIT {COMMON + 1}),
+common AS (SELECT (SELECT count(*) FROM named) > {COMMON} OR (SELECT count(*) FROM approved) > {COMMON} AS yes),
 walk AS (
-  SELECT g.* FROM (SELECT g.* FROM perturb_seq_genes g WHERE (SELECT yes FROM common) {role}
+  SELECT g.* FROM (SELECT {COLUMNS} FROM perturb_seq_genes g WHERE (SELECT yes FROM common) {role}
                    ORDER BY {order} LIMIT {WALK}) g
   WHERE {_prefix("g.gene_name")} OR {_prefix("g.approved_symbol")}
   ORDER BY {order} LIMIT $2),
-ranged AS (
-  SELECT * FROM perturb_seq_genes
-  WHERE {_prefix("gene_name")} AND (NOT (SELECT yes FROM common) OR (SELECT count(*) FROM walk) < $2)
-  UNION
-  SELECT * FROM perturb_seq_genes
-  WHERE {_prefix("approved_symbol")} AND (NOT (SELECT yes FROM common) OR (SELECT count(*) FROM walk) < $2)),
-exact AS (
-  SELECT * FROM perturb_seq_genes WHERE (SELECT yes FROM common) AND lower(gene_name) COLLATE "C" = lower($1)
-  UNION
-  SELECT * FROM perturb_seq_genes
-  WHERE (SELECT yes FROM common) AND lower(approved_symbol) COLLATE "C" = lower($1))
-SELECT g.gene_name, g.ensembl_gene_id, g.approved_symbol, g.perturbation_n_datasets,
-       g.perturbation_n_significant_datasets, g.phenotype_n_datasets, g.phenotype_n_significant_datasets
-FROM (SELECT * FROM walk UNION SELECT * FROM ranged UNION SELECT * FROM exact) g
+walked AS (SELECT (SELECT yes FROM common) AND (SELECT count(*) FROM walk) >= $2 AS yes)
+SELECT {ENTRY}
+FROM (
+  SELECT * FROM named WHERE NOT (SELECT yes FROM common)
+  UNION ALL SELECT * FROM approved WHERE NOT (SELECT yes FROM common)
+  UNION ALL SELECT * FROM walk WHERE (SELECT yes FROM walked)
+  UNION ALL SELECT {COLUMNS} FROM perturb_seq_genes
+    WHERE (SELECT yes FROM walked) AND ({exact}) AND gene_name NOT IN (SELECT gene_name FROM walk)
+  UNION ALL SELECT {COLUMNS} FROM perturb_seq_genes
+    WHERE {named} AND (SELECT yes FROM common) AND NOT (SELECT yes FROM walked)
+  UNION ALL SELECT {COLUMNS} FROM perturb_seq_genes
+    WHERE {approved_only} AND (SELECT yes FROM common) AND NOT (SELECT yes FROM walked)) g
 WHERE true {role}
-ORDER BY (lower(g.gene_name) = lower($1) OR lower(g.approved_symbol) = lower($1)) IS TRUE DESC,
-         {order}
+ORDER BY {EXACT_FIRST}, {order}
 LIMIT $2""", [params.prefix, params.limit]
 
 
@@ -102,13 +140,35 @@ def _role(n_datasets: int | None, n_significant: int | None) -> dict[str, int] |
     return None if n_datasets is None else {"n_datasets": n_datasets, "n_significant_datasets": n_significant or 0}
 
 
+def _remember(prefix: str) -> None:
+    _known_common[prefix] = None
+    _known_common.move_to_end(prefix)
+    while len(_known_common) > KNOWN:
+        _known_common.popitem(last=False)
+
+
+async def entries(params: GenesParameters) -> list[Any]:
+    """The answer's rows: by `build_rare`'s statement unless the prefix is known common, by `build`'s if it is or
+    turns out to be (then remembered)."""
+    prefix = params.prefix.lower()
+    if prefix not in _known_common:
+        rows = await stores().fetch(*_call(build_rare(params)))
+        if not rows or rows[0]["matches"] <= COMMON:
+            return [r for r in rows if r["in_role"]]
+    _remember(prefix)
+    return await stores().fetch(*_call(build(params)))
+
+
+def _call(statement: tuple[str, list[Any]]) -> tuple[Any, ...]:
+    return (statement[0], *statement[1])
+
+
 async def genes(params: GenesParameters) -> bytes:
-    sql, args = build(params)
     return to_json({"genes": [
         {"gene_name": r["gene_name"], "ensembl_gene_id": r["ensembl_gene_id"], "approved_symbol": r["approved_symbol"],
          "perturbation": _role(r["perturbation_n_datasets"], r["perturbation_n_significant_datasets"]),
          "phenotype": _role(r["phenotype_n_datasets"], r["phenotype_n_significant_datasets"])}
-        for r in await stores().fetch(sql, *args)]})
+        for r in await entries(params)]})
 
 
 router = APIRouter(route_class=StrictRoute)
