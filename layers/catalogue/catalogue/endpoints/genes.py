@@ -85,19 +85,20 @@ def _order(params: GenesParameters) -> tuple[str, str]:
 
 def build_rare(params: GenesParameters) -> tuple[str, list[Any]]:
     """The lookup of a prefix believed rare: its range read once, at most COMMON + 1 symbols by stored symbol and as
-    many more by approved symbol only, and sorted. Each row says how many symbols were read (`matches`: over COMMON,
-    the range is common and `build`'s statement answers) and whether it is in the asked role (`in_role`: those
-    that are come first and are the answer); the role is not a condition here, so that a common range whose first
-    symbols are all of the other role is still seen to be common."""
+    many more by approved symbol only, and sorted. The first row says whether a range held more than COMMON
+    (`common`: such a row sorts first; then `build`'s statement answers); each row whether it is in the asked role
+    (`in_role`: those that are come next and are the answer). The role is not a condition here, so that a common
+    range whose first symbols are all of the other role is still seen to be common."""
     role, order = _order(params)
     in_role = role.removeprefix("AND ") or "true"
     named = _prefix("gene_name")
     return f"""
-SELECT count(*) OVER () AS matches, {in_role} AS in_role, {ENTRY} FROM (
-  (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {named} LIMIT {COMMON + 1})
+SELECT g.n > {COMMON} AS common, {in_role} AS in_role, {ENTRY} FROM (
+  (SELECT row_number() OVER () AS n, {COLUMNS} FROM perturb_seq_genes WHERE {named} LIMIT {COMMON + 1})
   UNION ALL
-  (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {_prefix("approved_symbol")} AND NOT {named} LIMIT {COMMON + 1})) g
-ORDER BY in_role DESC, {EXACT_FIRST}, {order}
+  (SELECT row_number() OVER () AS n, {COLUMNS} FROM perturb_seq_genes
+   WHERE {_prefix("approved_symbol")} AND NOT {named} LIMIT {COMMON + 1})) g
+ORDER BY common DESC, in_role DESC, {EXACT_FIRST}, {order}
 LIMIT $2""", [params.prefix, params.limit]
 
 
@@ -153,7 +154,7 @@ async def entries(params: GenesParameters) -> list[Any]:
     prefix = params.prefix.lower()
     if prefix not in _known_common:
         rows = await stores().fetch(*_call(build_rare(params)))
-        if not rows or rows[0]["matches"] <= COMMON:
+        if not rows or not rows[0]["common"]:
             return [r for r in rows if r["in_role"]]
     _remember(prefix)
     return await stores().fetch(*_call(build(params)))
