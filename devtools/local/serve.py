@@ -337,7 +337,10 @@ def make_handler(
             # 204 and 304 have no content, and no Content-Length (RFC 9110 8.6).
             bodiless = status in (204, 304) or status < 200
             if not bodiless:
-                self.send_header("content-length", str(len(body)))
+                # HEAD: the GET's length, which the function reports (RFC 9110 8.6: never a length the GET would not
+                # have); its body here is empty.
+                told = {k.lower(): v for k, v in headers.items()}.get("content-length")
+                self.send_header("content-length", told if self.command == "HEAD" and told else str(len(body)))
             self.end_headers()
             if self.command != "HEAD" and not bodiless:
                 self.wfile.write(body)

@@ -91,6 +91,16 @@ def names(value: str | None) -> set[str]:
     return {name.strip().lower() for name in (value or "").split(",") if name.strip()}
 
 
+@pytest.mark.parametrize("path", ["/v1/health", "/v1/datasets?limit=2", "/v1/genes?prefix=tp"])
+def test_head_answers_the_gets_headers_and_length_without_a_body(server: str, path: str):
+    """`curl -I`: the GET's status and Content-Length (not 0, RFC 9110 8.6), no body."""
+    status, headers, body = fetch(server + path, "HEAD")
+    got_status, got_headers, got_body = fetch(server + path)
+    assert (status, body) == (got_status, b"") and got_body
+    assert headers["content-length"] == got_headers["content-length"] == str(len(got_body))
+    assert headers["content-type"] == got_headers["content-type"]
+
+
 @pytest.mark.unit
 def test_cors_configuration_is_read_from_the_template():
     cors = serve.cors_from_template()
