@@ -77,6 +77,11 @@ def _prefix(column: str) -> str:
     return f'starts_with(lower({column}) COLLATE "C", lower($1))'
 
 
+# The prefix's two ranges, disjoint: by stored symbol, and by approved symbol only (its stored symbol not in the first)
+NAMED = _prefix("gene_name")
+APPROVED_ONLY = f"{_prefix('approved_symbol')} AND NOT {NAMED}"
+
+
 def _order(params: GenesParameters) -> tuple[str, str]:
     """(the role's condition on an entry `g`, the rank order after the exact matches)."""
     role = f"AND g.{params.role}_n_datasets IS NOT NULL" if params.role else ""
@@ -91,13 +96,11 @@ def build_rare(params: GenesParameters) -> tuple[str, list[Any]]:
     range whose first symbols are all of the other role is still seen to be common."""
     role, order = _order(params)
     in_role = role.removeprefix("AND ") or "true"
-    named = _prefix("gene_name")
     return f"""
 SELECT g.n > {COMMON} AS common, {in_role} AS in_role, {ENTRY} FROM (
-  (SELECT row_number() OVER () AS n, {COLUMNS} FROM perturb_seq_genes WHERE {named} LIMIT {COMMON + 1})
+  (SELECT row_number() OVER () AS n, {COLUMNS} FROM perturb_seq_genes WHERE {NAMED} LIMIT {COMMON + 1})
   UNION ALL
-  (SELECT row_number() OVER () AS n, {COLUMNS} FROM perturb_seq_genes
-   WHERE {_prefix("approved_symbol")} AND NOT {named} LIMIT {COMMON + 1})) g
+  (SELECT row_number() OVER () AS n, {COLUMNS} FROM perturb_seq_genes WHERE {APPROVED_ONLY} LIMIT {COMMON + 1})) g
 ORDER BY common DESC, in_role DESC, {EXACT_FIRST}, {order}
 LIMIT $2""", [params.prefix, params.limit]
 
@@ -108,12 +111,10 @@ def build(params: GenesParameters) -> tuple[str, list[Any]]:
     symbols in rank order (an index per role) and keeps its first `limit` matches, with every exact match added;
     should the walk's WALK entries hold fewer matches than `limit`, the whole range is sorted after all."""
     role, order = _order(params)
-    named = _prefix("gene_name")
-    approved_only = f"{_prefix('approved_symbol')} AND NOT {named}"
     exact = 'lower(gene_name) COLLATE "C" = lower($1) OR lower(approved_symbol) COLLATE "C" = lower($1)'
     return f"""
-WITH named AS (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {named} LIMIT {COMMON + 1}),
-approved AS (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {approved_only} LIMIT {COMMON + 1}),
+WITH named AS (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {NAMED} LIMIT {COMMON + 1}),
+approved AS (SELECT {COLUMNS} FROM perturb_seq_genes WHERE {APPROVED_ONLY} LIMIT {COMMON + 1}),
 common AS (SELECT (SELECT count(*) FROM named) > {COMMON} OR (SELECT count(*) FROM approved) > {COMMON} AS yes),
 walk AS (
   SELECT g.* FROM (SELECT {COLUMNS} FROM perturb_seq_genes g WHERE (SELECT yes FROM common) {role}
@@ -129,9 +130,9 @@ FROM (
   UNION ALL SELECT {COLUMNS} FROM perturb_seq_genes
     WHERE (SELECT yes FROM walked) AND ({exact}) AND gene_name NOT IN (SELECT gene_name FROM walk)
   UNION ALL SELECT {COLUMNS} FROM perturb_seq_genes
-    WHERE {named} AND (SELECT yes FROM common) AND NOT (SELECT yes FROM walked)
+    WHERE {NAMED} AND (SELECT yes FROM common) AND NOT (SELECT yes FROM walked)
   UNION ALL SELECT {COLUMNS} FROM perturb_seq_genes
-    WHERE {approved_only} AND (SELECT yes FROM common) AND NOT (SELECT yes FROM walked)) g
+    WHERE {APPROVED_ONLY} AND (SELECT yes FROM common) AND NOT (SELECT yes FROM walked)) g
 WHERE true {role}
 ORDER BY {EXACT_FIRST}, {order}
 LIMIT $2""", [params.prefix, params.limit]
@@ -153,15 +154,13 @@ async def entries(params: GenesParameters) -> list[Any]:
     turns out to be (then remembered)."""
     prefix = params.prefix.lower()
     if prefix not in _known_common:
-        rows = await stores().fetch(*_call(build_rare(params)))
+        sql, args = build_rare(params)
+        rows = await stores().fetch(sql, *args)
         if not rows or not rows[0]["common"]:
             return [r for r in rows if r["in_role"]]
     _remember(prefix)
-    return await stores().fetch(*_call(build(params)))
-
-
-def _call(statement: tuple[str, list[Any]]) -> tuple[Any, ...]:
-    return (statement[0], *statement[1])
+    sql, args = build(params)
+    return await stores().fetch(sql, *args)
 
 
 async def genes(params: GenesParameters) -> bytes:
