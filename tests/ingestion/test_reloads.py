@@ -263,6 +263,59 @@ def test_the_dataset_of_a_finished_load_is_served(catalogue_a: Path, demo_files:
     assert before == [404, 404] and after == [200, 200]
 
 
+def tissues_of(answer: bytes, dataset_id: str) -> set[str]:
+    """The tissue of every dataset object of `dataset_id` in a JSON answer, wherever it sits."""
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            if value.get("dataset_id") == dataset_id and "tissue" in value:
+                found.add(value["tissue"])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(json.loads(answer))
+    return found
+
+
+def test_a_warm_function_answers_a_dataset_s_new_document_once_its_load_is_done(catalogue_a: Path, monkeypatch):
+    """A warm function remembers the documents it fetched (catalogue/remembered.py); a dataset's load that changes
+    its document is counted after Elasticsearch took the document, and the next answer has the new one."""
+    [(gene,)] = fetch(DATABASE, "SELECT perturbed_target_symbol FROM perturb_seq WHERE dataset_id = $1 LIMIT 1", BOTH)
+    paths = [f"/v1/search?perturbation_gene_name={gene}", "/v1/search?limit=50", f"/v1/genes/{gene}"]
+    metadata = catalogue_a / BOTH / "metadata.json"
+    document = json.loads(metadata.read_text())
+    old, new = document["tissue_labels"][0], "tissue of the new version"
+    monkeypatch.setenv("PS_DB", DATABASE)
+    monkeypatch.setenv("ES_INDEX", INDEX)
+    with serve.background(environments=1) as (base, _):
+        for _ in range(2):  # the second time from what the one environment of each function remembers
+            assert [tissues_of(get(base + path)[2], BOTH) for path in paths] == [{old}] * len(paths)
+        metadata.write_text(json.dumps({**document, "tissue_labels": [new]}))
+        assert ingest(run.load(target(), [catalogue_a / BOTH], quiet=True)).outcomes == {BOTH: "loaded"}
+        assert [tissues_of(get(base + path)[2], BOTH) for path in paths] == [{new}] * len(paths)
+
+
+def test_a_catalogue_made_before_the_count_is_served_loaded_and_given_it_by_a_whole_load(catalogue_a: Path,
+                                                                                        demo_files: Path,
+                                                                                        monkeypatch):
+    """Without catalogue_documents_written (a catalogue from before it) the API answers and remembers nothing, and a
+    dataset's load goes on; the next whole load makes the sequence."""
+    fetch(DATABASE, "DROP SEQUENCE catalogue_documents_written")
+    assert ingest(run.load(target(), [demo_files / "b" / ONLY_B], quiet=True)).outcomes == {ONLY_B: "loaded"}
+    monkeypatch.setenv("PS_DB", DATABASE)
+    monkeypatch.setenv("ES_INDEX", INDEX)
+    with serve.background(environments=1) as (base, _):
+        for path in ("/v1/search?limit=50", f"/v1/datasets/{ONLY_B}", "/v1/summary"):
+            status, _, body = get(base + path)
+            assert status == 200 and (path == "/v1/summary" or ONLY_B.encode() in body), (path, body)
+    replaced = cli("replace", str(demo_files / "b"))
+    assert replaced.returncode == 0, replaced.stderr
+    assert fetch(DATABASE, "SELECT to_regclass('public.catalogue_documents_written') IS NOT NULL")[0][0]
+
+
 def autovacuum_of_perturb_seq() -> list:
     return fetch(DATABASE, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
                            "AND datname = current_database() AND query LIKE '%perturb_seq%'")

@@ -10,6 +10,7 @@ from typing import Any, NotRequired, TypedDict
 
 from catalogue_common.vocabulary import LABELS
 
+from . import generations, remembered
 from .clients import stores
 from .errors import NotFound
 
@@ -95,6 +96,19 @@ async def many(dataset_ids: list[str], index: str | None = None, fields: list[st
     return [hit["_source"] for hit in page["hits"]["hits"]]
 
 
+async def of_catalogue(dataset_ids: list[str], generation: str | None, written: int | None) -> list[dict[str, Any]]:
+    """The documents of these datasets (as `many`), in the generation PostgreSQL's catalogue belongs to as an answer
+    read it (`generation`, `written`: generations.SQL): those this process remembers under that key, and the others
+    from Elasticsearch (one request, none when every one is remembered), then remembered (remembered.py)."""
+    at = remembered.key(generation, written)
+    if at is None:
+        return await many(dataset_ids, generations.of_alias(generation))
+    known, missing = remembered.recall(at, dataset_ids)
+    fetched = await many(missing, at[0])
+    remembered.keep(at, fetched)
+    return known + fetched
+
+
 async def present(dataset_ids: list[str], generation: str | None = None) -> set[str]:
     """Which of these datasets have a document (SPEC 5.1: rows without one are never served). In a generation (the
     ingestion's, whose _ids are dataset_ids) one multi-get of those _ids without sources; through the alias (which
@@ -102,3 +116,12 @@ async def present(dataset_ids: list[str], generation: str | None = None) -> set[
     if generation is not None:
         return await stores().found(generation, dataset_ids)
     return {d["dataset_id"] for d in await many(dataset_ids, fields=["dataset_id"])}
+
+
+async def present_in_catalogue(dataset_ids: list[str], generation: str | None, written: int | None) -> set[str]:
+    """Which of these datasets have a document (as `present`) in PostgreSQL's catalogue's generation as an answer read
+    it. Where documents may be remembered, their documents (`of_catalogue`: none fetched when every one is
+    remembered, and those fetched are then remembered), else a multi-get without sources."""
+    if remembered.key(generation, written) is None:
+        return await present(dataset_ids, generations.of_alias(generation))
+    return {d["dataset_id"] for d in await of_catalogue(dataset_ids, generation, written)}

@@ -19,9 +19,16 @@ from typing import Any
 
 from .clients import stores
 
-# The generation the catalogue PostgreSQL reads belongs to, as a value, and as a column of an answer's query.
+# The generation the catalogue PostgreSQL reads belongs to, as a value, and as a column of an answer's query; with it,
+# how many times the ingestion has changed one of its documents in place (remembered.py), as a value and a column.
 VALUE = "(SELECT documents_index FROM catalogue_state)"
-SQL = f"{VALUE} AS generation"
+# None where the sequence is missing or not granted (a catalogue made before it, until its next whole load): nothing
+# is remembered. pg_sequence_last_value is what the pg_sequences view reads (NULL before the first value); the view
+# itself cost 0.2-0.3 ms of planning in every statement, this 0.01-0.03.
+WRITTEN = ("(SELECT CASE WHEN s IS NOT NULL AND has_sequence_privilege(s, 'SELECT') "
+           "THEN coalesce(pg_sequence_last_value(s), 0) END "
+           "FROM to_regclass('public.catalogue_documents_written') s)")
+SQL = f"{VALUE} AS generation, {WRITTEN} AS written"
 
 
 def seen(hits: Sequence[Mapping[str, Any]]) -> str | None:

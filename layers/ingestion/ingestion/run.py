@@ -161,6 +161,7 @@ async def _store(s: Session, dataset: Dataset, record: Record, quiet: bool) -> O
         await _prune(s.files, {dataset.dataset_id: dataset.checksum})
     try:
         await asyncio.to_thread(documents.put, s.es, s.index, dataset.document)
+        await store.documents_written(s.conn)
     except ELASTICSEARCH_ERRORS as error:
         await record.finish("incomplete", rows=dataset.rows.num_rows, detail=f"{store.STORED} ({error!r})")
         return "incomplete"
@@ -178,6 +179,7 @@ async def delete(target: Settings, dataset_id: str) -> tuple[Outcome, int]:
             await _prune(s.files, {dataset_id: None})
             try:
                 await asyncio.to_thread(documents.remove, s.es, s.index, dataset_id)
+                await store.documents_written(s.conn)
             except ELASTICSEARCH_ERRORS as error:
                 await record.finish("incomplete", rows=rows, detail=f"{store.REMOVED} ({error!r})")
                 return "incomplete", rows

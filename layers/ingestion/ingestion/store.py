@@ -182,6 +182,13 @@ async def documents_index(conn: asyncpg.Connection) -> str | None:
     return index
 
 
+async def documents_written(conn: asyncpg.Connection) -> None:
+    """Tells the API's warm functions that a document of the catalogue changed in place (catalogue/remembered.py):
+    called after Elasticsearch took each dataset's document write or removal, never before. A catalogue made before
+    the sequence has none until its next whole load (which makes it: sql/loads.sql); its API remembers nothing."""
+    await conn.execute("SELECT nextval(s) FROM to_regclass('public.catalogue_documents_written') s WHERE s IS NOT NULL")
+
+
 async def _public_relations(conn: asyncpg.Connection) -> dict[str, str]:
     """The catalogue's relations in the public schema that a whole load replaces, dependents first: name -> relkind."""
     kinds = {r["relname"]: r["relkind"] for r in await conn.fetch(

@@ -129,8 +129,8 @@ async def across(term: str) -> bytes:
     records = await stores().fetch(sql, *args)
     gene = the_gene(term, records[0])
     found = [r for r in records if r["role"] is not None]
-    documents_ = {d["dataset_id"]: d for d in await documents.many(sorted({r["dataset_id"] for r in found}),
-                                                                     generations.of_alias(records[0]["generation"]))}
+    documents_ = {d["dataset_id"]: d for d in await documents.of_catalogue(
+        sorted({r["dataset_id"] for r in found}), records[0]["generation"], records[0]["written"])}
     roles: dict[str, list[dict[str, Any]]] = {"perturbation": [], "phenotype": []}
     for r in found:
         if r["dataset_id"] in documents_:

@@ -33,6 +33,11 @@ FROM catalogue_loads;
 CREATE TABLE IF NOT EXISTS catalogue_state (
     documents_index text NOT NULL
 );
+-- How many times the ingestion has written or removed a document of the catalogue in place (a dataset's load or
+-- delete), advanced after Elasticsearch took the change; read by the API with the generation, as the key of the
+-- documents a warm function remembers (catalogue/remembered.py). A whole load needs not advance it: its generation
+-- is new.
+CREATE SEQUENCE IF NOT EXISTS catalogue_documents_written;
 -- Each dataset's whole-dataset files (ingestion/downloads.py): the objects of the load whose rows PostgreSQL holds,
 -- named in the same transaction as the rows; read by the API (the dataset's `downloads`, the download redirect).
 CREATE TABLE IF NOT EXISTS dataset_downloads (

@@ -29,13 +29,13 @@ GRANT USAGE ON SCHEMA public TO catalogue_api, catalogue_ingest;
 GRANT SELECT ON perturb_seq, perturb_seq_summary_perturbation, perturb_seq_summary_effect,
     perturb_seq_gene_datasets, perturb_seq_dataset_statistics, perturb_seq_genes, perturb_seq_catalogue_statistics,
     perturb_seq_search_answers, perturb_seq_search_groups, gene_reference, gene_reference_names,
-    gene_reference_source, catalogue_state, dataset_downloads TO catalogue_api;
+    gene_reference_source, catalogue_state, dataset_downloads, catalogue_documents_written TO catalogue_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON perturb_seq, perturb_seq_gene_datasets, perturb_seq_dataset_statistics,
     perturb_seq_genes, perturb_seq_catalogue_statistics, perturb_seq_search_answers, perturb_seq_search_groups,
     gene_reference, gene_reference_names, gene_reference_source, catalogue_loads, catalogue_state, dataset_downloads
     TO catalogue_ingest;
 GRANT SELECT ON catalogue_load_history TO catalogue_ingest;
-GRANT USAGE ON SEQUENCE catalogue_loads_id_seq TO catalogue_ingest;
+GRANT USAGE ON SEQUENCE catalogue_loads_id_seq, catalogue_documents_written TO catalogue_ingest;
 -- Summaries kept as tables are maintained per dataset by the writer; production's materialised views are not.
 DO $$
 BEGIN

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.requests import Request
 
-from ... import cursors, documents, generations, resolution, schemas
+from ... import cursors, documents, resolution, schemas
 from ...answers import TSV, answer, to_json
 from ...clients import stores
 from ...parameters import StrictRoute, refuse
@@ -86,9 +86,10 @@ class GeneRowsPage(schemas.Shape):
     next_cursor: str | None
 
 
-async def _documented(records: list[Any], generation: str | None) -> set[str]:
-    """The page's datasets that have a document (one Elasticsearch request; none for an empty page)."""
-    return await documents.present(sorted({r["dataset_id"] for r in records}), generations.of_alias(generation))
+async def _documented(records: list[Any], generation: str | None, written: int | None) -> set[str]:
+    """The page's datasets that have a document (one Elasticsearch request at most; none for an empty page, nor when
+    this process remembers every one: documents.present_in_catalogue)."""
+    return await documents.present_in_catalogue(sorted({r["dataset_id"] for r in records}), generation, written)
 
 
 async def page(term: str, params: GeneRowsParameters) -> tuple[bytes, str | None]:
@@ -101,7 +102,7 @@ async def page(term: str, params: GeneRowsParameters) -> tuple[bytes, str | None
     found = [r for r in records if r["part"] is not None]
     found, more = found[:params.limit], len(found) > params.limit  # the query reads one row more than a page
     next_cursor = _cursor(params, term, found[-1]) if more else None
-    known = await _documented(found, records[0]["generation"])
+    known = await _documented(found, records[0]["generation"], records[0]["written"])
     found = [r for r in found if r["dataset_id"] in known]
     if params.format == "tsv":
         return tsv.gene_page(found), next_cursor

@@ -78,7 +78,8 @@ def resolved(params: SearchParameters, p: Params) -> tuple[Terms, str]:
     ambiguous terms' candidates."""
     terms = Terms({name: value for name, value in (("perturbation_gene_name", params.perturbation_gene_name),
                                                    ("phenotype_gene_name", params.phenotype_gene_name)) if value}, p)
-    return terms, f"jsonb_build_object('generation', {generations.VALUE}, 'ambiguous', {terms.head()})"
+    return terms, (f"jsonb_build_object('generation', {generations.VALUE}, 'written', {generations.WRITTEN}, "
+                   f"'ambiguous', {terms.head()})")
 
 
 def computed_search(params: SearchParameters, ids: list[str] | None,
@@ -108,6 +109,7 @@ class Answered:
     datasets: list[groups.DatasetGroups]  # at most `limit`, in order
     more: bool  # whether more datasets follow
     generation: str | None  # the Elasticsearch generation PostgreSQL's catalogue belongs to (generations.py)
+    written: int | None  # how many times its documents were changed in place, as read with it (remembered.py)
 
 
 async def answered(params: SearchParameters, ids: list[str] | None, after: str | None) -> Answered:
@@ -116,17 +118,17 @@ async def answered(params: SearchParameters, ids: list[str] | None, after: str |
         p = Params()
         records = await stores().fetch(stored.answers(p, params.grouping, params.direction, params.limit, ids, after),
                                        *p.values)
-        found, more, generation = _found(records), False, records[0]["generation"]
+        found, more = _found(records), False
+        generation, written = records[0]["generation"], records[0]["written"]
     else:
-        found, more, generation = await _resolving(params, ids, after)
-    generation = generations.of_alias(generation)
+        found, more, generation, written = await _resolving(params, ids, after)
     if params.limit and len(found) > params.limit:
         found, more = found[:params.limit], True
-    return Answered(found, more, generation)
+    return Answered(found, more, generations.of_alias(generation), written)
 
 
 async def _resolving(params: SearchParameters, ids: list[str] | None,
-                     after: str | None) -> tuple[list[groups.DatasetGroups], bool, str | None]:
+                     after: str | None) -> tuple[list[groups.DatasetGroups], bool, str | None, int | None]:
     """The answers of a search with a gene term or a threshold: stored groups, or the shared query's."""
     if params.grouped:
         sql, p, terms = stored_groups(params, ids, after)
@@ -140,7 +142,7 @@ async def _resolving(params: SearchParameters, ids: list[str] | None,
         found, more = list(groups.by_dataset(params.grouping, rows)), bool(rows and rows[0]["more"])
     head = json.loads(records[0]["head"])
     resolution.check(head["ambiguous"], terms.terms)
-    return found, more, head["generation"]
+    return found, more, head["generation"], head["written"]
 
 
 def _found(records: list[Any]) -> list[groups.DatasetGroups]:
@@ -156,7 +158,7 @@ def _ids(hits: list[documents.Hit]) -> list[str]:
 def _joined(first: Answered, second: Answered, offset: int, limit: int) -> Answered:
     """The answers of two runs of hits, the second's positions after the first's `offset` hits, cut to a page."""
     found = [*first.datasets, *(replace(d, ord=d.ord + offset) for d in second.datasets)]
-    return Answered(found[:limit], len(found) > limit or second.more, second.generation)
+    return Answered(found[:limit], len(found) > limit or second.more, second.generation, second.written)
 
 
 async def ranked_answers(params: SearchParameters, after: list[Any] | None,
@@ -199,8 +201,8 @@ async def by_id(params: SearchParameters, after: list[Any] | None) -> tuple[list
     """PostgreSQL chooses the datasets in dataset_id order as it answers; Elasticsearch gives their documents, from
     the generation PostgreSQL's catalogue belongs to."""
     answers = await answered(params, None, after[0] if after else None)
-    found = {d["dataset_id"]: d for d in await documents.many([a.dataset_id for a in answers.datasets],
-                                                              answers.generation)}
+    found = {d["dataset_id"]: d for d in await documents.of_catalogue([a.dataset_id for a in answers.datasets],
+                                                                      answers.generation, answers.written)}
     # A dataset whose document is missing (a load half done) is never served: it is skipped, not an error.
     elements = [groups.element(params.grouping, to_json(dataset(found[a.dataset_id])), a.groups)
                 for a in answers.datasets if a.dataset_id in found]
