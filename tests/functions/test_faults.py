@@ -100,11 +100,16 @@ def test_frozen_postgresql_answers_504_within_the_lambda_deadline_then_recovers(
 
 
 def test_frozen_elasticsearch_answers_504_within_the_lambda_deadline_then_recovers(function):
-    assert timed(function, "perturbation_gene_name=TP53")[0]["statusCode"] == 200
+    """Free text needs Elasticsearch: 504. A search PostgreSQL chooses the datasets of is answered all the same from
+    the documents the warm function remembers (catalogue/remembered.py)."""
+    for query in ("dataset_metadata=blood", "perturbation_gene_name=TP53"):
+        assert timed(function, query)[0]["statusCode"] == 200
     with frozen(elasticsearch_processes):
-        response, elapsed = timed(function, "perturbation_gene_name=TP53")
+        response, elapsed = timed(function, "dataset_metadata=blood")
+        remembered, _ = timed(function, "perturbation_gene_name=TP53")
     assert_store_timeout(response, elapsed)
-    response, elapsed = timed(function, "perturbation_gene_name=TP53")
+    assert remembered["statusCode"] == 200 and body(remembered), remembered
+    response, elapsed = timed(function, "dataset_metadata=blood")
     assert response["statusCode"] == 200 and body(response), response
 
 

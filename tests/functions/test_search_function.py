@@ -84,7 +84,7 @@ def test_store_down_answers_503_without_internals(function, catalogue: dict, wit
 @pytest.mark.parametrize("query", ["", "group_by=phenotype_gene_name", "effect_direction=decreased",
                                    "phenotype_gene_name=GAPDH", "perturbation_gene_name=TP53&group_by=effect_gene_name",
                                    "dataset_metadata=blood&phenotype_gene_name=MYC&change_direction=increased"])
-def test_one_database_round_trip_and_one_search_per_request(function, catalogue: dict, with_stores, query: str):
+def test_one_database_round_trip_and_at_most_one_search_per_request(function, catalogue: dict, with_stores, query: str):
     pg, es = RoundTripCounter(settings().ps_port), RoundTripCounter(settings().es_port)
     try:
         with_stores(ps_port=pg.port, es_url=f"http://127.0.0.1:{es.port}")
@@ -92,7 +92,9 @@ def test_one_database_round_trip_and_one_search_per_request(function, catalogue:
         pg.round_trips = es.round_trips = 0
         for _ in range(3):
             assert invoke(function, event(query))["statusCode"] == 200
-        assert (pg.round_trips, es.round_trips) == (3, 3)
+        # Free text is Elasticsearch's to rank; otherwise the warm function remembers the documents it read
+        # (catalogue/remembered.py) and asks for none.
+        assert (pg.round_trips, es.round_trips) == (3, 3 if "dataset_metadata" in query else 0)
     finally:
         pg.close()
         es.close()

@@ -3,7 +3,8 @@
 The term is resolved as every gene parameter is (resolution.py), inside the one PostgreSQL query, which also reads
 the gene's reference entry and, for each of its spellings, every dataset where it occurs in each role with its
 summary counts (perturb_seq_gene_datasets, then the summaries' keys). One Elasticsearch request then gives those
-datasets' documents; a dataset without one is left out, as everywhere.
+datasets' documents, unless the function remembers them all (remembered.py); a dataset without one is left out, as
+everywhere.
 
 A term that names no stored symbol and no reference gene is 404. One that names several reference genes (an alias
 shared by them, or stored case variants placed in different genes) is 400 ambiguous_gene with the candidates;

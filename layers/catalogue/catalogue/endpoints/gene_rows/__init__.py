@@ -4,8 +4,9 @@ gives each dataset's top groups.
 
 The page is one PostgreSQL query (query.py): the term resolved as every gene term is (resolution.py; unknown 404,
 ambiguous 400, as /v1/genes/{gene} answers), the rows of each of its spellings from the cursor's key on, and each
-row's two genes' summary counts. Then one Elasticsearch request asks which of the page's datasets have a document in
-the generation PostgreSQL's catalogue belongs to (a multi-get of their _ids; through the alias, a search): a row of a
+row's two genes' summary counts. Then the page's datasets' documents in the generation PostgreSQL's catalogue belongs
+to are read, those the function does not remember (remembered.py) in one Elasticsearch search (none when it remembers
+them all); through the alias, a search reading only `dataset_id`: a row of a
 dataset without a document is left out, as everywhere (such a page holds fewer rows than `limit`; its cursor still
 leads on). (Rendering the page while that request is in flight was tried: no gain above the noise, not kept.) A
 cursor holds the last row's (padj, dataset_id, other gene, own spelling) and is bound to the term, the role and the

@@ -6,7 +6,8 @@ Two stores, one call each:
   PostgreSQL then answers for them, keeping the first `limit`. A page asks for its own worth of hits, and for the
   rest only when a filter leaves too few of those with a result (then two calls to each store).
 * Without it, PostgreSQL chooses the datasets (dataset_id order, from the cursor on) as it answers; then one
-  Elasticsearch request fetches exactly those datasets' documents.
+  Elasticsearch request fetches those datasets' documents that the warm function does not remember (remembered.py:
+  usually none).
 A search without gene filter or threshold reads each dataset's stored filter-free answer, and one whose only gene
 filter is on the grouping's role, without threshold, the gene's stored groups (both written when the dataset was
 loaded: ingestion/answers.py; read in stored.py); any other computes its answer with the shared query
