@@ -15,9 +15,10 @@ whole load makes a new generation, so a new key. A catalogue read through the al
 index before the project's first whole load, or another index the function was pointed at) is never remembered:
 nothing would tell when its documents change. A write made outside the ingestion is not seen until the next key.
 
-What is kept: the `_source` of each document fetched (the API's eight fields), at most MOST documents (about 0.5 KB
-each; the public catalogue has about 1,200 datasets): past that, everything is forgotten and fetched again. A dataset
-without a document is not remembered (it is asked for again): that is a load half done, and short-lived.
+What is kept: the `_source` of each document fetched (the API's eight fields), at most MOST documents (about 1.1 KB
+each as Python objects, measured with tracemalloc: 23 MB at most of a 512 MB function; the public catalogue has about
+1,200 datasets, 1.4 MB): past that, everything is forgotten and fetched again. A dataset without a document is not
+remembered (it is asked for again): that is a load half done, and short-lived.
 """
 from __future__ import annotations
 
