@@ -103,6 +103,12 @@ async def of_catalogue(dataset_ids: list[str], generation: str | None, written: 
     at = remembered.key(generation, written)
     if at is None:
         return await many(dataset_ids, generations.of_alias(generation))
+    return await _remembering(at, dataset_ids)
+
+
+async def _remembering(at: remembered.Key, dataset_ids: list[str]) -> list[dict[str, Any]]:
+    """The documents remembered under `at`, and the others fetched from its generation (none asked for when every one
+    is remembered), then remembered."""
     known, missing = remembered.recall(at, dataset_ids)
     fetched = await many(missing, at[0])
     remembered.keep(at, fetched)
@@ -122,6 +128,7 @@ async def present_in_catalogue(dataset_ids: list[str], generation: str | None, w
     """Which of these datasets have a document (as `present`) in PostgreSQL's catalogue's generation as an answer read
     it. Where documents may be remembered, their documents (`of_catalogue`: none fetched when every one is
     remembered, and those fetched are then remembered), else a multi-get without sources."""
-    if remembered.key(generation, written) is None:
+    at = remembered.key(generation, written)
+    if at is None:
         return await present(dataset_ids, generations.of_alias(generation))
-    return {d["dataset_id"] for d in await of_catalogue(dataset_ids, generation, written)}
+    return {d["dataset_id"] for d in await _remembering(at, dataset_ids)}
