@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import asyncpg
 from aws_lambda_powertools import Logger, Tracer
@@ -32,7 +33,7 @@ from .errors import DataIntegrity, StoreTimeout, StoreUnavailable
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
-    from elasticsearch import AsyncElasticsearch  # imported on first use at run time (Stores.es)
+    from elastic_transport import AsyncTransport  # imported on first use at run time (Stores.es)
 
     Connection = PoolConnectionProxy[asyncpg.Record]  # what the pool lends
 
@@ -110,7 +111,7 @@ class Stores:
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         # Made on first use: a function that never reads Elasticsearch never imports it.
-        self._es: AsyncElasticsearch | None = None
+        self._es: AsyncTransport | None = None
 
     async def _postgres_password(self) -> str | None:
         """Called by asyncpg for every new connection. Reading a secret may reach Secrets Manager or SSM (when its
@@ -190,21 +191,22 @@ class Stores:
         await self._on_connection(timeout, lambda connection: connection.fetchval("SELECT 1", timeout=timeout))
 
     @property
-    def es(self) -> AsyncElasticsearch:
-        """The async Elasticsearch client (imported on first use: about a third of a second of a cold start)."""
+    def es(self) -> AsyncTransport:
+        """Elasticsearch's own HTTP transport (elastic-transport, the layer the official client is built on), made on
+        first use: the API makes three kinds of request, so it does without the client's generated API, about 0.1 s
+        of every cold start that reads Elasticsearch and 12 MB of the layer (docs/decisions.md, "Elasticsearch's
+        transport, not its client")."""
         if self._es is None:
-            from elasticsearch import AsyncElasticsearch
-            from elasticsearch.serializer import OrjsonSerializer
-            # orjson parses the answers: the json module's parse took 10 ms of a whole search answer at 1,200 datasets.
-            self._es = AsyncElasticsearch(**self.config.elasticsearch_options(), serializer=OrjsonSerializer(),
-                                          request_timeout=self.config.store_timeout, max_retries=1,
-                                          retry_on_timeout=False)
+            from . import transport
+            self._es = transport.connect(self.config)
         return self._es
 
     async def ping_elasticsearch(self, timeout: float) -> None:
         """The cluster's health (no index is read), within `timeout`."""
         timeout = min(timeout, self.time_left("The search engine did not answer in time."))
-        await self.es.options(request_timeout=timeout).cluster.health(timeout=f"{int(timeout * 1000)}ms")
+        status, _ = await self._request("GET", f"/_cluster/health?timeout={int(timeout * 1000)}ms", None, timeout)
+        if status >= 300:
+            raise StoreUnavailable(f"The search engine answered {status}.")
 
     async def close(self) -> None:
         """For tools and tests that end their loop; a Lambda environment just freezes with its clients open."""
@@ -214,9 +216,10 @@ class Stores:
             self._pool.terminate()  # no graceful wait: the server may be gone already
 
     async def search(self, index: str | None = None, **body: Any) -> dict[str, Any]:
-        """An Elasticsearch search of `index` (default: ES_INDEX, the alias), within the request's deadline."""
+        """An Elasticsearch search of `index` (default: ES_INDEX, the alias) with this request body (the Search API's
+        fields: query, size, _source, sort, search_after, aggs...), within the request's deadline."""
         async with traced("elasticsearch"):
-            return await self._elasticsearch("search", index or self.config.es_index, body)
+            return await self._elasticsearch(f"/{quote(index or self.config.es_index, safe='')}/_search", body)
 
     async def found(self, index: str, ids: list[str]) -> set[str]:
         """Which of these document _ids `index` (a concrete index) holds, as of its last refresh (as a search sees
@@ -225,7 +228,8 @@ class Stores:
         if not ids:
             return set()
         async with traced("elasticsearch"):
-            answer = await self._elasticsearch("mget", index, {"ids": ids, "source": False, "realtime": False})
+            answer = await self._elasticsearch(f"/{quote(index, safe='')}/_mget?_source=false&realtime=false",
+                                               {"ids": ids})
         docs = answer["docs"]
         if errors := [doc["error"] for doc in docs if "error" in doc]:
             if any(error.get("type") == "index_not_found_exception" for error in errors):
@@ -233,29 +237,37 @@ class Stores:
             raise StoreUnavailable("The search engine cannot be reached.")
         return {doc["_id"] for doc in docs if doc["found"]}
 
-    async def _elasticsearch(self, api: str, index: str, body: dict[str, Any]) -> dict[str, Any]:
-        import elasticsearch  # loaded by the first `es` already
+    async def _elasticsearch(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` to `target`, within the request's deadline; the answer's JSON."""
         left = self.time_left("The search engine did not answer in time.")
-        try:
-            # The client's own timeout closes the connection; _within also bounds its retry after a lost connection.
-            # A client with a shorter timeout only when less than the usual is left: options() builds a whole client
-            # (about 0.3-0.6 ms a call, measured under cProfile, of a 2-4 ms search).
-            es = self.es if left >= self.config.store_timeout else self.es.options(request_timeout=left)
-            call = getattr(es, api)(index=index, **body)
-            found: dict[str, Any] = (await _within(left, call)).body  # the client types a body as Any
-            return found
-        except (TimeoutError, elasticsearch.ConnectionTimeout) as error:
-            raise StoreTimeout("The search engine did not answer in time.") from error
-        except elasticsearch.ConnectionError as error:
-            raise StoreUnavailable("The search engine cannot be reached.") from error
-        except elasticsearch.ApiError as error:
+        status, answer = await self._request("POST", target, body, left)
+        if status >= 400:
             # The node answers but cannot serve: 503 while the index's primary shards are not (yet) allocated, as
             # during a start (search_phase_execution_exception), or a cluster block; 429 when it rejects work.
-            if error.meta.status in (429, 503):
-                raise StoreUnavailable("The search engine cannot be reached.") from error
-            if error.meta.status == 404:  # the generation PostgreSQL's catalogue names is gone (documents.py)
-                raise DataIntegrity(MISSING_DOCUMENTS) from error
-            raise
+            if status in (429, 503):
+                raise StoreUnavailable("The search engine cannot be reached.")
+            if status == 404:  # the generation PostgreSQL's catalogue names is gone (documents.py)
+                raise DataIntegrity(MISSING_DOCUMENTS)
+            raise RuntimeError(f"Elasticsearch answered {status} to {target}: {str(answer)[:500]}")
+        found: dict[str, Any] = answer
+        return found
+
+    async def _request(self, method: str, target: str, body: dict[str, Any] | None,
+                       seconds: float) -> tuple[int, Any]:
+        """One request within `seconds`: the transport's own timeout closes the connection; _within also bounds its
+        retry after a lost connection. Its status and decoded body (statuses are not errors here)."""
+        import elastic_transport  # loaded by the first `es` already
+
+        from . import transport
+        try:
+            call = self.es.perform_request(method, target, body=body, headers=transport.JSON_HEADERS,
+                                           request_timeout=seconds)
+            answered = await _within(seconds, call)
+        except (TimeoutError, elastic_transport.ConnectionTimeout) as error:
+            raise StoreTimeout("The search engine did not answer in time.") from error
+        except elastic_transport.ConnectionError as error:
+            raise StoreUnavailable("The search engine cannot be reached.") from error
+        return answered.meta.status, answered.body
 
 
 @contextlib.asynccontextmanager
@@ -282,7 +294,7 @@ _stores: Stores | None = None
 
 def warm() -> None:
     """Imports what the first Elasticsearch call would (a SnapStart snapshot then holds it already loaded)."""
-    import elasticsearch  # noqa: F401
+    from . import transport  # noqa: F401
 
 
 def forget() -> None:

@@ -58,7 +58,7 @@ def facets(aggregations: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 async def one(dataset_id: str, index: str | None = None) -> Hit:
     """The hit of `dataset_id`'s document (matched on the field, not on _id; `_source` and `_index`), or 404."""
-    page = await stores().search(index, query={"term": {"dataset_id.keyword": dataset_id}}, size=1, source=FIELDS,
+    page = await stores().search(index, query={"term": {"dataset_id.keyword": dataset_id}}, size=1, _source=FIELDS,
                                  track_total_hits=False)
     hits: list[Hit] = page["hits"]["hits"]
     if not hits:
@@ -74,7 +74,7 @@ async def ranked(text: str | None, after: list[Any] | None = None, index: str | 
     hits: list[Hit] = []
     while True:
         size = PAGE if first is None else min(PAGE, first - len(hits))
-        page = await stores().search(index, query=text_query(text), size=size, source=FIELDS, track_total_hits=False,
+        page = await stores().search(index, query=text_query(text), size=size, _source=FIELDS, track_total_hits=False,
                                      sort=ORDER, **({"search_after": after} if after else {}))
         found: list[Hit] = page["hits"]["hits"]
         hits += found
@@ -92,7 +92,7 @@ async def many(dataset_ids: list[str], index: str | None = None, fields: list[st
     if not dataset_ids:
         return []
     page = await stores().search(index, query={"terms": {"dataset_id.keyword": dataset_ids}}, size=len(dataset_ids),
-                                 source=fields, track_total_hits=False)
+                                 _source=fields, track_total_hits=False)
     return [hit["_source"] for hit in page["hits"]["hits"]]
 
 

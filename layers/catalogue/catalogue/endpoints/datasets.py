@@ -72,7 +72,7 @@ def request_body(params: DatasetsParameters) -> dict[str, Any]:
         "aggs": documents.facet_aggregations(params.filters),
         "sort": [{"_score": "desc"}, {"dataset_id.keyword": "asc"}],
         "size": params.limit + 1,  # one more tells whether there is a next page
-        "source": documents.FIELDS,
+        "_source": documents.FIELDS,
         "track_total_hits": True,
     }
     if params.cursor:

@@ -44,7 +44,7 @@ class Summary(schemas.Shape):
 
 def everything(index: str | None = None) -> Any:
     """Every document counted, with the facets; one hit (no source) says which generation answered."""
-    return stores().search(index, query={"match_all": {}}, size=1, source=False, track_total_hits=True,
+    return stores().search(index, query={"match_all": {}}, size=1, _source=False, track_total_hits=True,
                            aggs=documents.facet_aggregations({}))
 
 
