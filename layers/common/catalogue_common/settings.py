@@ -221,7 +221,8 @@ class Settings:
                 "statement_cache_size": self.ps_statement_cache_size}
 
     def elasticsearch_options(self) -> dict[str, Any]:
-        """Keyword arguments of the Elasticsearch clients (sync and async alike): the node, the credentials and,
+        """The Elasticsearch node, as keyword arguments of the ingestion's client, which the API's transport reads
+        too (catalogue/transport.py, node_config): the node, the credentials and,
         for an https ES_URL, certificate verification against ES_CA_CERTS (else certifi's bundle), never off."""
         options: dict[str, Any] = {"hosts": [self.es_url]}
         if self.es_username:

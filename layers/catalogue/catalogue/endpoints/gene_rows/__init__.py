@@ -6,7 +6,8 @@ The page is one PostgreSQL query (query.py): the term resolved as every gene ter
 ambiguous 400, as /v1/genes/{gene} answers), the rows of each of its spellings from the cursor's key on, and each
 row's two genes' summary counts. Then the page's datasets' documents in the generation PostgreSQL's catalogue belongs
 to are read, those the function does not remember (remembered.py) in one Elasticsearch search (none when it remembers
-them all); through the alias, a search reading only `dataset_id`: a row of a
+them all); on a catalogue made before the sequence catalogue_documents_written, one multi-get without sources; through
+the alias, a search reading only `dataset_id`: a row of a
 dataset without a document is left out, as everywhere (such a page holds fewer rows than `limit`; its cursor still
 leads on). (Rendering the page while that request is in flight was tried: no gain above the noise, not kept.) A
 cursor holds the last row's (padj, dataset_id, other gene, own spelling) and is bound to the term, the role and the
