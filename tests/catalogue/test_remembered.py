@@ -50,6 +50,35 @@ def test_past_the_bound_everything_is_forgotten(monkeypatch):
     assert remembered.recall(("g-1", 0), ["a", "b", "c", "d"]) == (docs("d"), ["a", "b", "c"])
 
 
+def document(dataset_id: str, tissue: str, *more: str) -> dict[str, Any]:
+    return {"dataset_id": dataset_id, "tissue_labels": [tissue, *more], "sex_labels": ["female"]}
+
+
+def test_a_kept_documents_object_is_made_once_and_never_outlives_it():
+    from catalogue.answers import to_json
+    from catalogue.objects import dataset
+    kept, other = document("a", "blood"), document("a", "blood")
+    remembered.keep(("g-1", 0), [kept])
+    first = remembered.dataset_json(kept)
+    assert first == to_json(dataset(kept)) and b'"tissue":"blood"' in first
+    assert remembered.dataset_json(kept) is first, "made once for the document kept"
+    assert remembered.dataset_json(other) == first and remembered.dataset_json(other) is not first, "made anew"
+    newer = document("a", "liver")  # the same key given a document again (another request fetched it)
+    remembered.keep(("g-1", 0), [newer])
+    assert b'"tissue":"liver"' in remembered.dataset_json(newer)
+    remembered.keep(("g-1", 1), [kept])  # a newer key
+    assert remembered.dataset_json(kept) == first and remembered.dataset_json(kept) is not first
+
+
+def test_a_faulty_document_raises_every_time():
+    from catalogue.errors import DataIntegrity
+    faulty = document("a", "blood", "liver")
+    remembered.keep(("g-1", 0), [faulty])
+    for _ in range(2):
+        with pytest.raises(DataIntegrity):
+            remembered.dataset_json(faulty)
+
+
 def test_only_a_generation_with_a_count_is_a_key(catalogue: dict):
     [(generation,)] = fetch(catalogue["database"], "SELECT documents_index FROM catalogue_state")
 

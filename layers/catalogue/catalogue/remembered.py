@@ -18,13 +18,17 @@ nothing would tell when its documents change. A write made outside the ingestion
 What is kept: the `_source` of each document fetched (the API's eight fields), at most MOST documents (about 1.1 KB
 each as Python objects, measured with tracemalloc: 23 MB at most of a 512 MB function; the public catalogue has about
 1,200 datasets, 1.4 MB): past that, everything is forgotten and fetched again. A dataset without a document is not
-remembered (it is asked for again): that is a load half done, and short-lived.
+remembered (it is asked for again): that is a load half done, and short-lived. Beside each document kept, its dataset
+object's JSON once an answer has needed it (`dataset_json`, 0.26 KB): an unfiltered search names one per dataset,
+3.1 ms of objects for 1,128 datasets when made anew every time.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from . import generations
+from .answers import to_json
+from .objects import dataset
 
 MOST = 20_000
 
@@ -32,6 +36,7 @@ Key = tuple[str, int]  # a generation of ES_INDEX, and how many in-place documen
 
 _key: Key | None = None
 _documents: dict[str, dict[str, Any]] = {}
+_objects: dict[str, bytes] = {}  # dataset_id -> the dataset object's JSON of the document kept for it
 
 
 def key(generation: str | None, written: int | None) -> Key | None:
@@ -55,16 +60,35 @@ def keep(at: Key, documents: list[dict[str, Any]]) -> None:
     if at != _key:
         if _key is not None and _key[0] == at[0] and at[1] < _key[1]:
             return
-        _documents.clear()
+        _clear()
         _key = at
     if len(_documents) + len(documents) > MOST:
-        _documents.clear()
+        _clear()
     for document in documents:
         _documents[document["dataset_id"]] = document
+        _objects.pop(document["dataset_id"], None)
+
+
+def dataset_json(document: dict[str, Any]) -> bytes:
+    """The dataset object of a document as JSON (objects.dataset, answers.to_json): made once for a document this
+    process keeps (that very dict, as `recall` returned it), anew for any other. A document whose labels are faulty
+    raises DataIntegrity every time: nothing is kept for it."""
+    dataset_id = document["dataset_id"]
+    if _documents.get(dataset_id) is not document:
+        return to_json(dataset(document))
+    made = _objects.get(dataset_id)
+    if made is None:
+        made = _objects[dataset_id] = to_json(dataset(document))
+    return made
+
+
+def _clear() -> None:
+    _documents.clear()
+    _objects.clear()
 
 
 def forget() -> None:
     """Forgets everything (tests; a SnapStart restore needs not: a key is checked on every request)."""
     global _key
     _key = None
-    _documents.clear()
+    _clear()

@@ -28,7 +28,7 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ... import cursors, documents, generations, resolution, schemas
+from ... import cursors, documents, generations, remembered, resolution, schemas
 from ...answers import answer, to_json
 from ...clients import stores
 from ...objects import dataset
@@ -205,7 +205,7 @@ async def by_id(params: SearchParameters, after: list[Any] | None) -> tuple[list
     found = {d["dataset_id"]: d for d in await documents.of_catalogue([a.dataset_id for a in answers.datasets],
                                                                       answers.generation, answers.written)}
     # A dataset whose document is missing (a load half done) is never served: it is skipped, not an error.
-    elements = [groups.element(params.grouping, to_json(dataset(found[a.dataset_id])), a.groups)
+    elements = [groups.element(params.grouping, remembered.dataset_json(found[a.dataset_id]), a.groups)
                 for a in answers.datasets if a.dataset_id in found]
     return elements, [answers.datasets[-1].dataset_id] if answers.more else None
 
