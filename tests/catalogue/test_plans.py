@@ -244,9 +244,9 @@ def test_stored_answers_are_an_index_range_of_the_page(genes: dict[str, list[str
 @pytest.mark.parametrize("limit", [None, 10])
 def test_a_genes_stored_groups_are_index_ranges_of_its_datasets(genes: dict[str, list[str]], role: str,
                                                                 limit: int | None):
-    """A gene filter on the grouping's role alone reads stored groups (endpoints/search/stored.py): the gene's
-    entries (an index-only range per spelling), then the first groups of each chosen dataset by key, `limit` + 1
-    datasets for a page; never perturb_seq."""
+    """A gene filter on the grouping's role alone reads stored groups (endpoints/search/stored.py), never
+    perturb_seq. A page: the gene's entries (an index-only range per spelling), then the first groups of each chosen
+    dataset by key, `limit` + 1 datasets. Unpaged: the gene's entries, read once in one range of the key."""
     gene = genes[role][0]  # the most common
     entries = fetch(DATABASE, """
         SELECT count(*) FROM perturb_seq_search_groups a JOIN perturb_seq_genes g USING (gene_name)
@@ -262,6 +262,10 @@ def test_a_genes_stored_groups_are_index_ranges_of_its_datasets(genes: dict[str,
     assert not perturb_seq_nodes(plan)
     scans = [n for n in nodes(plan) if n.get("Relation Name") == "perturb_seq_search_groups"]
     assert scans and all(n["Node Type"] in INDEX_SCANS for n in scans), scans
+    if limit is None:
+        assert [n.get("Actual Loops", 1) for n in scans] == [1], scans
+        assert rows_read(plan, "perturb_seq_search_groups") == entries
+        return
     per_dataset = max(n.get("Actual Loops", 1) for n in scans)
-    assert per_dataset == (min(limit + 1, entries) if limit else entries), per_dataset
+    assert per_dataset == min(limit + 1, entries), per_dataset
     assert rows_read(plan, "perturb_seq_search_groups") <= entries + queries.GROUPS_PER_DATASET * per_dataset
