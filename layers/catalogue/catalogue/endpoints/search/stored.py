@@ -54,7 +54,8 @@ BY_ID = """
   ORDER BY d.dataset_id{limit}"""
 # Every dataset of the gene, unpaged: one range of the key read once, each dataset's first groups kept by a window.
 # (Choosing the datasets first and reading each one's groups, as a page must so that its LIMIT stops the reading,
-# probes the key once more per dataset: 4.6 against 2.9 ms in PostgreSQL for MARCHF1's 702 datasets, 2026-12-03.)
+# probes the key once more per dataset: for MARCHF1's 1,128 datasets at 1,200, 2.5 MB, 4.2-7.6 ms here against
+# 9.9-14.4 by EXPLAIN (ANALYZE, SERIALIZE), 2026-12-03; docs/decisions.md, "A gene's groups are stored".)
 WHOLE = """
 {with_clause}SELECT h.head, q.* FROM (SELECT {head} AS head) h
 LEFT JOIN LATERAL (
