@@ -33,7 +33,7 @@ from devtools.local.lambda_runtime import LambdaContext, load_function
 
 ROUTES = routes_from_template(ROOT / "template.yaml")
 # The API's session settings (catalogue.clients, roles.sql): EXPLAIN plans what the functions run.
-API_SETTINGS = {"plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0"}
+API_SETTINGS = {"plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0", "jit": "off"}
 GZIP = {**DEFAULT_CLIENT_HEADERS, "accept-encoding": "gzip, deflate, br"}
 
 

@@ -27,7 +27,7 @@ from tests.test_template import API_EVENTS, ROOT, expected_answer
 
 # The API's sessions, whoever connects and however: the catalogue_api role's defaults (roles.sql).
 API_SESSION = {"default_transaction_read_only": "on", "statement_timeout": "5s",
-               "plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0"}
+               "plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0", "jit": "off"}
 WRITER_SESSION = {"synchronous_commit": "on"}
 # What PgBouncer passes from a startup packet (it refuses any other parameter): its tracked parameters.
 POOLER_PASSES = {"client_encoding", "datestyle", "timezone", "standard_conforming_strings", "application_name"}
@@ -65,6 +65,7 @@ def test_the_store_clients_send_only_what_a_pooler_passes(catalogue: dict, throu
                              "current_setting('statement_timeout') AS statement_timeout, "
                              "current_setting('plan_cache_mode') AS plan_cache_mode, "
                              "current_setting('max_parallel_workers_per_gather') AS max_parallel_workers_per_gather, "
+                             "current_setting('jit') AS jit, "
                              "current_setting('default_transaction_read_only') AS default_transaction_read_only"))
     assert dict(row) == {"current_user": "catalogue_api", "application_name": "catalogue-api", **API_SESSION}
 

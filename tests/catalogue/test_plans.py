@@ -24,7 +24,7 @@ from tests.support import fetch, load_catalogue
 pytestmark = pytest.mark.slow
 
 DATABASE, ROWS, DATASETS = "catalogue_plans", 1_000_000, 500
-API_SETTINGS = {"max_parallel_workers_per_gather": "0", "plan_cache_mode": "force_custom_plan"}
+API_SETTINGS = {"max_parallel_workers_per_gather": "0", "plan_cache_mode": "force_custom_plan", "jit": "off"}
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
 
 

@@ -7,7 +7,7 @@ Every store call of a request shares the request's deadline (`request_deadline`,
 Lambda context): each call gets the time left, at most STORE_TIMEOUT_SECONDS, and past it the request answers 504.
 
 The PostgreSQL sessions' settings (read-only transactions, a server-side statement_timeout, custom plans only, no
-parallel plans) are the `catalogue_api` role's defaults (ingestion/sql/roles.sql), not startup parameters: both
+parallel plans, no JIT) are the `catalogue_api` role's defaults (ingestion/sql/roles.sql), not startup parameters: both
 stages connect through RDS Proxy, and a transaction pooler need not carry a startup parameter to the server
 connections it lends (PgBouncer refuses one it does not track, "unsupported startup parameter: statement_timeout",
 every request then 503; told to ignore it, it drops it silently). So the pool sends only application_name, which

@@ -17,12 +17,17 @@ END $$;
 -- session the pooler opens for it. The API's: read-only; each statement ended by the server after 5 s (its
 -- client gives up sooner, after STORE_TIMEOUT_SECONDS: 5 by default, 4 deployed); custom plans only (the best plan
 -- depends on the genes asked for, which a cached generic plan would ignore); no parallel plans (small index reads;
--- a rows page relies on a serial Append: catalogue/endpoints/rows/query.py). The writer's: commits wait for their
--- WAL (VACUUM marks a page all-visible only once its rows' commits are flushed).
+-- a rows page relies on a serial Append: catalogue/endpoints/rows/query.py); no JIT compilation (RDS's PostgreSQL
+-- compiles with LLVM, jit=on by default, and the local server cannot, so without this a deployed session could
+-- compile what no local session ever does: the API's statements are index reads the planner costs at most about
+-- 2,200 at 1,200 datasets, far under jit_above_cost's 100,000, and compiling one would take longer than running it;
+-- docs/decisions.md). The
+-- writer's: commits wait for their WAL (VACUUM marks a page all-visible only once its rows' commits are flushed).
 ALTER ROLE catalogue_api SET default_transaction_read_only = on;
 ALTER ROLE catalogue_api SET statement_timeout = '5s';
 ALTER ROLE catalogue_api SET plan_cache_mode = force_custom_plan;
 ALTER ROLE catalogue_api SET max_parallel_workers_per_gather = 0;
+ALTER ROLE catalogue_api SET jit = off;
 ALTER ROLE catalogue_ingest SET synchronous_commit = on;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO catalogue_api, catalogue_ingest;
