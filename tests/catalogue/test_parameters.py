@@ -40,6 +40,12 @@ def test_defaults_and_synonyms():
     ([("group_by", "dataset")], "group_by", "one of"),
     ([("perturbation_gene_name", "TP53\x00")], "perturbation_gene_name", "control"),
     ([("perturbation_gene_name", "TP\n53")], "perturbation_gene_name", "control"),
+    # A cursor not of the form the API writes is refused as one it did not produce (cursors.py), not for characters.
+    ([("cursor", "garbage")], "cursor", "is not a cursor this API produced, or was altered; start again"),
+    ([("cursor", "a b.c")], "cursor", "is not a cursor this API produced"),
+    ([("min_abs_log2fc", "inf")], "min_abs_log2fc", "must be a finite number"),
+    ([("max_padj", "nan")], "max_padj", "must be a finite number"),
+    ([("max_padj", "low")], "max_padj", "must be a number"),
 ])
 def test_each_search_problem_names_its_parameter(pairs, name, problem):
     assert problem in problems(SearchParameters, pairs)[name]

@@ -20,6 +20,8 @@ from catalogue_common.settings import settings
 from .errors import InvalidParameter
 
 MAX_LENGTH = 1000
+PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"  # what `make` writes: two base64url parts
+NOT_OURS = "is not a cursor this API produced, or was altered"
 
 
 def _b64(data: bytes) -> str:
@@ -52,9 +54,13 @@ def read(cursor: str, scope: Any) -> list[Any]:
             raise _refused("was made for other filters or another endpoint")
     except (ValueError, binascii.Error, TypeError, orjson.JSONDecodeError):
         pass
-    raise _refused("is not a cursor this API produced, or was altered")
+    raise _refused(NOT_OURS)
+
+
+def problem(why: str) -> str:
+    """A refused cursor's problem, as the 400 names it: why, and what to do."""
+    return f"{why}; start again without a cursor"
 
 
 def _refused(why: str) -> InvalidParameter:
-    return InvalidParameter("Invalid parameters: cursor.",
-                            [{"parameter": "cursor", "problem": f"{why}; start again without a cursor"}])
+    return InvalidParameter("Invalid parameters: cursor.", [{"parameter": "cursor", "problem": problem(why)}])

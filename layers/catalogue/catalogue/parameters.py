@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import cursors
 from .errors import InvalidParameter
 
 MAX_LENGTH = symbols.MAX_LENGTH
@@ -99,8 +100,7 @@ def describe(error: dict[str, Any], accepted: Iterable[str]) -> tuple[str, str]:
         "extra_forbidden": lambda: f"unknown parameter (accepted: {', '.join(sorted(accepted)) or 'none'})",
         "missing": lambda: "required",
         "string_too_short": lambda: "empty value",
-        "string_pattern_mismatch": lambda: "empty value" if not str(value).strip() else (
-            NOT_A_GENE_NAME if ctx.get("pattern") == symbols.VALID else "contains control characters"),
+        "string_pattern_mismatch": lambda: "empty value" if not str(value).strip() else _mismatch(ctx.get("pattern")),
         "string_too_long": lambda: f"longer than {ctx.get('max_length')} characters",
         "literal_error": lambda: "must be one of: " + ", ".join(re.findall(r"'([^']*)'", ctx.get("expected", ""))),
         "too_long": lambda: f"given more than {ctx.get('max_length')} times",
@@ -108,8 +108,18 @@ def describe(error: dict[str, Any], accepted: Iterable[str]) -> tuple[str, str]:
         "less_than_equal": lambda: f"must be at most {ctx.get('le')}",
         "value_error": lambda: str(error["msg"]).removeprefix("Value error, "),
     }
-    default = "must be a number" if kind in ("float_parsing", "finite_number") else "invalid value"
+    numbers = {"float_parsing": "must be a number", "finite_number": "must be a finite number"}
+    default = numbers.get(kind, "invalid value")
     return name, problems.get(kind, lambda: default)()
+
+
+def _mismatch(pattern: str | None) -> str:
+    """What a value that is not of its kind's form is, by that form."""
+    if pattern == symbols.VALID:
+        return NOT_A_GENE_NAME
+    if pattern == cursors.PATTERN:
+        return cursors.problem(cursors.NOT_OURS)
+    return "contains control characters"
 
 
 def refuse(problems: Problems) -> InvalidParameter:
@@ -188,6 +198,6 @@ class GeneFilters(QueryModel):
         return [self.max_padj, self.min_abs_log2fc]
 
 
-Cursor = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+Cursor = Annotated[str, Field(min_length=1, max_length=cursors.MAX_LENGTH, pattern=cursors.PATTERN,
                               description="The `next_cursor` of the previous page, unchanged.")]
 DatasetId = Annotated[str, Path(min_length=1, max_length=MAX_LENGTH, description="A dataset's `dataset_id`.")]

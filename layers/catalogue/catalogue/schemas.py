@@ -126,7 +126,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                                          "symbol or alias of several genes; `details` lists them. answer_too_large: "
                                          "the answer would not fit the platform's response; the message says how to "
                                          "ask for less."},
-    404: {"model": Error, "description": "not_found: no such dataset, or no such endpoint."},
+    404: {"model": Error, "description": "not_found: no such endpoint, or no such dataset or gene where the path "
+                                         "names one."},
     500: {"model": Error, "description": "data_integrity or internal."},
     503: {"model": Error, "description": "store_unavailable: a store cannot be reached."},
     504: {"model": Error, "description": "store_timeout: a store did not answer in time."},
