@@ -118,8 +118,10 @@ test: $(VENV)/.installed $(SAM) debian-packages up lint
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m unit -q
 
+# SERVE_PORT: the local API's port (a second checkout serves on another one).
+SERVE_PORT ?= 3000
 serve: up
-	@$(PY) -m devtools.local.serve --port 3000
+	@$(PY) -m devtools.local.serve --port $(SERVE_PORT)
 
 demo: data serve
 
