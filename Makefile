@@ -84,21 +84,22 @@ demo-files: $(VENV)/.demo
 	@$(PY) -m devtools.data.demo_data "$(DIR)" --rows $(ROWS) --seed $(SEED) --datasets $(DATASETS) --sizes $(SIZES)
 	@echo "demo files in $(DIR)"
 
-# Load (replace) every dataset folder under SOURCE, or the one SOURCE is; remove one dataset.
+# Load (replace) every dataset folder under SOURCE, or the one SOURCE is.
 ingest: up
 	@test -n "$(SOURCE)" || { echo "usage: make ingest SOURCE=<folder>" >&2; exit 2; }
 	@$(PY) -m ingestion load "$(SOURCE)"
 
-# Load (replace) the gene reference: a TSV with HGNC's columns (symbol, ensembl_gene_id, alias_symbol, prev_symbol).
 # Replace the whole catalogue by the dataset folders under SOURCE (one swap; readers see the old or the new one).
 ingest-all: up
 	@test -n "$(SOURCE)" || { echo "usage: make ingest-all SOURCE=<folder of dataset folders>" >&2; exit 2; }
 	@$(PY) -m ingestion replace "$(SOURCE)"
 
+# Load (replace) the gene reference: a TSV with HGNC's columns (symbol, ensembl_gene_id, alias_symbol, prev_symbol).
 ingest-genes: up
 	@test -n "$(SOURCE)" || { echo "usage: make ingest-genes SOURCE=<file>" >&2; exit 2; }
 	@$(PY) -m ingestion genes "$(SOURCE)"
 
+# Remove one dataset (DATASET=<dataset_id>) from both stores.
 ingest-delete: up
 	@test -n "$(DATASET)" || { echo "usage: make ingest-delete DATASET=<dataset_id>" >&2; exit 2; }
 	@$(PY) -m ingestion delete "$(DATASET)"

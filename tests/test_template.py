@@ -382,7 +382,8 @@ def test_the_not_found_function_answers_404_for_any_path_and_method(method: str,
     if method != "HEAD":
         error = json.loads(response["body"])["error"]
         assert error["code"] == "not_found" and set(error) == {"code", "message"}
-        assert error["message"] == f"There is no endpoint {method} {path}."
+        assert error["message"] == (f"There is no endpoint {method} {path}. "
+                                    "The endpoints are listed in /v1/openapi.json.")
 
 
 @pytest.mark.unit

@@ -43,6 +43,12 @@ class NotFound(ApiError):
     status, code = 404, "not_found"
 
 
+def no_endpoint(method: str, path: str) -> NotFound:
+    """docs/contract.md, "Errors": the 404 for a method and path that no route serves, naming where the routes that
+    exist are listed."""
+    return NotFound(f"There is no endpoint {method} {path}. The endpoints are listed in /v1/openapi.json.")
+
+
 class StoreUnavailable(ApiError):
     status, code = 503, "store_unavailable"
 
@@ -81,7 +87,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def no_route(request: Request, error: HTTPException) -> Response:
         # Only routing produces these (API Gateway routes each endpoint to its function): no such endpoint.
-        return error_response(NotFound(f"There is no endpoint {request.method} {request.url.path}."))
+        return error_response(no_endpoint(request.method, request.url.path))
 
     @app.exception_handler(Exception)
     async def internal(request: Request, error: Exception) -> Response:

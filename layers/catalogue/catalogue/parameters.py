@@ -43,7 +43,7 @@ def _decimal(value: Any) -> Any:
     """docs/contract.md, "Lists and caching": a decimal integer; pydantic alone would also take "+5", " 5", "1.0" and
     "1_000"."""
     if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 9):
-        raise ValueError("must be a decimal integer")
+        raise ValueError("empty value" if not value.strip() else "must be a decimal integer")
     return value
 
 

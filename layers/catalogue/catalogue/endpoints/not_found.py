@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from ..errors import NotFound
+from ..errors import no_endpoint
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 router = APIRouter()
@@ -15,4 +15,4 @@ router = APIRouter()
 
 @router.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
 async def not_found(request: Request, path: str) -> None:
-    raise NotFound(f"There is no endpoint {request.method} {request.url.path}.")
+    raise no_endpoint(request.method, request.url.path)
