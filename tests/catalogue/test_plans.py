@@ -18,13 +18,13 @@ from catalogue_common.search import query as queries
 from catalogue_common.sql import Params
 
 from devtools.bench import harness
+from devtools.bench.routes import API_SETTINGS  # the API role's planner settings (roles.sql), as EXPLAIN sets them
 from tests.conftest import TEST_GENES
 from tests.support import fetch, load_catalogue
 
 pytestmark = pytest.mark.slow
 
 DATABASE, ROWS, DATASETS = "catalogue_plans", 1_000_000, 500
-API_SETTINGS = {"max_parallel_workers_per_gather": "0", "plan_cache_mode": "force_custom_plan", "jit": "off"}
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
 
 

@@ -21,8 +21,8 @@ END $$;
 -- compiles with LLVM, jit=on by default, and the local server cannot, so without this a deployed session could
 -- compile what no local session ever does: the API's statements are index reads the planner costs at most about
 -- 2,200 at 1,200 datasets, far under jit_above_cost's 100,000, and compiling one would take longer than running it;
--- docs/decisions.md). The
--- writer's: commits wait for their WAL (VACUUM marks a page all-visible only once its rows' commits are flushed).
+-- docs/decisions.md). The writer's: commits wait for their WAL (VACUUM marks a page all-visible only once its rows'
+-- commits are flushed).
 ALTER ROLE catalogue_api SET default_transaction_read_only = on;
 ALTER ROLE catalogue_api SET statement_timeout = '5s';
 ALTER ROLE catalogue_api SET plan_cache_mode = force_custom_plan;

@@ -57,7 +57,8 @@ BY_ID = """
 # probes the key once more per dataset: for MARCHF1's 1,128 datasets at 1,200, 2.5 MB, 4.2-7.6 ms here against
 # 9.9-14.4 by EXPLAIN (ANALYZE, SERIALIZE), 2026-12-03; docs/decisions.md, "A gene's groups are stored".)
 WHOLE = """
-{with_clause}SELECT h.head, q.* FROM (SELECT {head} AS head) h
+WITH {prelude}
+SELECT h.head, q.* FROM (SELECT {head} AS head) h
 LEFT JOIN LATERAL (
   SELECT row_number() OVER (ORDER BY x.dataset_id) AS ord, x.dataset_id,
          '[' || string_agg(x.group_json, ',' ORDER BY x.rank) || ']' AS groups
@@ -99,8 +100,7 @@ def groups(p: Params, group_by: Role, direction: Direction | None, spellings: st
     answers)."""
     of_gene = OF_GENE.format(group_by=p(group_by), direction=p(direction or "any"), spellings=spellings)
     if ids is None and limit is None and after is None:
-        return WHOLE.format(with_clause=f"WITH {with_items(prelude)}\n" if prelude else "", head=head,
-                            of_gene=of_gene, per_dataset=GROUPS_PER_DATASET)
+        return WHOLE.format(prelude=with_items(prelude), head=head, of_gene=of_gene, per_dataset=GROUPS_PER_DATASET)
     cut = f" LIMIT {p(limit + 1)}" if limit else ""
     if ids is not None:
         chosen = BY_POSITION.format(ids=p(ids), of_gene=of_gene, limit=cut)
