@@ -92,10 +92,18 @@ class Candidate(Shape):
     ensembl_gene_id: str | None
 
 
+class Oversize(Shape):
+    """Why an answer was refused as too large (answer_too_large, docs/contract.md "HTTP"): its size and the limit,
+    both in bytes as the answer would travel in the platform's response (a gzip body base64-encoded, a text body as
+    a JSON string)."""
+    bytes: int
+    limit: int  # MAX_ANSWER_BYTES
+
+
 class ErrorDetail(Shape):
     code: ErrorCode
     message: str
-    details: list[Problem] | list[Candidate] | dict[str, Any] | None = None
+    details: list[Problem] | list[Candidate] | Oversize | None = None
 
 
 class Error(Shape):
@@ -125,7 +133,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
                                          "invalid; `details` names each. ambiguous_gene: a gene term is a previous "
                                          "symbol or alias of several genes; `details` lists them. answer_too_large: "
                                          "the answer would not fit the platform's response; the message says how to "
-                                         "ask for less."},
+                                         "ask for less, `details` gives its `bytes` and the `limit`."},
     404: {"model": Error, "description": "not_found: no such endpoint, or no such dataset or gene where the path "
                                          "names one."},
     500: {"model": Error, "description": "data_integrity or internal."},
