@@ -296,6 +296,15 @@ def load_text(built: dict[str, Any]) -> str:
     return f"{files}load {built['load_s']:.0f} s ({built['when']})"
 
 
+def like(picks: dict[str, Any]) -> str:
+    """The like-for-like genes a scale was asked (devtools/bench/shapes.py, LIKE_FOR_LIKE), where it was."""
+    if "perturbation_like" not in picks:
+        return ""
+    return (f", like-for-like perturbation `{picks['perturbation_like']}` (significant in "
+            f"{picks['perturbation_like_datasets']:,} datasets) and phenotype `{picks['phenotype_like']}` "
+            f"({picks['phenotype_like_datasets']:,})")
+
+
 def size(n: int | None) -> str:
     if n is None:
         return "-"
@@ -323,7 +332,8 @@ def report(run_: dict[str, Any], previous: dict[str, Any] | None) -> str:
     lines += ["", "Asked at each scale (picked from its own catalogue): " + "; ".join(
         f"{r['catalogue']['name']}: common perturbation `{r['picks']['perturbation_common']}` (in "
         f"{r['picks']['perturbation_common_datasets']:,} datasets), rare `{r['picks']['perturbation_rare']}`, common "
-        f"phenotype `{r['picks']['phenotype_common']}`, largest dataset `{r['picks']['dataset']}`" for r in results)
+        f"phenotype `{r['picks']['phenotype_common']}`, largest dataset `{r['picks']['dataset']}`{like(r['picks'])}"
+        for r in results)
         + ".", ""]
     by_scale = [{s["name"]: s for s in r["shapes"]} for r in results]
     header = " | ".join(names)

@@ -16,12 +16,18 @@ from devtools.bench.routes import Functions, Shape
 DEEP_ROWS, DEEP_STEP = 10_000, 1000  # the rows page this deep: the cursor of DEEP_ROWS / DEEP_STEP pages
 PAGE = 50  # /v1/search?limit=
 THRESHOLDS = [("max_padj", "0.001"), ("min_abs_log2fc", "1")]
+# The datasets of a like-for-like answer: at every scale a gene whose answer holds about this many datasets (as the
+# smallest scale's most common one does, 10 of 12), so that its shapes compare the same work in a broader catalogue
+# (SPEC 3.5: "a gene-filtered search over 1,000 datasets costs about what it costs over 12"), where the common
+# gene's answer grows with the catalogue (188 datasets at 1,200).
+LIKE_FOR_LIKE = 10
 
 
-async def picks(conn: asyncpg.Connection) -> dict[str, Any]:
+async def picks(conn: asyncpg.Connection, like_for_like: int = LIKE_FOR_LIKE) -> dict[str, Any]:
     """From the load-time relations (cheap): the number of datasets and their median rows; the largest dataset, and
     in it the perturbation and the phenotype present in the most datasets in their role; across the catalogue the
-    perturbation and the phenotype present in the most datasets, and a perturbation significant in one dataset only;
+    perturbation and the phenotype present in the most datasets, each role's gene significant in the number of
+    datasets nearest `like_for_like`, and a perturbation significant in one dataset only;
     the most frequent first letter of a symbol, then its most frequent 2- and 4-letter continuations (lower case)."""
     datasets, median = await conn.fetchrow("SELECT count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY n_rows) "
                                            "FROM perturb_seq_dataset_statistics")
@@ -37,6 +43,10 @@ async def picks(conn: asyncpg.Connection) -> dict[str, Any]:
         found[f"{role}_common"], found[f"{role}_common_datasets"] = await conn.fetchrow(
             f"SELECT g.gene_name, {role}_n_datasets FROM perturb_seq_genes g WHERE {role}_n_datasets IS NOT NULL "
             f"ORDER BY {rank} LIMIT 1")
+        found[f"{role}_like"], found[f"{role}_like_datasets"] = await conn.fetchrow(
+            f"SELECT gene_name, {role}_n_significant_datasets FROM perturb_seq_genes "
+            f"WHERE {role}_n_significant_datasets > 0 ORDER BY abs({role}_n_significant_datasets - $1), "
+            f"{role}_n_significant_datasets DESC, gene_name COLLATE \"C\" LIMIT 1", like_for_like)
     found["perturbation_rare"] = await conn.fetchval(
         """SELECT gene_name FROM perturb_seq_genes WHERE perturbation_n_datasets = 1
            AND perturbation_n_significant_datasets = 1 ORDER BY gene_name COLLATE "C" LIMIT 1""")
@@ -78,6 +88,19 @@ def gene_rows(pick: dict[str, Any], functions: Functions) -> list[Shape]:
             Shape("gene rows: phenotype common, tsv", phenotype, [role, ("format", "tsv")])]
 
 
+def like_for_like(pick: dict[str, Any], by_phenotype: tuple[str, str]) -> list[Shape]:
+    """Gene searches whose answer holds about LIKE_FOR_LIKE datasets at every scale: the breadth ratio of the same
+    work."""
+    perturbation, phenotype = pick["perturbation_like"], pick["phenotype_like"]
+    name = f"in ~{LIKE_FOR_LIKE} datasets"
+    return [Shape(f"search: perturbation {name}", "/v1/search", [("perturbation_gene_name", perturbation)],
+                  "filtered"),
+            Shape(f"search: perturbation {name}, thresholds", "/v1/search",
+                  [("perturbation_gene_name", perturbation), *THRESHOLDS], "filtered"),
+            Shape(f"search: phenotype {name}, by phenotype", "/v1/search",
+                  [("phenotype_gene_name", phenotype), by_phenotype], "filtered")]
+
+
 def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
     """Every request measured, in report order. Goals (which targets apply): devtools/bench/api.py GOALS."""
     common, rare, phenotype = pick["perturbation_common"], pick["perturbation_rare"], pick["phenotype_common"]
@@ -114,6 +137,7 @@ def shapes(pick: dict[str, Any], functions: Functions) -> list[Shape]:
               [("phenotype_gene_name", phenotype), by_phenotype], "filtered"),
         Shape(f"search: phenotype common, by phenotype, limit {PAGE}", "/v1/search",
               [("phenotype_gene_name", phenotype), by_phenotype, ("limit", str(PAGE))], "filtered"),
+        *like_for_like(pick, by_phenotype),
         Shape("search: text k562 + perturbation common", "/v1/search",
               [("dataset_metadata", "k562"), ("perturbation_gene_name", common)], "filtered"),
         # GET /v1/datasets, /v1/datasets/{id}, /v1/datasets/{id}/rows

@@ -80,3 +80,11 @@ def test_a_deep_page_of_another_depth_at_one_scale_is_one_row_naming_every_depth
                                                                   "python": "3.13"}, "reps": 20,
                        "results": results}, None)
     assert "| gene rows: common, 7,000 / 10,000 rows deep (cursor) | 9.0 / 13.5 / 18.0 | 9.0 / 13.5 / 18.0 |" in text
+
+
+def test_the_like_for_like_genes_are_named_where_a_scale_was_asked_them():
+    picks = {"perturbation_like": "HBG1", "perturbation_like_datasets": 10, "phenotype_like": "AKT1",
+             "phenotype_like_datasets": 9}
+    assert api.like(picks) == (", like-for-like perturbation `HBG1` (significant in 10 datasets) and phenotype "
+                               "`AKT1` (9)")
+    assert api.like({"perturbation_common": "TP53"}) == ""  # a report of a run before them
