@@ -21,13 +21,25 @@ THRESHOLDS = [("max_padj", "0.001"), ("min_abs_log2fc", "1")]
 # (SPEC 3.5: "a gene-filtered search over 1,000 datasets costs about what it costs over 12"), where the common
 # gene's answer grows with the catalogue (188 datasets at 1,200).
 LIKE_FOR_LIKE = 10
+# A stored symbol asked as a term reads every spelling of its gene (resolution.py, rule 1; itself when unplaced): the
+# symbol whose gene is significant, in the role, in the number of datasets nearest $1 (more, then the symbol in byte
+# order, breaking ties).
+LIKE = """
+WITH spelled AS (
+  SELECT s.gene_name AS term, coalesce(g.gene_name, s.gene_name) AS spelling
+  FROM perturb_seq_genes s LEFT JOIN perturb_seq_genes g ON g.gene_id = s.gene_id)
+SELECT t.term, count(DISTINCT d.dataset_id) AS n
+FROM spelled t JOIN perturb_seq_gene_datasets d ON d.gene_name = t.spelling AND d.role = $2 AND d.significant
+GROUP BY t.term
+ORDER BY abs(count(DISTINCT d.dataset_id) - $1), n DESC, t.term COLLATE "C"
+LIMIT 1"""
 
 
 async def picks(conn: asyncpg.Connection, like_for_like: int = LIKE_FOR_LIKE) -> dict[str, Any]:
     """From the load-time relations (cheap): the number of datasets and their median rows; the largest dataset, and
     in it the perturbation and the phenotype present in the most datasets in their role; across the catalogue the
-    perturbation and the phenotype present in the most datasets, each role's gene significant in the number of
-    datasets nearest `like_for_like`, and a perturbation significant in one dataset only;
+    perturbation and the phenotype present in the most datasets, each role's gene (as a term reads it: every spelling)
+    significant in the number of datasets nearest `like_for_like`, and a perturbation significant in one dataset only;
     the most frequent first letter of a symbol, then its most frequent 2- and 4-letter continuations (lower case)."""
     datasets, median = await conn.fetchrow("SELECT count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY n_rows) "
                                            "FROM perturb_seq_dataset_statistics")
@@ -43,10 +55,7 @@ async def picks(conn: asyncpg.Connection, like_for_like: int = LIKE_FOR_LIKE) ->
         found[f"{role}_common"], found[f"{role}_common_datasets"] = await conn.fetchrow(
             f"SELECT g.gene_name, {role}_n_datasets FROM perturb_seq_genes g WHERE {role}_n_datasets IS NOT NULL "
             f"ORDER BY {rank} LIMIT 1")
-        found[f"{role}_like"], found[f"{role}_like_datasets"] = await conn.fetchrow(
-            f"SELECT gene_name, {role}_n_significant_datasets FROM perturb_seq_genes "
-            f"WHERE {role}_n_significant_datasets > 0 ORDER BY abs({role}_n_significant_datasets - $1), "
-            f"{role}_n_significant_datasets DESC, gene_name COLLATE \"C\" LIMIT 1", like_for_like)
+        found[f"{role}_like"], found[f"{role}_like_datasets"] = await conn.fetchrow(LIKE, like_for_like, role)
     found["perturbation_rare"] = await conn.fetchval(
         """SELECT gene_name FROM perturb_seq_genes WHERE perturbation_n_datasets = 1
            AND perturbation_n_significant_datasets = 1 ORDER BY gene_name COLLATE "C" LIMIT 1""")
