@@ -16,7 +16,8 @@ from devtools.bench.shapes import LIKE_FOR_LIKE, picks
 from tests.api import get
 from tests.support import LOOP
 
-GOALS = [1, 2, 3, 4, 5, 6, 8, LIKE_FOR_LIKE]  # the test catalogue's genes answer in 1 to about 10 datasets
+# The test catalogue's genes answer in 1 to 6 datasets, a few phenotypes in 46 or 67: 26 is as near 6 as 46.
+GOALS = [1, 2, 3, 4, 5, 6, 8, LIKE_FOR_LIKE, 26]
 
 
 async def picked_and_counted(database: str, role: str) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
@@ -39,10 +40,14 @@ async def picked_and_counted(database: str, role: str) -> tuple[list[dict[str, A
 @pytest.mark.parametrize("role", ["perturbation", "phenotype"])
 def test_the_like_for_like_gene_answers_in_the_number_of_datasets_nearest_the_goal(catalogue, role):
     found, datasets = LOOP.run_until_complete(picked_and_counted(catalogue["database"], role))
+    n = {name: len(ids) for name, ids in datasets.items()}
+    tied = []
     for goal, pick in zip(GOALS, found, strict=True):
-        n = {name: len(ids) for name, ids in datasets.items()}
         best = min(n, key=lambda name: (abs(n[name] - goal), -n[name], name.encode()))
         assert (pick[f"{role}_like"], pick[f"{role}_like_datasets"]) == (best, n[best]), goal
+        nearest = min(abs(count - goal) for count in n.values())
+        tied += [goal] if len({count for count in n.values() if abs(count - goal) == nearest}) > 1 else []
+    assert tied or role == "perturbation", "a goal equally near two counts tries the tie-break"
     assert len({pick[f"{role}_like_datasets"] for pick in found}) > 3, "the goals are told apart"
     for pick in (found[0], found[-1]):  # the search answer holds exactly the datasets counted
         answer = get("/v1/search", [(f"{role}_gene_name", pick[f"{role}_like"]),
