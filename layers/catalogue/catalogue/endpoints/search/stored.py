@@ -32,6 +32,8 @@ LEFT JOIN (
   WHERE a.group_by = $1 AND a.direction = $2 {after}
   ORDER BY {order}{limit}) a ON true"""
 
+# A dataset's groups `g`, in rank order, as one JSON list (the twin of answer.joined, for stored groups).
+LISTED = "'[' || string_agg(g.group_json, ',' ORDER BY g.rank) || ']'"
 # The gene's groups in the variant: an index range per spelling (the key leads with variant and gene).
 OF_GENE = "a.group_by = {group_by} AND a.direction = {direction} AND a.gene_name = ANY({spellings})"
 GROUPS = """
@@ -40,7 +42,7 @@ chosen AS ({chosen}
 )
 SELECT h.head, q.* FROM (SELECT {head} AS head) h
 LEFT JOIN LATERAL (
-  SELECT c.ord, c.dataset_id, '[' || string_agg(g.group_json, ',' ORDER BY g.rank) || ']' AS groups
+  SELECT c.ord, c.dataset_id, {listed} AS groups
   FROM chosen c
   CROSS JOIN LATERAL (
     SELECT a.group_json, a.rank FROM perturb_seq_search_groups a
@@ -60,14 +62,14 @@ WHOLE = """
 WITH {prelude}
 SELECT h.head, q.* FROM (SELECT {head} AS head) h
 LEFT JOIN LATERAL (
-  SELECT row_number() OVER (ORDER BY x.dataset_id) AS ord, x.dataset_id,
-         '[' || string_agg(x.group_json, ',' ORDER BY x.rank) || ']' AS groups
+  SELECT row_number() OVER (ORDER BY g.dataset_id) AS ord, g.dataset_id,
+         {listed} AS groups
   FROM (SELECT a.dataset_id, a.group_json, a.rank,
                row_number() OVER (PARTITION BY a.dataset_id ORDER BY a.rank) AS n
-        FROM perturb_seq_search_groups a WHERE {of_gene}) x
-  WHERE x.n <= {per_dataset}
-  GROUP BY x.dataset_id
-  ORDER BY x.dataset_id) q ON true"""
+        FROM perturb_seq_search_groups a WHERE {of_gene}) g
+  WHERE g.n <= {per_dataset}
+  GROUP BY g.dataset_id
+  ORDER BY g.dataset_id) q ON true"""
 BY_POSITION = """
   SELECT d.dataset_id, d.ord
   FROM unnest({ids}::text[]) WITH ORDINALITY AS d(dataset_id, ord)
@@ -100,12 +102,13 @@ def groups(p: Params, group_by: Role, direction: Direction | None, spellings: st
     answers)."""
     of_gene = OF_GENE.format(group_by=p(group_by), direction=p(direction or "any"), spellings=spellings)
     if ids is None and limit is None and after is None:
-        return WHOLE.format(prelude=with_items(prelude), head=head, of_gene=of_gene, per_dataset=GROUPS_PER_DATASET)
+        return WHOLE.format(prelude=with_items(prelude), head=head, of_gene=of_gene, per_dataset=GROUPS_PER_DATASET,
+                            listed=LISTED)
     cut = f" LIMIT {p(limit + 1)}" if limit else ""
     if ids is not None:
         chosen = BY_POSITION.format(ids=p(ids), of_gene=of_gene, limit=cut)
     else:
         chosen = BY_ID.format(of_gene=of_gene, limit=cut,
                               after=f" AND a.dataset_id > {p(after)}" if after is not None else "")
-    return GROUPS.format(prelude=with_items(prelude), head=head,
-                         chosen=chosen, of_gene=of_gene, per_dataset=GROUPS_PER_DATASET)
+    return GROUPS.format(prelude=with_items(prelude), head=head, chosen=chosen, of_gene=of_gene,
+                         per_dataset=GROUPS_PER_DATASET, listed=LISTED)
