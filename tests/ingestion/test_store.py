@@ -74,6 +74,22 @@ def test_adding_a_new_dataset_and_reloading_unchanged_ones(catalogue_a: Path, de
         == table, "an unchanged load writes nothing"
 
 
+def test_the_filter_free_answers_are_stored_uncompressed(catalogue_a: Path, demo_files: Path):
+    """answers.UNCOMPRESSED: no stored filter-free answer is compressed, though most are over the 2 KB past which
+    PostgreSQL compresses a value by default; a dataset's own load, which writes into the table, keeps them so."""
+    def stored() -> list[tuple[str, str | None, int]]:
+        return [tuple(r) for r in fetch(DATABASE, "SELECT dataset_id, pg_column_compression(groups), "
+                                                  f"octet_length(groups) FROM {answers.NAME}")]
+    assert sum(size > 2100 for _, _, size in stored()) >= 10
+    assert {method for _, method, _ in stored()} == {None}
+    shutil.rmtree(catalogue_a / "datlinger_2017")
+    shutil.copytree(demo_files / "b" / "datlinger_2017", catalogue_a / "datlinger_2017")
+    assert ingest(run.load(target(), [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
+        "datlinger_2017": "loaded"}
+    reloaded = [(method, size) for dataset_id, method, size in stored() if dataset_id == "datlinger_2017"]
+    assert any(size > 2100 for _, size in reloaded) and {method for method, _ in reloaded} == {None}
+
+
 def test_a_catalogue_from_before_the_stored_groups_gets_them_at_the_next_load(catalogue_a: Path):
     """A deployed catalogue made before perturb_seq_search_groups existed: the next load (here a delete) adds them,
     with every dataset's answers written anew, as a bulk build would hold them."""

@@ -32,6 +32,12 @@ NO_DIRECTION = "any"
 VARIANTS: tuple[tuple[Role, Direction | None], ...] = tuple(
     (group_by, direction) for group_by in ROLES for direction in (None, "increased", "decreased"))
 BATCH_GROUPS = 20_000  # at most about this many groups (ten rows each) computed in one query
+# A filter-free answer (about 7 KB of JSON) is kept as written, not pglz-compressed (PostgreSQL compresses a row over
+# 2 KB unless the table's toast_tuple_target says more): an unfiltered search reads every dataset's, and decompressing
+# them took about 40 % of its time (docs/decisions.md, "Filter-free answers are stored uncompressed"). A group (about
+# 2.3 KB) stays compressed: the gain there was 5-7 % for 2.3 times the relation's size. A catalogue made before
+# this gets it with its next whole-catalogue load (which makes the tables anew); until then it answers the same.
+UNCOMPRESSED = "toast_tuple_target=8160"  # the most a row can hold on a page of 8 KB
 _VARIANT = f"""
     group_by   text NOT NULL CHECK (group_by IN ('perturbation', 'phenotype')),
     direction  text NOT NULL CHECK (direction IN ('{NO_DIRECTION}', 'increased', 'decreased')),"""
@@ -40,7 +46,7 @@ CREATE TABLE {NAME} (
     dataset_id text COLLATE "C" NOT NULL,  -- byte order: the API pages unfiltered searches by dataset_id{_VARIANT}
     groups     text NOT NULL,             -- the dataset's groups as JSON, as the search answer holds them
     PRIMARY KEY (group_by, direction, dataset_id)
-);
+) WITH ({UNCOMPRESSED});
 CREATE TABLE {GROUPS} (
     dataset_id text COLLATE "C" NOT NULL,{_VARIANT}
     gene_name  text NOT NULL,             -- the group's gene, as the dataset spells it
