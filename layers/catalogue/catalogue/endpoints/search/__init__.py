@@ -120,6 +120,8 @@ async def answered(params: SearchParameters, ids: list[str] | None, after: str |
         records = await stores().fetch(stored.answers(p, params.grouping, params.direction, params.limit, ids, after),
                                        *p.values)
         found, more = _found(records), False
+        if stored.whole(ids, params.limit, after):
+            found.sort(key=lambda d: d.dataset_id)  # code point order: byte order of UTF-8, as COLLATE "C"
         generation, written = records[0]["generation"], records[0]["written"]
     else:
         found, more, generation, written = await _resolving(params, ids, after)

@@ -29,8 +29,7 @@ FROM (SELECT 1) one
 LEFT JOIN (
   SELECT a.dataset_id, a.groups, {ord} AS ord
   FROM {source}
-  WHERE a.group_by = $1 AND a.direction = $2 {after}
-  ORDER BY {order}{limit}) a ON true"""
+  WHERE a.group_by = $1 AND a.direction = $2 {after}{order}{limit}) a ON true"""
 
 # A dataset's groups `g`, in rank order, as one JSON list (the twin of answer.joined, for stored groups).
 LISTED = "'[' || string_agg(g.group_json, ',' ORDER BY g.rank) || ']'"
@@ -80,18 +79,27 @@ BY_POSITION = """
 def answers(p: Params, group_by: Role, direction: Direction | None, limit: int | None, ids: list[str] | None,
             after: str | None) -> str:
     """The stored filter-free answers of the datasets `ids` (in their order), or of every dataset after `after`
-    in dataset_id order (an index range on the relation's key): `limit` + 1 at most."""
+    in dataset_id order (an index range on the relation's key): `limit` + 1 at most. Every dataset's (no `ids`,
+    `limit` or `after`) comes in no order: the caller sorts them (`whole`)."""
     p(group_by)
     p(direction or "any")
     cut = f" LIMIT {p(limit + 1)}" if limit else ""
     if ids is not None:
         source = (f"unnest({p(ids)}::text[]) WITH ORDINALITY AS d(dataset_id, ord) "
                   "JOIN perturb_seq_search_answers a ON a.dataset_id = d.dataset_id")
-        return ANSWERS.format(ord="d.ord", source=source, after="", order="d.ord", limit=cut,
+        return ANSWERS.format(ord="d.ord", source=source, after="", order="\n  ORDER BY d.ord", limit=cut,
                               generation=generations.SQL)
-    return ANSWERS.format(ord="0", source="perturb_seq_search_answers a", order="a.dataset_id", limit=cut,
+    order = "" if whole(ids, limit, after) else "\n  ORDER BY a.dataset_id"
+    return ANSWERS.format(ord="0", source="perturb_seq_search_answers a", order=order, limit=cut,
                           after=f"AND a.dataset_id > {p(after)}" if after is not None else "",
                           generation=generations.SQL)
+
+
+def whole(ids: list[str] | None, limit: int | None, after: str | None) -> bool:
+    """Whether `answers` reads every dataset's answer, unordered. Sorting 1,200 rows of about 7 KB took PostgreSQL
+    4.5 of the statement's 7.8 ms (a bitmap scan, then a sort of 8.7 MB; an index scan in key order is chosen only
+    while the rows lie in key order), where sorting them by dataset_id here takes a fraction of a millisecond."""
+    return ids is None and limit is None and after is None
 
 
 def groups(p: Params, group_by: Role, direction: Direction | None, spellings: str, prelude: dict[str, str],
