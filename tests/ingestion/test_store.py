@@ -90,6 +90,28 @@ def test_the_filter_free_answers_are_stored_uncompressed(catalogue_a: Path, demo
     assert any(size > 2100 for _, size in reloaded) and {method for method, _ in reloaded} == {None}
 
 
+def test_the_whole_answer_is_in_dataset_order_however_the_stored_answers_lie(catalogue_a: Path, with_stores):
+    """stored.whole: the whole answer of a search without filters is read in no order and sorted by the function. Here
+    the stored answers are written again in reverse dataset order (as rows a later load appends may lie), so that
+    PostgreSQL, asked for no order, gives them so; the answers must still be in dataset_id order, as brute force
+    says."""
+    fetch(DATABASE, f"CREATE TABLE reversed AS SELECT * FROM {answers.NAME}")
+    fetch(DATABASE, f"DELETE FROM {answers.NAME}")
+    fetch(DATABASE, f"INSERT INTO {answers.NAME} SELECT * FROM reversed ORDER BY dataset_id COLLATE \"C\" DESC")
+    fetch(DATABASE, "DROP TABLE reversed")
+    fetch(DATABASE, f"ANALYZE {answers.NAME}")
+    lying = [r[0] for r in fetch(DATABASE, f"SELECT dataset_id FROM {answers.NAME} WHERE group_by = 'perturbation' "
+                                           "AND direction = 'any'")]
+    assert lying != sorted(lying), "the rows must not come in dataset order"
+    with_stores(ps_db=DATABASE, es_index=INDEX)
+    reference = Reference([Row(*r) for r in fetch(DATABASE, "SELECT dataset_id, perturbed_target_symbol, gene, "
+                                                            "log2foldchange, padj, basemean FROM perturb_seq")],
+                          [h["_source"] for h in ES.search(index=INDEX, size=100)["hits"]["hits"]])
+    for params in ({}, {"group_by": "phenotype_gene_name"}, {"effect_direction": "decreased"}):
+        got, want = call(**params), expected(reference, INDEX, params)
+        assert [e["dataset"]["dataset_id"] for e in got] == sorted(lying) and approx_equal(got, want), params
+
+
 def test_a_catalogue_from_before_the_stored_groups_gets_them_at_the_next_load(catalogue_a: Path):
     """A deployed catalogue made before perturb_seq_search_groups existed: the next load (here a delete) adds them,
     with every dataset's answers written anew, as a bulk build would hold them."""
