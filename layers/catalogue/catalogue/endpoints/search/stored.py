@@ -110,7 +110,7 @@ def groups(p: Params, group_by: Role, direction: Direction | None, spellings: st
     datasets at most, each with its first three of them as its groups' JSON list; `head` on every row (alone when none
     answers)."""
     of_gene = OF_GENE.format(group_by=p(group_by), direction=p(direction or "any"), spellings=spellings)
-    if ids is None and limit is None and after is None:
+    if whole(ids, limit, after):
         return WHOLE.format(prelude=with_items(prelude), head=head, of_gene=of_gene, per_dataset=GROUPS_PER_DATASET,
                             listed=LISTED)
     cut = f" LIMIT {p(limit + 1)}" if limit else ""
