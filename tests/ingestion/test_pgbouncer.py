@@ -11,10 +11,10 @@ from catalogue_common.settings import Settings
 from ingestion import run
 
 from tests import api
-from tests.catalogue.reference import Reference, Row, approx_equal
+from tests.catalogue.reference import approx_equal
 from tests.catalogue.test_pgbouncer import pooled_transactions
 from tests.catalogue.test_search_contract import call, expected, random_cases
-from tests.ingestion.test_store import ES, assert_as_bulk_built
+from tests.ingestion.test_store import assert_as_bulk_built, loaded_reference
 from tests.support import fetch
 
 from .conftest import DATABASE, INDEX, ingest, target
@@ -45,9 +45,7 @@ def test_a_per_dataset_load_through_the_pooler_then_the_api_reads_through_it(cat
     assert_as_bulk_built(sorted(catalogue_a.iterdir()))
 
     through_pooler(ps_db=DATABASE, es_index=INDEX)
-    reference = Reference([Row(*r) for r in fetch(DATABASE, "SELECT dataset_id, perturbed_target_symbol, gene, "
-                                                            "log2foldchange, padj, basemean FROM perturb_seq")],
-                          [h["_source"] for h in ES.search(index=INDEX, size=100)["hits"]["hits"]])
+    reference = loaded_reference()
     for params in random_cases(reference, 30, seed=7):
         assert approx_equal(call(**params), expected(reference, INDEX, params)), params
     [[rows]] = fetch(DATABASE, "SELECT count(*) FROM perturb_seq WHERE dataset_id = 'datlinger_2017'")

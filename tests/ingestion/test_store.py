@@ -43,6 +43,13 @@ def _comparable(value: object) -> object:
     return value
 
 
+def loaded_reference() -> Reference:
+    """The brute-force reference of what the test's catalogue now holds (its rows and its documents)."""
+    return Reference([Row(*r) for r in fetch(DATABASE, "SELECT dataset_id, perturbed_target_symbol, gene, "
+                                                       "log2foldchange, padj, basemean FROM perturb_seq")],
+                     [h["_source"] for h in ES.search(index=INDEX, size=100)["hits"]["hits"]])
+
+
 def assert_as_bulk_built(folders: list[Path]) -> None:
     fresh(REFERENCE, folders, index="test-ingest-reference-dataset-summary-v1")
     assert contents(DATABASE) == contents(REFERENCE)
@@ -104,9 +111,7 @@ def test_the_whole_answer_is_in_dataset_order_however_the_stored_answers_lie(cat
                                            "AND direction = 'any'")]
     assert lying != sorted(lying), "the rows must not come in dataset order"
     with_stores(ps_db=DATABASE, es_index=INDEX)
-    reference = Reference([Row(*r) for r in fetch(DATABASE, "SELECT dataset_id, perturbed_target_symbol, gene, "
-                                                            "log2foldchange, padj, basemean FROM perturb_seq")],
-                          [h["_source"] for h in ES.search(index=INDEX, size=100)["hits"]["hits"]])
+    reference = loaded_reference()
     for params in ({}, {"group_by": "phenotype_gene_name"}, {"effect_direction": "decreased"}):
         got, want = call(**params), expected(reference, INDEX, params)
         assert [e["dataset"]["dataset_id"] for e in got] == sorted(lying) and approx_equal(got, want), params
@@ -250,9 +255,7 @@ def test_search_answers_the_same_on_both_layouts(catalogue_a: Path, demo_files: 
     assert_indexes(DATABASE, {**SPEC_INDEXES, **GENE_ROWS_INDEXES, **({} if production else PROJECT_INDEXES)})
     assert_as_bulk_built(sorted(catalogue_a.iterdir()))
     with_stores(ps_db=DATABASE, es_index=INDEX)
-    reference = Reference([Row(*r) for r in fetch(DATABASE, "SELECT dataset_id, perturbed_target_symbol, gene, "
-                                                            "log2foldchange, padj, basemean FROM perturb_seq")],
-                          [h["_source"] for h in ES.search(index=INDEX, size=100)["hits"]["hits"]])
+    reference = loaded_reference()
     non_empty = 0
     for params in random_cases(reference, 40, seed=3):
         got, want = call(**params), expected(reference, INDEX, params)
@@ -285,9 +288,7 @@ def test_a_gene_spelled_two_ways_in_one_dataset_answers_both_groups_in_rank_orde
     assert ingest(run.load(target(), [catalogue_a / "datlinger_2017"], quiet=True)).outcomes == {
         "datlinger_2017": "loaded"}
     with_stores(ps_db=DATABASE, es_index=INDEX)
-    reference = Reference([Row(*r) for r in fetch(DATABASE, "SELECT dataset_id, perturbed_target_symbol, gene, "
-                                                            "log2foldchange, padj, basemean FROM perturb_seq")],
-                          [h["_source"] for h in ES.search(index=INDEX, size=100)["hits"]["hits"]])
+    reference = loaded_reference()
     term = fewer[0] + fewer[1:].lower() if fewer[1:].lower() != fewer[1:] else fewer.lower().capitalize()
     assert term not in (fewer, fewer.lower())
     params = {"perturbation_gene_name": term}
