@@ -9,9 +9,19 @@ Modes: 20 M rows in 12 datasets (the default), 1 M (QUICK), or three scales in o
 2 M rows, to check the benchmark itself in minutes). Each catalogue is built once through `make data`'s loader
 (devtools/data/load_data.py) and reused while its table's comment says it holds that set, so an interrupted run
 resumes where it stopped; before building one, the free disk is checked against what it will take (projected from
-the bytes per row of the catalogues measured so far). Every catalogue is built first, then each is measured in a
-fresh process of its own (`--measure <name>`: its settings, pool and caches), then the report is written:
+the bytes per row of the catalogues measured so far). Every catalogue is built first; then each is measured in
+processes of its own (`--measure <name>`: its settings, pool and caches), then the report is written:
 .local/bench/<catalogue>.json per catalogue, .local/bench/<mode>.json, and the mode's section of BENCHMARKS.md.
+
+How the rounds are spread, and why (measured 2026-12-03 21:32-21:42 UTC: the 12-dataset catalogue measured five
+times in a row, just after `make up`): the first measurement after the stores start was 2-2.5x slower on every shape
+that asks Elasticsearch (a JVM not yet compiled, caches cold) and 1.3-1.8x on PostgreSQL's; and the four after it
+alternated between two speeds, 0.88-0.95x and 0.73-0.74x of the first's median, openapi (no store) included: a
+process's own speed, not the stores' (pyperf spreads a benchmark over many worker processes for such differences:
+memory layout, hash seed). So whichever catalogue came first was measured slow, and each catalogue, measured in one
+process, drew one speed.
+Now a warm-up pass (WARM_ROUNDS on each catalogue, discarded) comes first, and each catalogue's rounds are split
+over PROCESSES processes, interleaved with the other catalogues' (A B C A B C ...), and pooled.
 """
 from __future__ import annotations
 
@@ -20,6 +30,7 @@ import asyncio
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -70,12 +81,16 @@ DISK_MARGIN_BYTES = 16 * 1024 ** 3
 # on a disk it then filled.
 DEFAULT_BYTES_PER_ROW = (650.0, 80.0)
 MODULE = "devtools.bench.api"  # run again, in a child process, to measure one catalogue
+PROCESSES = 4  # per catalogue, each with its share of the rounds (see the module's docstring)
+WARM_ROUNDS = 60  # per catalogue, discarded, before any is measured: about 20-30 s each
 
 
 # --- one catalogue, in its own process -------------------------------------------------------------------------
 
-def measure(catalogue: Catalogue, reps: int) -> None:
-    """Every shape on this catalogue, then each function's cold start; writes .local/bench/<name>.json."""
+def measure(catalogue: Catalogue, reps: int, part: str | None = None, http_reps: int = 20) -> None:
+    """Every shape on this catalogue, then each function's cold start; writes .local/bench/<name>.json, with the
+    handler timings of the earlier processes' rounds (`rounds_file`) pooled in. With `part`, only `reps` rounds in
+    process: written to that part's file, or discarded when the part is "warm"."""
     from catalogue import clients
 
     from devtools.bench import routes, shapes
@@ -88,24 +103,61 @@ def measure(catalogue: Catalogue, reps: int) -> None:
         functions = routes.Functions()
         with stdout_discarded():
             mix = shapes.shapes(pick, functions)
-        seconds = routes.measure(loop, mix, functions, catalogue.database, reps, max(10, reps // 10))
+        if part is not None:
+            with stdout_discarded():
+                routes.in_process(mix, reps, functions)
+            if part != "warm":
+                rounds_file(catalogue, part).write_text(json.dumps({s.name: s.timings["handler"] for s in mix}))
+            return
+        seconds = routes.measure(loop, mix, functions, catalogue.database, reps, http_reps)
     finally:
         if clients._stores is not None:
             loop.run_until_complete(clients._stores.close())
-    log("cold starts ...")
-    cold, began = {}, time.monotonic()
-    for function in dict.fromkeys(s.function for s in mix):  # the first answer: not a whole search answer
-        ordered = sorted((s for s in mix if s.function == function), key=lambda s: s.goal == "whole")
-        cold[function] = cold_starts(function, [s.event() for s in ordered], {s.status for s in ordered})
-    seconds["cold_starts"] = round(time.monotonic() - began, 1)
-    result = {"catalogue": catalogue.__dict__, "when": now(), "reps": reps, "seconds": seconds, "picks": pick,
-              "cold_start": cold,
+    speeds = pool_rounds(catalogue, mix)
+    cold, seconds["cold_starts"] = timed(lambda: measure_cold_starts(mix))
+    result = {"catalogue": catalogue.__dict__, "when": now(), "reps": len(mix[0].timings["handler"]),
+              "process_speeds": speeds, "seconds": seconds, "picks": pick, "cold_start": cold,
               "servers": loop.run_until_complete(superuser(catalogue.database, versions)),
               "disk": loop.run_until_complete(superuser(catalogue.database, disk)),
               "shapes": [{"name": s.name, "endpoint": s.endpoint, "function": s.function, "url": s.url, "goal": s.goal,
                           "facts": s.facts, "percentiles": {k: percentiles(v) for k, v in s.timings.items()}}
                          for s in mix]}
     (OUT / f"{catalogue.name}.json").write_text(json.dumps(result, indent=1))
+
+
+def timed(work: Any) -> tuple[Any, float]:
+    began = time.monotonic()
+    return work(), round(time.monotonic() - began, 1)
+
+
+def measure_cold_starts(mix: list[Any]) -> dict[str, Any]:
+    """Each function's cold start (harness.cold_starts), its first answer to one of its shapes that is not a whole
+    search answer."""
+    log("cold starts ...")
+    cold = {}
+    for function in dict.fromkeys(s.function for s in mix):
+        ordered = sorted((s for s in mix if s.function == function), key=lambda s: s.goal == "whole")
+        cold[function] = cold_starts(function, [s.event() for s in ordered], {s.status for s in ordered})
+    return cold
+
+
+def rounds_file(catalogue: Catalogue, part: str) -> Any:
+    return OUT / f"{catalogue.name}.rounds-{part}.json"
+
+
+def pool_rounds(catalogue: Catalogue, mix: list[Any]) -> list[float]:
+    """Adds the handler timings of this catalogue's earlier processes (their files, then removed) to `mix`'s;
+    returns each process's speed, this one's last: the median over the shapes of its p50 over the pooled p50."""
+    processes = []
+    for path in sorted(OUT.glob(f"{catalogue.name}.rounds-*.json")):
+        processes.append(json.loads(path.read_text()))
+        path.unlink()
+    processes.append({shape.name: list(shape.timings["handler"]) for shape in mix})
+    for shape in mix:
+        shape.timings["handler"] = [t for timings in processes for t in timings[shape.name]]
+    pooled = {shape.name: statistics.median(shape.timings["handler"]) for shape in mix}
+    return [round(statistics.median(statistics.median(timings[name]) / pooled[name] for name in pooled), 3)
+            for timings in processes]
 
 
 async def superuser(database: str, work: Any) -> Any:
@@ -176,6 +228,31 @@ def check_disk(catalogues: list[Catalogue], dropping: list[Catalogue]) -> None:
                  f"LARGEST_ROWS={fits} ({last.datasets:,} datasets)")
 
 
+def measure_interleaved(catalogues: list[Catalogue], reps: int) -> None:
+    """WARM_ROUNDS on each catalogue (discarded), then its `reps` rounds over PROCESSES processes, the catalogues
+    taking turns; the last process of each also measures the rest (round trips, plans, HTTP, cold starts)."""
+    processes = max(1, min(PROCESSES, reps))
+    share = reps // processes
+    for path in OUT.glob("*.rounds-*.json"):  # left by an interrupted run
+        path.unlink()
+    for catalogue in catalogues:
+        log(f"=== warming the stores: {catalogue.name}, {WARM_ROUNDS} rounds")
+        child(catalogue, WARM_ROUNDS, ["--part", "warm"])
+    for k in range(1, processes):
+        for catalogue in catalogues:
+            log(f"=== measuring {catalogue.name}: process {k}/{processes}, {share} rounds")
+            child(catalogue, share, ["--part", str(k)])
+    last = reps - share * (processes - 1)
+    for catalogue in catalogues:
+        log(f"=== measuring {catalogue.name}: process {processes}/{processes}, {last} rounds, then the rest")
+        child(catalogue, last, ["--http-reps", str(max(10, reps // 10))])
+
+
+def child(catalogue: Catalogue, reps: int, more: list[str]) -> None:
+    subprocess.run([sys.executable, "-m", MODULE, "--measure", json.dumps(catalogue.__dict__), "--reps", str(reps),
+                    *more], check=True, cwd=ROOT)
+
+
 def run(mode: str, names: list[str], reps: int, largest_rows: int | None, data_only: bool = False) -> str:
     catalogues = [CATALOGUES[name] for name in names]
     if largest_rows:
@@ -187,10 +264,7 @@ def run(mode: str, names: list[str], reps: int, largest_rows: int | None, data_o
         built[catalogue.name] = ensure_data(catalogue, drop_files=catalogue.name not in ("20M", "1M"))
     if data_only:
         return f"data in place: {', '.join(c.name for c in catalogues)}"
-    for i, catalogue in enumerate(catalogues, 1):
-        log(f"=== measuring {i}/{len(catalogues)}: {catalogue.name}")
-        subprocess.run([sys.executable, "-m", MODULE, "--measure", json.dumps(catalogue.__dict__),
-                        "--reps", str(reps)], check=True, cwd=ROOT)
+    measure_interleaved(catalogues, reps)
     results = same_names([json.loads((OUT / f"{c.name}.json").read_text()) | {"built": built[c.name]}
                           for c in catalogues])
     combined = {"mode": mode, "when": now(), "machine": machine(), "reps": reps, "results": results}
@@ -312,13 +386,24 @@ def size(n: int | None) -> str:
         f"{n / 1e3:.1f} KB" if n >= 1e3 else f"{n} B"
 
 
+def how_measured(results: list[dict[str, Any]]) -> str:
+    """The processes a run measured in, and how fast each was against its scale's pooled figures."""
+    speeds = [(r["catalogue"]["name"], r.get("process_speeds", [1.0])) for r in results]
+    if all(len(s) == 1 for _, s in speeds):
+        return "Each scale measured in one process, one after the other, after 2 warm-up rounds."
+    return (f"A warm-up pass first ({WARM_ROUNDS} rounds on each scale, discarded); then each scale's rounds in "
+            f"{len(speeds[0][1])} processes, the scales taking turns, each after 2 warm-up rounds, pooled. Each "
+            "process's speed (the median over the shapes of its p50 over the pooled p50): " +
+            "; ".join(f"{name} {' · '.join(f'{x:.2f}' for x in s)}" for name, s in speeds) + ".")
+
+
 def report(run_: dict[str, Any], previous: dict[str, Any] | None) -> str:
     results, m = run_["results"], run_["machine"]
     names = [r["catalogue"]["name"] for r in results]
     ms = "{:.1f}".format
-    lines = [f"Run {run_['when']} (`make bench` mode {run_['mode']}: {', '.join(names)}, measured one after the "
-             f"other), {run_['reps']} rounds per shape after 2 warm-up rounds; {m['cpu']}, {m['memory']}, {m['os']}, "
-             f"Python {m['python']}; {results[0]['servers']}.", "",
+    lines = [f"Run {run_['when']} (`make bench` mode {run_['mode']}: {', '.join(names)}), {run_['reps']} rounds per "
+             f"shape; {m['cpu']}, {m['memory']}, {m['os']}, Python {m['python']}; {results[0]['servers']}.", "",
+             how_measured(results), "",
              "| scale | datasets | rows | sizes | largest dataset | median dataset | database | of it perturb_seq | "
              "Elasticsearch | input files | database per row | build |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -403,10 +488,12 @@ def main() -> None:
     parser.add_argument("--largest-rows", type=int, help="rows of the largest scale (where the disk cannot hold it)")
     parser.add_argument("--data-only", action="store_true", help="build the catalogues, measure nothing")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # one catalogue (its JSON), in this process
+    parser.add_argument("--part", help=argparse.SUPPRESS)  # with --measure: only rounds ("warm": discarded)
+    parser.add_argument("--http-reps", type=int, default=20, help=argparse.SUPPRESS)  # with --measure
     args = parser.parse_args()
     mode = args.scale or ("1M" if args.quick else "20M")
     if args.measure:
-        measure(Catalogue(**json.loads(args.measure)), args.reps)
+        measure(Catalogue(**json.loads(args.measure)), args.reps, args.part, args.http_reps)
         return
     print(run(mode, RUNS[mode], args.reps, args.largest_rows, args.data_only))
 

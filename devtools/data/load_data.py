@@ -112,9 +112,10 @@ async def loaded(database: str) -> dict | None:
 
 
 def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed: int,
-             genes: str = "demo", sizes: str = "spread") -> bool:
+             genes: str = "demo", sizes: str = "spread", files: bool = True) -> bool:
     """Whether `database` (and `es_index`, unless None) already hold this load, by this schema, with this gene
-    reference (`--genes`) and these sizes (`--sizes`; a load's key names them unless they are the default)."""
+    reference (`--genes`) and these sizes (`--sizes`; a load's key names them unless they are the default), and
+    (unless `files` is False) the download files it names are in the local S3 store."""
     loop = asyncio.new_event_loop()  # not asyncio.run: the caller's current loop (a test's) stays set
     try:
         have = loop.run_until_complete(loaded(database))
@@ -129,7 +130,7 @@ def in_place(database: str, es_index: str | None, rows: int, datasets: int, seed
     es = Elasticsearch(**settings().elasticsearch_options())
     if not (es.indices.exists(index=es_index) and es.count(index=es_index)["count"] == datasets):
         return False
-    return files_in_place(database)
+    return not files or files_in_place(database)
 
 
 def files_in_place(database: str) -> bool:
